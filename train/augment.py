@@ -1,0 +1,115 @@
+"""The training input pipeline: augmentation in numpy/OpenCV, outside the saved inference graph.
+
+A `keras.utils.PyDataset` works with every Keras backend. Batches are always full (the remainder is
+dropped): TensorFlow's oneDNN CPU kernels have been seen to crash on odd-sized last batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import keras
+import numpy as np
+
+from edge.contract import Contract
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: bool = True
+    max_rotation_deg: float = 10.0
+    max_shift: float = 0.1
+    max_zoom: float = 0.1
+    erase_prob: float = 0.25
+    mixup_alpha: float = 0.0
+
+    @classmethod
+    def off(cls) -> AugmentConfig:
+        return cls(flip=False, max_rotation_deg=0.0, max_shift=0.0, max_zoom=0.0, erase_prob=0.0)
+
+
+def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> np.ndarray:
+    """Per-class loss weights: `balanced` (inverse frequency), `sqrt` (its square root, gentler) or `none`."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    if mode == "none":
+        return np.ones(num_classes, dtype=np.float32)
+    inverse = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
+    weights = inverse if mode == "balanced" else np.sqrt(inverse)
+    return (weights / np.average(weights, weights=counts)).astype(np.float32)
+
+
+def augment_batch(images: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Random flip, rotation, shift and zoom (one affine warp per image) and random erasing, on uint8 images."""
+    out = np.empty_like(images)
+    size = images.shape[1]
+    centre = (size / 2 - 0.5, size / 2 - 0.5)
+    for i, image in enumerate(images):
+        angle = rng.uniform(-config.max_rotation_deg, config.max_rotation_deg)
+        scale = 1.0 + rng.uniform(-config.max_zoom, config.max_zoom)
+        matrix = cv2.getRotationMatrix2D(centre, angle, scale)
+        matrix[:, 2] += rng.uniform(-config.max_shift, config.max_shift, size=2) * size
+        if config.flip and rng.random() < 0.5:
+            matrix[0] = -matrix[0]
+            matrix[0, 2] += size - 1
+        out[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if rng.random() < config.erase_prob:
+            h, w = rng.integers(size // 8, size // 3, size=2)
+            y, x = rng.integers(0, size - h), rng.integers(0, size - w)
+            out[i, y : y + h, x : x + w] = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+    return out
+
+
+class FerBatches(keras.utils.PyDataset):
+    """Shuffled, optionally augmented batches of (normalised images, one-hot labels, sample weights)."""
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        contract: Contract,
+        batch_size: int,
+        weights: np.ndarray | None = None,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if len(images) < batch_size:
+            raise ValueError(f"{len(images)} training images is fewer than one batch of {batch_size}")
+        self.images, self.labels, self.contract = images, labels, contract
+        self.batch_size, self.augment, self.seed = batch_size, augment, seed
+        self.class_weight = weights if weights is not None else np.ones(contract.num_classes, dtype=np.float32)
+        self.epoch = 0
+        self.order = self._order(0)
+
+    def _order(self, epoch: int) -> np.ndarray:
+        # Seeded by epoch, so a resumed run sees the same batches as an uninterrupted one.
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+
+    def __len__(self) -> int:
+        return len(self.images) // self.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = self._order(epoch)
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        images, labels = self.images[rows], self.labels[rows]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.augment is not None:
+            images = augment_batch(images, self.augment, rng)
+        x = self.contract.normalise(images)[..., None]
+        y = np.eye(self.contract.num_classes, dtype=np.float32)[labels]
+        w = self.class_weight[labels]
+        if self.augment is not None and self.augment.mixup_alpha > 0:
+            lam = rng.beta(self.augment.mixup_alpha, self.augment.mixup_alpha, size=(len(x), 1)).astype(np.float32)
+            partner = rng.permutation(len(x))
+            x = lam[..., None, None] * x + (1 - lam[..., None, None]) * x[partner]
+            y = lam * y + (1 - lam) * y[partner]
+            w = lam[:, 0] * w + (1 - lam[:, 0]) * w[partner]
+        return x, y, w

@@ -1,0 +1,190 @@
+"""`python -m train [fit] ...`, `python -m train evaluate ...` and `python -m train parse ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from edge.errors import UserError, run_cli
+
+SUBCOMMANDS = ("fit", "evaluate", "parse")
+DEFAULT_FERPLUS = "fer2013new.csv"
+
+
+def _data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path, help="FER-2013 CSV (emotion,pixels[,Usage]), plain or .gz")
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="drop invalid rows (reported with their line numbers) instead of stopping",
+    )
+    parser.add_argument(
+        "--labels",
+        choices=("fer2013", "ferplus"),
+        default="fer2013",
+        help="label source: the CSV's own labels, or the FER+ majority vote (default: fer2013)",
+    )
+    parser.add_argument(
+        "--ferplus-csv",
+        type=Path,
+        help=f"FER+ votes file for --labels ferplus (default: {DEFAULT_FERPLUS} beside --data)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from train.fit import TrainConfig
+    from train.models import ARCHITECTURES, DEFAULT_ARCH
+
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train a facial-expression CNN on FER-2013 (48x48 grayscale, 7 classes). "
+        "The default subcommand is fit; an interrupted fit resumes when rerun with the same arguments.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    fit = sub.add_parser(
+        "fit", help="train a model into a run folder (default)", description="Train a model into --out."
+    )
+    _data_args(fit)
+    fit.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (default: runs/train)")
+    fit.add_argument(
+        "--arch", choices=sorted(ARCHITECTURES), default=DEFAULT_ARCH, help=f"architecture (default: {DEFAULT_ARCH})"
+    )
+    fit.add_argument("--epochs", type=int, default=defaults.epochs, help="maximum epochs (default: %(default)s)")
+    fit.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default: %(default)s")
+    fit.add_argument(
+        "--optimizer", choices=("adam", "sgd"), default=defaults.optimizer, help="AdamW or SGD with Nesterov momentum"
+    )
+    fit.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (default: %(default)s)")
+    fit.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
+    fit.add_argument(
+        "--schedule",
+        choices=("plateau", "cosine"),
+        default=defaults.schedule,
+        help="halve the LR when validation accuracy stalls, or cosine decay with warm-up (default: %(default)s)",
+    )
+    fit.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing, help="default: %(default)s")
+    fit.add_argument(
+        "--class-weight",
+        choices=("none", "sqrt", "balanced"),
+        default=defaults.class_weight,
+        help="loss weight per class against imbalance (Disgust is rare): sqrt of inverse frequency by default",
+    )
+    fit.add_argument(
+        "--no-augment", dest="augment", action="store_false", help="turn off flips/shifts/rotation/zoom/erasing"
+    )
+    fit.add_argument("--mixup", type=float, default=defaults.mixup, help="mixup Beta alpha; 0 turns it off (default)")
+    fit.add_argument(
+        "--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs; 0 turns it off"
+    )
+    fit.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    fit.add_argument(
+        "--workers", type=int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
+    )
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="metrics of a saved model on any CSV",
+        description="Print accuracy, per-class metrics, macro-F1.",
+    )
+    evaluate.add_argument("--model", required=True, type=Path, help="a .keras model (its contract.json beside it)")
+    _data_args(evaluate)
+
+    parse = sub.add_parser(
+        "parse",
+        help="parse and validate a CSV, with time and peak memory",
+        description="Check a CSV and profile loading it.",
+    )
+    _data_args(parse)
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from train.data import apply_ferplus, hold_out_validation, load_fer_csv
+
+    data = load_fer_csv(args.data, skip_bad_rows=args.skip_bad_rows)
+    if data.skipped:
+        shown = ", ".join(f"line {b.line} ({b.reason})" for b in data.skipped[:5])
+        more = f" and {len(data.skipped) - 5} more" if len(data.skipped) > 5 else ""
+        print(f"skipped {len(data.skipped)} bad row(s): {shown}{more}", file=sys.stderr)
+    if args.labels == "ferplus":
+        apply_ferplus(data, args.ferplus_csv or args.data.parent / DEFAULT_FERPLUS)
+    if "PublicTest" not in data.splits:
+        hold_out_validation(data, seed=getattr(args, "seed", 0))
+    for note in data.notes:
+        print(note, file=sys.stderr)
+    return data
+
+
+def _parse(args: argparse.Namespace) -> int:
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    data = _load(args)
+    seconds = time.perf_counter() - started
+    peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024
+    result = {
+        "file": str(args.data),
+        "rows": len(data),
+        "skipped": len(data.skipped),
+        "splits": {name: data.class_counts(name) for name in data.splits},
+        "seconds": round(seconds, 3),
+        "peak_memory_above_baseline_mb": round(peak_mb, 1),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['rows']} rows ({result['skipped']} skipped) in {seconds:.2f} s, peak +{peak_mb:.0f} MB")
+        for name, counts in result["splits"].items():
+            print(f"  {name:<12}{sum(counts):>7}  per class {counts}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from train.fit import TrainConfig, train
+    from train.report import format_metrics
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    if config.epochs < 1 or config.batch_size < 1:
+        raise UserError("--epochs and --batch-size must be at least 1")
+    data = _load(args)
+    started = time.monotonic()
+    metrics = train(data, config, args.out)
+    print(f"\nFinished {args.out} in {time.monotonic() - started:.0f} s")
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    print(f"Outputs: {', '.join(sorted(p.name for p in args.out.iterdir() if not p.name.startswith('.')))}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import keras
+
+    from edge.contract import Contract
+    from train.report import evaluate, format_metrics
+
+    if not args.model.exists():
+        raise UserError(f"{args.model}: model not found")
+    contract = Contract.load(args.model.parent)
+    try:
+        model = keras.models.load_model(args.model, compile=False)
+    except Exception as exc:  # Keras raises many types for a file that is not a model
+        raise UserError(f"{args.model}: not a Keras model ({type(exc).__name__})") from None
+    metrics = evaluate(model, _load(args), contract)
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "fit")
+    args = build_parser().parse_args(argv)
+    handler = {"fit": _fit, "evaluate": _evaluate, "parse": _parse}[args.command]
+    return run_cli(lambda: handler(args), "train")

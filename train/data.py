@@ -1,0 +1,243 @@
+"""Load and validate FER-2013 CSVs (`emotion,pixels,Usage`) into uint8 image arrays.
+
+The fast path joins a chunk of pixel strings and parses it with one `np.fromstring` call; only a
+chunk that fails a check is re-parsed row by row, to name the exact line and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from edge.contract import IMAGE_SIZE, LABELS
+from edge.errors import UserError
+
+PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
+USAGES = ("Training", "PublicTest", "PrivateTest")
+VALIDATION_USAGE = "PublicTest"
+HELD_OUT_USAGE = "Validation"  # the split made from Training rows when a CSV has no Usage column
+CHUNK_ROWS = 4096
+FERPLUS_COLUMNS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
+FERPLUS_TO_FER = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
+_INTEGER = re.compile(r"^\d+$")
+
+
+@dataclass
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class Dataset:
+    """Images (N, 48, 48) uint8, labels (N,) int64, and each row's split name and CSV line number."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    usage: np.ndarray
+    lines: np.ndarray
+    source: str
+    skipped: list[BadRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def splits(self) -> list[str]:
+        present = set(self.usage.tolist())
+        return [name for name in (*USAGES, HELD_OUT_USAGE) if name in present]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        mask = self.usage == name
+        return self.images[mask], self.labels[mask]
+
+    def class_counts(self, name: str) -> list[int]:
+        return np.bincount(self.labels[self.usage == name], minlength=len(LABELS)).tolist()
+
+
+def _diagnose_pixels(text: str) -> str | None:
+    """Why one row's pixel field is bad, or None if it is good."""
+    tokens = text.split()
+    for token in tokens:
+        if not _INTEGER.match(token):
+            return f"pixel value {token[:20]!r} is not a non-negative integer"
+    if len(tokens) != PIXELS_PER_IMAGE:
+        return f"{len(tokens)} pixel values, expected {PIXELS_PER_IMAGE}"
+    for token in tokens:
+        if int(token) > 255:
+            return f"pixel value {token} out of range 0..255"
+    return None
+
+
+def _parse_chunk_fast(pixels: list[str]) -> np.ndarray | None:
+    """All rows of a chunk at once; None when anything is off, so the slow path can say what."""
+    if any(s.count(" ") != PIXELS_PER_IMAGE - 1 for s in pixels):
+        return None
+    values = np.fromstring(" ".join(pixels), dtype=np.int32, sep=" ")
+    if values.size != len(pixels) * PIXELS_PER_IMAGE or values.min(initial=0) < 0 or values.max(initial=0) > 255:
+        return None
+    return values.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def _parse_chunk_slow(pixels: list[str], lines: np.ndarray, good: np.ndarray, bad: list[BadRow]) -> np.ndarray:
+    """Row by row: parse the rows still `good`, clearing and reporting those whose pixels are bad."""
+    images = np.zeros((len(pixels), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    for i in np.flatnonzero(good):
+        text = pixels[i]
+        reason = _diagnose_pixels(text)
+        if reason is None:
+            images[i] = np.array(text.split(), dtype=np.int32).astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        else:
+            good[i] = False
+            bad.append(BadRow(int(lines[i]), reason))
+    return images
+
+
+def _check_labels_and_usage(
+    chunk: pd.DataFrame, lines: np.ndarray, bad: list[BadRow]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    emotion = chunk["emotion"].str.strip()
+    labels = pd.to_numeric(emotion, errors="coerce")
+    good = np.array(labels.isin(range(len(LABELS))))
+    for i in np.flatnonzero(~good):
+        bad.append(BadRow(int(lines[i]), f"emotion {emotion.iloc[i]!r} is not a label 0..{len(LABELS) - 1}"))
+    if "Usage" in chunk:
+        usage = chunk["Usage"].str.strip()
+        known = np.array(usage.isin(USAGES))
+        for i in np.flatnonzero(~known & good):
+            bad.append(BadRow(int(lines[i]), f"Usage {usage.iloc[i]!r} is not one of {', '.join(USAGES)}"))
+        good &= known
+        usage_values = usage.to_numpy(dtype=object)
+    else:
+        usage_values = np.full(len(chunk), "Training", dtype=object)
+    return np.where(good, labels.fillna(-1).to_numpy(), -1).astype(np.int64), usage_values, good
+
+
+def _open_reader(path: Path) -> pd.io.parsers.TextFileReader:
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a FER-2013 CSV file")
+    try:
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS, compression="infer", quoting=csv.QUOTE_MINIMAL
+        )
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: empty file, expected a CSV with columns emotion,pixels[,Usage]") from None
+    except (UnicodeDecodeError, zlib.error, EOFError, OSError, pd.errors.ParserError) as exc:
+        raise UserError(
+            f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        ) from None
+
+
+def load_fer_csv(path: str | Path, skip_bad_rows: bool = False) -> Dataset:
+    """Parse and validate a FER-2013 CSV (plain or compressed).
+
+    A bad row raises UserError naming its line (the header is line 1) unless `skip_bad_rows`, in which
+    case the bad rows are dropped and listed in `Dataset.skipped`.
+    """
+    path = Path(path)
+    bad: list[BadRow] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    next_line = 2
+    try:
+        for chunk in _open_reader(path):
+            if not parts and next_line == 2:
+                missing = {"emotion", "pixels"} - set(chunk.columns)
+                if missing:
+                    found = ", ".join(map(str, chunk.columns))
+                    raise UserError(
+                        f"{path}: missing column(s) {', '.join(sorted(missing))}; found {found}"
+                        " (expected emotion,pixels[,Usage])"
+                    )
+            lines = np.arange(next_line, next_line + len(chunk))
+            next_line += len(chunk)
+            labels, usage, good = _check_labels_and_usage(chunk, lines, bad)
+            pixel_text = chunk["pixels"].tolist()
+            images = _parse_chunk_fast(pixel_text) if good.all() else None
+            if images is None:
+                images = _parse_chunk_slow(pixel_text, lines, good, bad)
+            if bad and not skip_bad_rows:
+                first = min(bad, key=lambda b: b.line)
+                raise UserError(f"{path} line {first.line}: {first.reason}")
+            parts.append((images[good], labels[good], usage[good], lines[good]))
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: empty file, expected a CSV with columns emotion,pixels[,Usage]") from None
+    except (UnicodeDecodeError, zlib.error, EOFError, pd.errors.ParserError) as exc:
+        raise UserError(
+            f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        ) from None
+    if not parts or sum(len(p[1]) for p in parts) == 0:
+        raise UserError(f"{path}: no usable rows (header only, or every row bad)")
+    bad.sort(key=lambda b: b.line)
+    return Dataset(
+        images=np.concatenate([p[0] for p in parts]),
+        labels=np.concatenate([p[1] for p in parts]),
+        usage=np.concatenate([p[2] for p in parts]).astype(str),
+        lines=np.concatenate([p[3] for p in parts]),
+        source=str(path),
+        skipped=bad,
+    )
+
+
+def hold_out_validation(data: Dataset, fraction: float = 0.1, seed: int = 0) -> None:
+    """Give a CSV without PublicTest rows a seeded, stratified validation split taken from Training."""
+    rng = np.random.default_rng(seed)
+    training = np.flatnonzero(data.usage == "Training")
+    for label in range(len(LABELS)):
+        members = training[data.labels[training] == label]
+        take = round(len(members) * fraction)
+        if take:
+            data.usage[rng.choice(members, size=take, replace=False)] = HELD_OUT_USAGE
+    data.notes.append(
+        f"no PublicTest rows: held out a stratified {fraction:.0%} of Training as '{HELD_OUT_USAGE}' (seed {seed})"
+    )
+
+
+def validation_split_name(data: Dataset) -> str:
+    return VALIDATION_USAGE if VALIDATION_USAGE in data.splits else HELD_OUT_USAGE
+
+
+def apply_ferplus(data: Dataset, ferplus_csv: str | Path) -> None:
+    """Replace labels with the FER+ majority vote; drop rows whose majority is contempt, unknown or not-a-face.
+
+    FER+ lists the same rows in the same order as the full FER-2013 file, so row i of the FER+ file is
+    line i+2 of the original CSV. Ties go to the first class in FER+'s column order.
+    """
+    path = Path(ferplus_csv)
+    if not path.exists():
+        raise UserError(f"{path}: FER+ label file not found")
+    try:
+        votes = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable FER+ CSV ({type(exc).__name__})") from None
+    missing = set(FERPLUS_COLUMNS) - set(votes.columns)
+    if missing:
+        raise UserError(f"{path}: missing FER+ column(s) {', '.join(sorted(missing))}")
+    rows = data.lines - 2
+    if rows.max() >= len(votes):
+        raise UserError(f"{path}: {len(votes)} rows, but {data.source} has a row at line {rows.max() + 2}")
+    majority = np.asarray(FERPLUS_COLUMNS)[votes[list(FERPLUS_COLUMNS)].to_numpy().argmax(axis=1)][rows]
+    keep = np.isin(majority, list(FERPLUS_TO_FER))
+    dropped = {name: int(n) for name, n in zip(*np.unique(majority[~keep], return_counts=True))}
+    data.images, data.usage, data.lines = data.images[keep], data.usage[keep], data.lines[keep]
+    data.labels = np.array([FERPLUS_TO_FER[name] for name in majority[keep]], dtype=np.int64)
+    data.notes.append(f"FER+ majority labels from {path}; dropped {int((~keep).sum())} rows {dropped}")

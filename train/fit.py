@@ -1,0 +1,165 @@
+"""Fit a registered architecture on a loaded data set into a run folder, resuming if the folder holds state."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+from keras.src.legacy.saving import legacy_h5_format
+
+from edge.atomic import atomic_path, write_text
+from edge.contract import Contract
+from edge.errors import UserError
+from train import models
+from train.augment import AugmentConfig, FerBatches, class_weights
+from train.data import Dataset, validation_split_name
+from train.report import write_reports
+from train.resume import BEST_WEIGHTS, ResumableState, RunState, load_state, state_dir
+
+
+@dataclass
+class TrainConfig:
+    arch: str = models.DEFAULT_ARCH
+    epochs: int = 60
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "plateau"
+    label_smoothing: float = 0.1
+    class_weight: str = "sqrt"
+    augment: bool = True
+    mixup: float = 0.0
+    patience: int = 12
+    seed: int = 0
+    workers: int = 1
+
+
+# Arguments that must match to continue a run; the rest (epochs, workers) may change between resumes.
+MUST_MATCH = ("arch", "batch_size", "optimizer", "lr", "schedule", "seed")
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr: float | keras.optimizers.schedules.LearningRateSchedule = config.lr
+    if config.schedule == "cosine":
+        warmup = steps_per_epoch * min(3, max(config.epochs - 1, 0))
+        lr = keras.optimizers.schedules.CosineDecay(
+            config.lr / 10,
+            decay_steps=max(1, steps_per_epoch * config.epochs - warmup),
+            warmup_target=config.lr,
+            warmup_steps=warmup,
+        )
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+    return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+
+
+def _compiled_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
+    model = models.build(config.arch)
+    model.compile(
+        optimizer=_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
+    tracked: dict[str, keras.callbacks.Callback] = {}
+    if config.schedule == "plateau":
+        patience = max(2, config.patience // 3) if config.patience else 5
+        tracked["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy", mode="max", factor=0.5, patience=patience, min_lr=1e-6, verbose=1
+        )
+    if config.patience:
+        tracked["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=config.patience, verbose=1
+        )
+    return tracked
+
+
+def _check_resumable(state: RunState, config: TrainConfig, out: Path) -> None:
+    for key in MUST_MATCH:
+        if state.config.get(key) != getattr(config, key):
+            raise UserError(
+                f"{out}: this run was started with {key}={state.config.get(key)!r}, not {getattr(config, key)!r};"
+                " rerun with the same arguments to resume, or choose another --out"
+            )
+
+
+def train(data: Dataset, config: TrainConfig, out: Path) -> dict:
+    """Train (or resume) into `out` and write every output file; returns the metrics."""
+    keras.utils.set_random_seed(config.seed)
+    contract = Contract(architecture=config.arch)
+    val_name = validation_split_name(data)
+    x_train, y_train = data.split("Training")
+    x_val, y_val = data.split(val_name)
+    if len(x_val) == 0:
+        raise UserError(f"{data.source}: no validation rows ({val_name}) to select the best epoch on")
+    batches = FerBatches(
+        x_train,
+        y_train,
+        contract,
+        batch_size=config.batch_size,
+        weights=class_weights(y_train, contract.num_classes, config.class_weight),
+        augment=AugmentConfig(mixup_alpha=config.mixup) if config.augment else None,
+        seed=config.seed,
+        workers=config.workers,
+        use_multiprocessing=False,
+    )
+    validation = (contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val])
+
+    state = load_state(out)
+    if state is None:
+        if (out / "model.keras").exists():
+            raise UserError(f"{out}: already holds a finished run (model.keras); choose another --out")
+        state = RunState(config=asdict(config))
+        model = _compiled_model(config, len(batches))
+    else:
+        _check_resumable(state, config, out)
+        print(f"Resuming {out} after epoch {state.epochs_done} (best val_accuracy {state.best_val_accuracy:.4f})")
+        model = keras.models.load_model(state_dir(out) / "state.keras")
+    state.config = asdict(config)
+    tracked = _callbacks(config)
+    remaining = not state.stopped_early and state.epochs_done < config.epochs
+    if remaining:
+        batches.set_epoch(state.epochs_done)
+        model.fit(
+            batches,
+            validation_data=validation,
+            epochs=config.epochs,
+            initial_epoch=state.epochs_done,
+            callbacks=[*tracked.values(), ResumableState(out, state, tracked)],
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    return _finish(data, config, contract, out, state)
+
+
+def _finish(data: Dataset, config: TrainConfig, contract: Contract, out: Path, state: RunState) -> dict:
+    """Write the final files from the best epoch's weights, then drop the resume state."""
+    best = models.build(config.arch)
+    best.load_weights(state_dir(out) / BEST_WEIGHTS)
+    contract.extra.update(
+        {"trained_epochs": state.epochs_done, "best_epoch": state.best_epoch, "data": Path(data.source).name}
+    )
+    save_model_files(best, contract, out)
+    metrics = write_reports(best, data, contract, out, state.history)
+    shutil.rmtree(state_dir(out))
+    return metrics
+
+
+def save_model_files(model: keras.Model, contract: Contract, out: Path) -> None:
+    """model.keras, the architecture.json + weights.h5 pair, and the contract, each written atomically."""
+    with atomic_path(out / "model.keras") as tmp:
+        model.save(tmp)
+    write_text(out / "architecture.json", model.to_json(indent=1) + "\n")
+    with atomic_path(out / "weights.h5") as tmp, h5py.File(tmp, "w") as f:
+        # Keras 3 reads a plain `.h5` as the legacy layout (the reference notebook's format), which only
+        # this function writes; `model.save_weights` insists on `.weights.h5`.
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    contract.save(out)

@@ -1,0 +1,93 @@
+"""Architectures, registered by name. Keras 3 only (no TensorFlow calls), so any backend can train them.
+
+Normalisation happens outside the model (from the contract), so the int8 model's input is the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from edge.contract import INPUT_SHAPE, LABELS
+
+Builder = Callable[[], keras.Model]
+ARCHITECTURES: dict[str, Builder] = {}
+DEFAULT_ARCH = "edge_vgg"
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    def add(builder: Builder) -> Builder:
+        ARCHITECTURES[name] = builder
+        return builder
+
+    return add
+
+
+def build(name: str) -> keras.Model:
+    if name not in ARCHITECTURES:
+        raise KeyError(f"unknown architecture {name!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[name]()
+
+
+@register("seed")
+def seed() -> keras.Model:
+    """The reference notebook's Sequential CNN: plain conv/pool/dropout blocks and a 1024-unit dense head."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            layers.Conv2D(128, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(128, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(1024, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(len(LABELS), activation="softmax"),
+        ],
+        name="seed",
+    )
+
+
+def _conv_bn_relu(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def _vgg_bn(name: str, widths: tuple[int, ...], convs: tuple[int, ...], dropout: float) -> keras.Model:
+    """VGG-style blocks (conv-BN-ReLU, max-pool) ending in global average pooling: no giant dense layer."""
+    inputs = keras.Input(INPUT_SHAPE)
+    x = inputs
+    for width, n_convs in zip(widths, convs):
+        for _ in range(n_convs):
+            x = _conv_bn_relu(x, width)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(len(LABELS), activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register("edge_vgg")
+def edge_vgg() -> keras.Model:
+    """The edge default: about 1.2 M parameters, one conv at full 48x48 resolution to keep per-face cost low."""
+    return _vgg_bn("edge_vgg", widths=(32, 64, 128, 256), convs=(1, 2, 2, 2), dropout=0.4)
+
+
+@register("edge_vgg_small")
+def edge_vgg_small() -> keras.Model:
+    """Half the width of edge_vgg (about 0.3 M parameters) for the slowest devices."""
+    return _vgg_bn("edge_vgg_small", widths=(16, 32, 64, 128), convs=(1, 2, 2, 2), dropout=0.3)
+
+
+@register("tiny")
+def tiny() -> keras.Model:
+    """A few thousand parameters: trains in seconds, for tests and smoke runs."""
+    return _vgg_bn("tiny", widths=(8, 16), convs=(1, 1), dropout=0.0)
