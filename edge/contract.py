@@ -36,6 +36,7 @@ class Contract:
     pixel_scale: float = PIXEL_SCALE
     pixel_offset: float = PIXEL_OFFSET
     color: str = "grayscale"
+    flip_average: bool = False
     version: int = CONTRACT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -47,6 +48,17 @@ class Contract:
     def image_size(self) -> tuple[int, int]:
         """(height, width) of the model input."""
         return self.input_shape[0], self.input_shape[1]
+
+    def with_flips(self, faces: np.ndarray) -> np.ndarray:
+        """The faces, then (if the model is meant to see both) their mirror images: (N, H, W) -> (N or 2N, H, W)."""
+        return np.concatenate([faces, faces[:, :, ::-1]]) if self.flip_average else faces
+
+    def merge_flips(self, probabilities: np.ndarray) -> np.ndarray:
+        """Average each face's probabilities with its mirror's, undoing `with_flips`."""
+        if not self.flip_average:
+            return probabilities
+        half = len(probabilities) // 2
+        return (probabilities[:half] + probabilities[half:]) / 2
 
     def normalise(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 grey levels (any leading shape) to the float32 values the model was trained on."""
@@ -73,6 +85,7 @@ class Contract:
                 pixel_scale=float(data["pixel_scale"]),
                 pixel_offset=float(data["pixel_offset"]),
                 color=str(data.get("color", "grayscale")),
+                flip_average=bool(data.get("flip_average", False)),
                 version=int(data.get("version", CONTRACT_VERSION)),
                 extra=dict(data.get("extra", {})),
             )

@@ -61,11 +61,16 @@ def augment_batch(images: np.ndarray, config: AugmentConfig, rng: np.random.Gene
 
 
 class FerBatches(keras.utils.PyDataset):
-    """Shuffled, optionally augmented batches of (normalised images, one-hot labels, sample weights)."""
+    """Shuffled, optionally augmented batches of (normalised images, target probabilities, sample weights).
+
+    Targets are one-hot labels, or a blend with a teacher's probabilities for distillation; `labels`
+    (the hard classes) choose each row's class weight.
+    """
 
     def __init__(
         self,
         images: np.ndarray,
+        targets: np.ndarray,
         labels: np.ndarray,
         contract: Contract,
         batch_size: int,
@@ -77,7 +82,7 @@ class FerBatches(keras.utils.PyDataset):
         super().__init__(**kwargs)
         if len(images) < batch_size:
             raise ValueError(f"{len(images)} training images is fewer than one batch of {batch_size}")
-        self.images, self.labels, self.contract = images, labels, contract
+        self.images, self.targets, self.labels, self.contract = images, targets, labels, contract
         self.batch_size, self.augment, self.seed = batch_size, augment, seed
         self.class_weight = weights if weights is not None else np.ones(contract.num_classes, dtype=np.float32)
         self.epoch = 0
@@ -100,11 +105,11 @@ class FerBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         images, labels = self.images[rows], self.labels[rows]
+        y = self.targets[rows]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment is not None:
             images = augment_batch(images, self.augment, rng)
         x = self.contract.normalise(images)[..., None]
-        y = np.eye(self.contract.num_classes, dtype=np.float32)[labels]
         w = self.class_weight[labels]
         if self.augment is not None and self.augment.mixup_alpha > 0:
             lam = rng.beta(self.augment.mixup_alpha, self.augment.mixup_alpha, size=(len(x), 1)).astype(np.float32)

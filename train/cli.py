@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge.errors import UserError, run_cli
 
-SUBCOMMANDS = ("fit", "evaluate", "parse")
+SUBCOMMANDS = ("fit", "evaluate", "parse", "teach")
 DEFAULT_FERPLUS = "fer2013new.csv"
 
 
@@ -86,6 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
     fit.add_argument(
+        "--soft-labels",
+        type=Path,
+        help="teacher probabilities for the Training rows (.npy from `python -m train teach`): distil from them",
+    )
+    fit.add_argument(
+        "--distill-weight",
+        type=float,
+        default=defaults.distill_weight,
+        help="teacher share of each target; the rest is the one-hot label (default: %(default)s)",
+    )
+    fit.add_argument(
         "--workers", type=int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
     )
 
@@ -97,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, type=Path, help="a .keras model (its contract.json beside it)")
     _data_args(evaluate)
 
+    teach = sub.add_parser(
+        "teach",
+        help="save a teacher ensemble's probabilities for distillation",
+        description="Average the flip-averaged probabilities of one or more .keras models on the Training rows and"
+        " save them as .npy for `fit --soft-labels`.",
+    )
+    teach.add_argument("--model", required=True, nargs="+", type=Path, help="teacher .keras models")
+    teach.add_argument("--out", required=True, type=Path, help="output .npy file")
+    _data_args(teach)
+
     parse = sub.add_parser(
         "parse",
         help="parse and validate a CSV, with time and peak memory",
@@ -106,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace):
+def load_dataset(args: argparse.Namespace):
     from train.data import apply_ferplus, hold_out_validation, load_fer_csv
 
     data = load_fer_csv(args.data, skip_bad_rows=args.skip_bad_rows)
@@ -126,7 +147,7 @@ def _load(args: argparse.Namespace):
 def _parse(args: argparse.Namespace) -> int:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    data = _load(args)
+    data = load_dataset(args)
     seconds = time.perf_counter() - started
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024
     result = {
@@ -153,7 +174,7 @@ def _fit(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     if config.epochs < 1 or config.batch_size < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
-    data = _load(args)
+    data = load_dataset(args)
     started = time.monotonic()
     metrics = train(data, config, args.out)
     print(f"\nFinished {args.out} in {time.monotonic() - started:.0f} s")
@@ -175,8 +196,20 @@ def _evaluate(args: argparse.Namespace) -> int:
         model = keras.models.load_model(args.model, compile=False)
     except Exception as exc:  # Keras raises many types for a file that is not a model
         raise UserError(f"{args.model}: not a Keras model ({type(exc).__name__})") from None
-    metrics = evaluate(model, _load(args), contract)
+    metrics = evaluate(model, load_dataset(args), contract)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def _teach(args: argparse.Namespace) -> int:
+    from train.distill import save_soft_labels, teacher_probabilities
+
+    data = load_dataset(args)
+    soft = teacher_probabilities(args.model, data)
+    save_soft_labels(args.out, soft)
+    _, labels = data.split("Training")
+    agreement = float((soft.argmax(1) == labels).mean())
+    print(f"wrote {args.out}: {soft.shape[0]} Training rows; teachers' accuracy on them {agreement:.4f}")
     return 0
 
 
@@ -186,5 +219,5 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "fit")
     args = build_parser().parse_args(argv)
-    handler = {"fit": _fit, "evaluate": _evaluate, "parse": _parse}[args.command]
+    handler = {"fit": _fit, "evaluate": _evaluate, "parse": _parse, "teach": _teach}[args.command]
     return run_cli(lambda: handler(args), "train")

@@ -18,6 +18,7 @@ from edge.errors import UserError
 from train import models
 from train.augment import AugmentConfig, FerBatches, class_weights
 from train.data import Dataset, validation_split_name
+from train.distill import load_soft_labels
 from train.report import write_reports
 from train.resume import BEST_WEIGHTS, ResumableState, RunState, load_state, state_dir
 
@@ -38,6 +39,8 @@ class TrainConfig:
     patience: int = 12
     seed: int = 0
     workers: int = 1
+    soft_labels: Path | None = None
+    distill_weight: float = 0.7
 
 
 # Arguments that must match to continue a run; the rest (epochs, workers) may change between resumes.
@@ -83,6 +86,10 @@ def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
     return tracked
 
 
+def _jsonable(config: TrainConfig) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+
+
 def _check_resumable(state: RunState, config: TrainConfig, out: Path) -> None:
     for key in MUST_MATCH:
         if state.config.get(key) != getattr(config, key):
@@ -101,8 +108,13 @@ def train(data: Dataset, config: TrainConfig, out: Path) -> dict:
     x_val, y_val = data.split(val_name)
     if len(x_val) == 0:
         raise UserError(f"{data.source}: no validation rows ({val_name}) to select the best epoch on")
+    targets = np.eye(contract.num_classes, dtype=np.float32)[y_train]
+    if config.soft_labels is not None:
+        soft = load_soft_labels(config.soft_labels, len(y_train), contract.num_classes)
+        targets = config.distill_weight * soft + (1 - config.distill_weight) * targets
     batches = FerBatches(
         x_train,
+        targets,
         y_train,
         contract,
         batch_size=config.batch_size,
@@ -118,13 +130,13 @@ def train(data: Dataset, config: TrainConfig, out: Path) -> dict:
     if state is None:
         if (out / "model.keras").exists():
             raise UserError(f"{out}: already holds a finished run (model.keras); choose another --out")
-        state = RunState(config=asdict(config))
+        state = RunState(config=_jsonable(config))
         model = _compiled_model(config, len(batches))
     else:
         _check_resumable(state, config, out)
         print(f"Resuming {out} after epoch {state.epochs_done} (best val_accuracy {state.best_val_accuracy:.4f})")
         model = keras.models.load_model(state_dir(out) / "state.keras")
-    state.config = asdict(config)
+    state.config = _jsonable(config)
     tracked = _callbacks(config)
     remaining = not state.stopped_early and state.epochs_done < config.epochs
     if remaining:

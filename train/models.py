@@ -91,3 +91,15 @@ def edge_vgg_small() -> keras.Model:
 def tiny() -> keras.Model:
     """A few thousand parameters: trains in seconds, for tests and smoke runs."""
     return _vgg_bn("tiny", widths=(8, 16), convs=(1, 1), dropout=0.0)
+
+
+@register("edge_vgg_deep")
+def edge_vgg_deep() -> keras.Model:
+    """edge_vgg with a third conv in the last block (about 1.76 M parameters, int8 file under 2 MB)."""
+    return _vgg_bn("edge_vgg_deep", widths=(32, 64, 128, 256), convs=(1, 2, 2, 3), dropout=0.4)
+
+
+@register("edge_vgg_wide")
+def edge_vgg_wide() -> keras.Model:
+    """edge_vgg_deep at 1.25x width in the first three blocks (about 1.8 M parameters)."""
+    return _vgg_bn("edge_vgg_wide", widths=(40, 80, 160, 240), convs=(1, 2, 2, 3), dropout=0.4)

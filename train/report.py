@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt
 
 
 def predict(model: keras.Model, images: np.ndarray, contract: Contract, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for uint8 images (N, H, W)."""
-    return model.predict(contract.normalise(images)[..., None], batch_size=batch_size, verbose=0)
+    """Class probabilities for uint8 images (N, H, W), averaged with the mirror image if the contract says so."""
+    inputs = contract.normalise(contract.with_flips(images))[..., None]
+    return contract.merge_flips(model.predict(inputs, batch_size=batch_size, verbose=0))
 
 
 def evaluate(model: keras.Model, data: Dataset, contract: Contract) -> dict:

@@ -1,0 +1,49 @@
+"""Compare Keras, float32 and int8 predictions; the table and JSON of the conversion report."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.classifier import Classifier
+from train.metrics import classification_metrics
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> dict:
+    """Top-1 agreement and the largest probability difference between two (N, C) probability arrays."""
+    return {
+        "top1_agreement": float((reference.argmax(1) == candidate.argmax(1)).mean()),
+        "max_abs_prob_diff": float(np.abs(reference - candidate).max()),
+        "mean_abs_prob_diff": float(np.abs(reference - candidate).mean()),
+    }
+
+
+def classifier_info(classifier: Classifier) -> dict:
+    return {
+        "input_dtype": classifier.input_dtype.name,
+        "output_dtype": classifier.output_dtype.name,
+        "input_quantization": list(classifier.input_quant),
+        "output_quantization": list(classifier.output_quant),
+    }
+
+
+def split_accuracies(probabilities: dict[str, np.ndarray], labels: np.ndarray) -> dict:
+    return {name: classification_metrics(labels, p.argmax(1))["accuracy"] for name, p in probabilities.items()}
+
+
+def format_table(report: dict) -> str:
+    """Variant / size / agreement / max prob diff / accuracy per split, side by side."""
+    splits = list(report["accuracy"])
+    rows = report["evaluated_rows"]
+    header = f"{'variant':<10}{'size':>10}{'agree':>9}{'max|dp|':>9}" + "".join(
+        f"{f'{s} ({rows[s]})':>20}" for s in splits
+    )
+    lines = [header, "-" * len(header)]
+    for name in ("keras", *report["variants"]):
+        variant = report["variants"].get(name, {})
+        size = f"{variant['bytes'] / 1024:.0f} KB" if "bytes" in variant else "-"
+        agreement = f"{variant['top1_agreement']:.2%}" if "top1_agreement" in variant else "-"
+        diff = f"{variant['max_abs_prob_diff']:.3f}" if "max_abs_prob_diff" in variant else "-"
+        accs = "".join(f"{report['accuracy'][s].get(name, float('nan')):>20.2%}" for s in splits)
+        lines.append(f"{name:<10}{size:>10}{agreement:>9}{diff:>9}{accs}")
+    lines.append(f"agreement and max|dp| against Keras on {report['compared_on']} ({report['compared_rows']} images)")
+    return "\n".join(lines)

@@ -1,0 +1,100 @@
+"""Classify 48x48 face crops with a TFLite model, float32 or full-integer int8.
+
+The interpreter comes from `ai_edge_litert`, else `tflite_runtime`, else `tensorflow.lite` (the
+last only as a fallback); quantisation scale and zero-point are read from the model itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.contract import Contract
+from edge.errors import UserError
+
+MAX_BATCH = 256  # bounds activation memory when classifying many crops at once
+INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+
+
+def find_interpreter() -> tuple[type, str]:
+    """The first TFLite interpreter that imports, and the module it came from."""
+    for module_name in INTERPRETER_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return module.Interpreter, module_name.split(".")[0]
+    raise UserError("no TFLite interpreter found: pip install ai-edge-litert (or tflite-runtime on old Pythons)")
+
+
+def _quantisation(detail: dict[str, Any]) -> tuple[float, int]:
+    scale, zero_point = detail["quantization"]
+    return float(scale), int(zero_point)
+
+
+class Classifier:
+    """One TFLite model and its contract; `predict` maps uint8 face crops to class probabilities."""
+
+    def __init__(self, model_path: str | os.PathLike, contract: Contract, threads: int | None = None) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise UserError(f"{path}: model file not found")
+        interpreter_class, self.runtime = find_interpreter()
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"{path}: not a loadable TFLite model ({str(exc).splitlines()[0][:100]})") from None
+        self.path, self.contract = path, contract
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        shape = [int(n) for n in self.input["shape"][1:]]
+        if shape != list(contract.input_shape):
+            raise UserError(f"{path}: model input {shape} does not match its contract's {contract.input_shape}")
+        classes = int(self.output["shape"][-1])
+        if classes != contract.num_classes:
+            raise UserError(f"{path}: model has {classes} outputs but its contract lists {contract.num_classes} labels")
+        self.input_dtype = np.dtype(self.input["dtype"])
+        self.output_dtype = np.dtype(self.output["dtype"])
+        self.input_quant = _quantisation(self.input)
+        self.batch = 1
+        self.output_quant = _quantisation(self.output)
+
+    @property
+    def quantised(self) -> bool:
+        return self.input_dtype != np.float32
+
+    def prepare(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 crops (N, H, W) to the model's input tensor values (N, H, W, 1), quantised if int8."""
+        values = self.contract.normalise(faces)[..., None]
+        if not self.quantised:
+            return values
+        scale, zero_point = self.input_quant
+        info = np.iinfo(self.input_dtype)
+        return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(self.input_dtype)
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """Prepared inputs (N, H, W, 1) to float probabilities (N, C); the batch size follows the input."""
+        if tensor.shape[0] != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], list(tensor.shape))
+            self.interpreter.allocate_tensors()
+            self.batch = tensor.shape[0]
+        self.interpreter.set_tensor(self.input["index"], tensor)
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self.output["index"])
+        if self.output_dtype == np.float32:
+            return raw
+        scale, zero_point = self.output_quant
+        return (raw.astype(np.float32) - zero_point) * scale
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, C) for uint8 face crops (N, H, W), mirror-averaged if the contract says so."""
+        if len(faces) == 0:
+            return np.zeros((0, self.contract.num_classes), dtype=np.float32)
+        prepared = self.prepare(self.contract.with_flips(faces))
+        chunks = [self.invoke(prepared[i : i + MAX_BATCH]) for i in range(0, len(prepared), MAX_BATCH)]
+        return self.contract.merge_flips(np.concatenate(chunks))
