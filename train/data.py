@@ -22,6 +22,7 @@ PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
 USAGES = ("Training", "PublicTest", "PrivateTest")
 VALIDATION_USAGE = "PublicTest"
 HELD_OUT_USAGE = "Validation"  # the split made from Training rows when a CSV has no Usage column
+USAGE_DTYPE = f"U{max(map(len, (*USAGES, HELD_OUT_USAGE)))}"  # wide enough to relabel rows in place
 CHUNK_ROWS = 4096
 FERPLUS_COLUMNS = (
     "neutral",
@@ -91,7 +92,10 @@ def _parse_chunk_fast(pixels: list[str]) -> np.ndarray | None:
     """All rows of a chunk at once; None when anything is off, so the slow path can say what."""
     if any(s.count(" ") != PIXELS_PER_IMAGE - 1 for s in pixels):
         return None
-    values = np.fromstring(" ".join(pixels), dtype=np.int32, sep=" ")
+    try:
+        values = np.fromstring(" ".join(pixels), dtype=np.int32, sep=" ")
+    except ValueError:  # numpy >= 2.3 raises on a token that is not a number
+        return None
     if values.size != len(pixels) * PIXELS_PER_IMAGE or values.min(initial=0) < 0 or values.max(initial=0) > 255:
         return None
     return values.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
@@ -191,7 +195,7 @@ def load_fer_csv(path: str | Path, skip_bad_rows: bool = False) -> Dataset:
     return Dataset(
         images=np.concatenate([p[0] for p in parts]),
         labels=np.concatenate([p[1] for p in parts]),
-        usage=np.concatenate([p[2] for p in parts]).astype(str),
+        usage=np.concatenate([p[2] for p in parts]).astype(USAGE_DTYPE),
         lines=np.concatenate([p[3] for p in parts]),
         source=str(path),
         skipped=bad,

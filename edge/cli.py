@@ -1,0 +1,116 @@
+"""`python -m edge --model DIR_OR_TFLITE --source SOURCE`: faces and emotions from a camera, video or images."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from edge.atomic import write_json
+from edge.detector import DetectorConfig
+from edge.errors import run_cli
+from edge.pipeline import DEFAULT_MODEL_DIR, Pipeline
+from edge.runner import RunOptions, format_summary, run
+from edge.sources import open_source
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = DetectorConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m edge",
+        description="Find faces with OpenCV's Haar cascade and classify their expression with a TFLite model."
+        " Prints one line per frame and a timing summary; Ctrl-C stops cleanly.",
+    )
+    parser.add_argument(
+        "--model",
+        help="a folder from `python -m convert`, or a .tflite file with contract.json beside it"
+        f" (default: the shipped model, {DEFAULT_MODEL_DIR})",
+    )
+    parser.add_argument(
+        "--precision", choices=("int8", "float32"), default="int8", help="which model of a folder (default: int8)"
+    )
+    parser.add_argument(
+        "--source",
+        default="demo",
+        help="demo (built-in clip, no camera needed), a camera index (0), picam, a video file, an image, or a folder"
+        " of images (default: demo)",
+    )
+    parser.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
+    detection = parser.add_argument_group("detection")
+    detection.add_argument(
+        "--scale-factor", type=float, default=d.scale_factor, help="cascade scale step (%(default)s)"
+    )
+    detection.add_argument(
+        "--min-neighbors", type=int, default=d.min_neighbors, help="cascade strictness (%(default)s)"
+    )
+    detection.add_argument(
+        "--min-face", type=int, default=d.min_face, help="smallest face side in pixels (%(default)s)"
+    )
+    detection.add_argument(
+        "--detect-width",
+        type=int,
+        default=d.detect_width,
+        help="downscale frames to this width for detection; 0 = full resolution (default: %(default)s)",
+    )
+    detection.add_argument(
+        "--detect-every",
+        type=int,
+        default=1,
+        help="run the cascade every N frames and follow faces in between (default: 1)",
+    )
+    detection.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="treat each whole image as one face (pre-cropped faces such as FER-2013's)",
+    )
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        default=0.0,
+        help="weight of a face's history in its probabilities, 0 (off) to <1; 0.6 steadies a live label (default: 0)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--show", action="store_true", help="show a window with boxes, labels and FPS (q quits)")
+    output.add_argument("--save", help="write annotated frames: a video (.mp4/.avi) or a folder of images")
+    output.add_argument("--jsonl", help="write one JSON object per frame to this file, or - for stdout")
+    output.add_argument("--summary-json", help="write the end-of-run summary as JSON to this file")
+    output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
+    source = parser.add_argument_group("source")
+    source.add_argument(
+        "--max-frames", type=int, default=0, help="stop after N frames (default: until the source ends)"
+    )
+    source.add_argument("--width", type=int, default=640, help="camera and demo frame width (default: 640)")
+    source.add_argument("--height", type=int, default=480, help="camera and demo frame height (default: 480)")
+    source.add_argument("--fps", type=float, default=30.0, help="Pi camera frame rate (default: 30)")
+    source.add_argument("--demo-frames", type=int, default=90, help="length of the demo clip (default: 90)")
+    return parser
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the runner's clean stop: outputs closed, summary written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def go() -> int:
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        detector = DetectorConfig(args.scale_factor, args.min_neighbors, args.min_face, args.detect_width)
+        pipeline = Pipeline(
+            args.model,
+            precision=args.precision,
+            threads=args.threads,
+            detector=detector,
+            detect_every=args.detect_every,
+            smooth=args.smooth,
+            detect=not args.no_detect,
+        )
+        source = open_source(args.source, args.width, args.height, args.fps, args.demo_frames)
+        options = RunOptions(args.show, args.save, args.jsonl, args.quiet, args.max_frames)
+        summary = run(source, pipeline, options)
+        if args.summary_json:
+            write_json(args.summary_json, summary)
+        print(format_summary(summary), file=sys.stderr if args.jsonl == "-" else sys.stdout)
+        return 0
+
+    return run_cli(go, "edge")

@@ -1,0 +1,147 @@
+"""The embeddable pipeline: frame in, faces with labels and probabilities out.
+
+from edge import Pipeline
+pipeline = Pipeline()                 # the shipped int8 model
+for face in pipeline.process(frame):  # a BGR or grayscale numpy image
+    print(face.box, face.label, face.confidence)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.classifier import Classifier
+from edge.contract import CONTRACT_FILENAME, Contract
+from edge.detector import DetectorConfig, FaceDetector
+from edge.errors import UserError
+from edge.timing import StageTimes
+from edge.tracking import Tracker
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
+MODEL_FILES = {"int8": "model_int8.tflite", "float32": "model_float32.tflite"}
+
+
+@dataclass
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    track: int
+    detected: bool  # found by the detector in this frame (False: followed from an earlier one)
+
+    def to_dict(self) -> dict:
+        return {
+            "box": list(self.box),
+            "label": self.label,
+            "confidence": round(self.confidence, 4),
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "track": self.track,
+            "detected": self.detected,
+        }
+
+
+def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> tuple[Path, Contract]:
+    """A .tflite file or a folder from `python -m convert` (None: the shipped model) and its contract."""
+    path = Path(model) if model is not None else DEFAULT_MODEL_DIR
+    if path.is_dir():
+        folder = path
+        candidates = [path / MODEL_FILES[precision], *(path / f for f in MODEL_FILES.values())]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise UserError(f"{path}: no {' or '.join(MODEL_FILES.values())} in this folder")
+        path = found
+    elif path.is_file():
+        folder = path.parent
+    else:
+        raise UserError(f"{path}: model not found")
+    if not (folder / CONTRACT_FILENAME).is_file():
+        raise UserError(f"{path}: no {CONTRACT_FILENAME} beside the model (it holds labels and input size)")
+    return path, Contract.load(folder)
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        return frame
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+class Pipeline:
+    """Haar detection (every `detect_every` frames, following faces in between) + TFLite classification."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        precision: str = "int8",
+        threads: int | None = None,
+        detector: DetectorConfig | None = None,
+        detect_every: int = 1,
+        smooth: float = 0.0,
+        detect: bool = True,
+        timer: StageTimes | None = None,
+    ) -> None:
+        if detect_every < 1:
+            raise UserError("--detect-every must be at least 1")
+        if not 0.0 <= smooth < 1.0:
+            raise UserError("--smooth must be in [0, 1): the weight of a face's history")
+        self.model_path, self.contract = resolve_model(model, precision)
+        self.classifier = Classifier(self.model_path, self.contract, threads=threads)
+        self.detector = FaceDetector(detector) if detect else None
+        self.tracker = Tracker(smooth)
+        self.detect_every = detect_every
+        self.timer = timer or StageTimes()
+        self.frames = 0
+
+    def _boxes(self, gray: np.ndarray) -> tuple[list, list[bool]]:
+        if self.detector is None:
+            height, width = gray.shape
+            track = self.tracker.update(np.array([[0, 0, width, height]]), gray, 1.0)[0]
+            return [track], [True]
+        small, scale = self.detector.downscale(gray)
+        if self.frames % self.detect_every == 0:
+            tracks = self.tracker.update(self.detector.detect(gray), small, scale)
+            return tracks, [True] * len(tracks)
+        tracks = self.tracker.follow(small, scale)
+        return tracks, [False] * len(tracks)
+
+    def crops(self, gray: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
+        """Each box cut from the grayscale frame and resized to the model's input size."""
+        height, width = self.contract.image_size
+        out = np.empty((len(boxes), height, width), dtype=np.uint8)
+        for i, (x, y, w, h) in enumerate(boxes):
+            face = gray[max(0, y) : y + h, max(0, x) : x + w]
+            out[i] = cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA)
+        return out
+
+    def process(self, frame: np.ndarray) -> list[Face]:
+        with self.timer.time("detect"):
+            gray = to_gray(frame)
+            tracks, detected = self._boxes(gray)
+        with self.timer.time("preprocess"):
+            crops = self.crops(gray, [t.box for t in tracks])
+        with self.timer.time("infer"):
+            probabilities = self.classifier.predict(crops)
+        self.frames += 1
+        faces = []
+        labels = self.contract.labels
+        for track, found, p in zip(tracks, detected, probabilities):
+            p = self.tracker.smoothed(track, p)
+            best = int(np.argmax(p))
+            faces.append(
+                Face(
+                    box=tuple(int(v) for v in track.box),
+                    label=labels[best],
+                    confidence=float(p[best]),
+                    probabilities={label: float(v) for label, v in zip(labels, p)},
+                    track=track.id,
+                    detected=found,
+                )
+            )
+        return faces

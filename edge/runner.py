@@ -1,0 +1,126 @@
+"""Drive a pipeline over a source: per-frame output, optional display, and the end-of-run summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import cv2
+
+from edge.errors import UserError
+from edge.output import FrameSaver, JsonlWriter, annotate, frame_record
+from edge.pipeline import Face, Pipeline
+from edge.sources import Frame, Source
+
+WINDOW = "fer-edge"
+
+
+@dataclass
+class RunOptions:
+    show: bool = False
+    save: str | None = None
+    jsonl: str | None = None
+    quiet: bool = False
+    max_frames: int = 0  # 0: until the source ends
+
+
+def describe(frame: Frame, faces: list[Face]) -> str:
+    found = "; ".join(f"{f.label} {f.confidence:.2f} at {list(f.box)}" for f in faces) or "no face"
+    return f"frame {frame.index:>5} {frame.name}: {found}"
+
+
+def _check_display() -> None:
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("--show needs a display (DISPLAY is not set); use --save or --jsonl instead")
+    try:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+    except cv2.error:
+        raise UserError("--show: this OpenCV has no GUI support (headless build); use --save or --jsonl") from None
+
+
+def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
+    """Process every frame until the source ends, `max_frames`, `q` in the window, Ctrl-C or SIGTERM."""
+    timer = pipeline.timer
+    human = sys.stderr if options.jsonl == "-" else sys.stdout
+    jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
+    saver = FrameSaver(options.save) if options.save else None
+    if options.show:
+        _check_display()
+    counts: Counter[str] = Counter()
+    frames = faces_total = frames_with_faces = 0
+    stopped = "end of source"
+    started = time.perf_counter()
+    iterator = iter(source)
+    try:
+        while True:
+            with timer.time("capture"):
+                frame = next(iterator, None)
+            if frame is None:
+                break
+            faces = pipeline.process(frame.image)
+            frames += 1
+            faces_total += len(faces)
+            frames_with_faces += bool(faces)
+            counts.update(face.label for face in faces)
+            with timer.time("output"):
+                if jsonl:
+                    jsonl.write(frame_record(frame, faces))
+                if not options.quiet:
+                    print(describe(frame, faces), file=human, flush=True)
+                if saver or options.show:
+                    image = annotate(frame.image, faces, frames / max(time.perf_counter() - started, 1e-9))
+                    if saver:
+                        saver.write(frame, image)
+                    if options.show:
+                        cv2.imshow(WINDOW, image)
+                        if cv2.waitKey(1) & 0xFF == ord("q"):
+                            stopped = "q pressed"
+                            break
+            if options.max_frames and frames >= options.max_frames:
+                stopped = "--max-frames reached"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        source.close()
+        if jsonl:
+            jsonl.close()
+        if saver:
+            saver.close()
+        if options.show:
+            cv2.destroyAllWindows()
+    seconds = time.perf_counter() - started
+    return {
+        "source": source.name,
+        "model": str(pipeline.model_path),
+        "runtime": pipeline.classifier.runtime,
+        "input_dtype": pipeline.classifier.input_dtype.name,
+        "stopped": stopped,
+        "frames": frames,
+        "faces": faces_total,
+        "frames_with_faces": frames_with_faces,
+        "labels": dict(counts.most_common()),
+        "seconds": round(seconds, 3),
+        "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
+        "stages": timer.summary(),
+        "skipped": list(source.skipped),
+    }
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"{summary['frames']} frames, {summary['faces']} faces ({summary['frames_with_faces']} frames with a face)"
+        f" in {summary['seconds']:.2f} s: {summary['fps']:.1f} FPS [{summary['stopped']}]",
+        f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']})",
+        f"{'stage':<12}{'mean ms':>9}{'p50 ms':>9}{'p95 ms':>9}",
+    ]
+    for stage, s in summary["stages"].items():
+        lines.append(f"{stage:<12}{s['mean_ms']:>9.2f}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}")
+    if summary["labels"]:
+        lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
+    if summary["skipped"]:
+        lines.append(f"skipped {len(summary['skipped'])} unreadable: {', '.join(summary['skipped'])}")
+    return "\n".join(lines)

@@ -1,0 +1,217 @@
+"""Frame sources: webcam, Pi camera, video file, image file or folder, and the built-in demo clip.
+
+Cameras and videos are read on their own thread, so capture and decoding overlap the pipeline's
+work. A live camera keeps only the newest frame (the display stays real-time); a file keeps all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "astronaut.jpg"
+_END = object()
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # BGR (or grayscale) pixels
+    index: int
+    name: str  # the image file's name, or the source's
+    time: float  # seconds since the source opened
+
+
+@dataclass
+class Source:
+    """An iterator of frames; `skipped` names inputs that could not be read (e.g. a corrupt image)."""
+
+    name: str
+    frames: Iterator[Frame]
+    live: bool = False
+    close: Callable[[], None] = lambda: None
+    skipped: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames
+
+
+class ThreadedReader:
+    """Calls `read()` on a background thread until it returns None; the main thread takes frames from a queue."""
+
+    def __init__(self, read: Callable[[], np.ndarray | None], live: bool) -> None:
+        self.read, self.live = read, live
+        self.queue: queue.Queue = queue.Queue(maxsize=1 if live else 4)
+        self.stopped = threading.Event()
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _put(self, item: object) -> None:
+        while not self.stopped.is_set():
+            if self.live and self.queue.full():
+                with contextlib.suppress(queue.Empty):
+                    self.queue.get_nowait()  # drop the stale frame: a camera should show now, not then
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped.is_set():
+                image = self.read()
+                if image is None:
+                    break
+                self._put(image)
+        except Exception as exc:  # a driver error ends the stream; the main thread reports it
+            self.error = f"{type(exc).__name__}: {exc}"
+        self._put(_END)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            yield item
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=2)
+
+
+def _numbered(images: Iterator[np.ndarray], name: str, started: float) -> Iterator[Frame]:
+    for index, image in enumerate(images):
+        yield Frame(image, index, name, time.monotonic() - started)
+
+
+def _capture_source(capture: cv2.VideoCapture, name: str, live: bool) -> Source:
+    def read() -> np.ndarray | None:
+        ok, image = capture.read()
+        return image if ok else None
+
+    reader = ThreadedReader(read, live)
+
+    def close() -> None:
+        reader.stop()
+        capture.release()
+
+    return Source(name, _numbered(iter(reader), name, time.monotonic()), live=live, close=close)
+
+
+def open_camera(index: int, width: int | None = None, height: int | None = None) -> Source:
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise UserError(f"camera {index}: cannot be opened (not connected, busy, or no permission)")
+    if width and height:
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+    return _capture_source(capture, f"camera{index}", live=True)
+
+
+def open_picamera(width: int = 640, height: int = 480, fps: float = 30.0) -> Source:
+    """The Raspberry Pi camera through picamera2 (apt's python3-picamera2), imported only when asked for."""
+    try:
+        from picamera2 import Picamera2
+    except ImportError:
+        raise UserError(
+            "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` and use a venv"
+            " made with --system-site-packages"
+        ) from None
+    try:
+        camera = Picamera2()
+        config = camera.create_video_configuration(
+            main={"size": (width, height), "format": "RGB888"}, controls={"FrameRate": fps}
+        )
+        camera.configure(config)
+        camera.start()
+    except (RuntimeError, IndexError) as exc:
+        raise UserError(f"picam: cannot be opened ({exc})") from None
+    # picamera2's "RGB888" is laid out B, G, R in memory: already what OpenCV expects.
+    reader = ThreadedReader(camera.capture_array, live=True)
+
+    def close() -> None:
+        reader.stop()
+        camera.stop()
+        camera.close()
+
+    return Source("picam", _numbered(iter(reader), "picam", time.monotonic()), live=True, close=close)
+
+
+def open_video(path: Path) -> Source:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise UserError(f"{path}: cannot be opened as a video")
+    return _capture_source(capture, path.name, live=False)
+
+
+def open_images(paths: list[Path], name: str) -> Source:
+    source = Source(name, iter(()))
+    started = time.monotonic()
+
+    def frames() -> Iterator[Frame]:
+        index = 0
+        for path in paths:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                source.skipped.append(path.name)
+                continue
+            yield Frame(image, index, path.name, time.monotonic() - started)
+            index += 1
+
+    source.frames = frames()
+    return source
+
+
+def demo_frames(count: int = 90, size: tuple[int, int] = (640, 480)) -> Iterator[np.ndarray]:
+    """The bundled portrait drifting and zooming across a grey frame: a clip that needs no camera."""
+    photo = cv2.imread(str(DEMO_IMAGE), cv2.IMREAD_COLOR)
+    if photo is None:
+        raise UserError(f"{DEMO_IMAGE}: the demo image is missing from this copy of edge/")
+    width, height = size
+    base = 0.75 * min(width, height) / max(photo.shape[:2])
+    for i in range(count):
+        phase = 2 * np.pi * i / max(count, 1)
+        scale = base * (1.0 + 0.15 * np.sin(phase))
+        shown = photo.shape[1] * scale
+        x = (width - shown) / 2 + 0.25 * (width - shown) * np.sin(phase)
+        y = (height - photo.shape[0] * scale) / 2 + 0.1 * height * np.cos(phase)
+        matrix = np.array([[scale, 0, x], [0, scale, y]], dtype=np.float64)
+        yield cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_LINEAR, borderValue=(90, 90, 90))
+
+
+def open_demo(count: int = 90, size: tuple[int, int] = (640, 480)) -> Source:
+    return Source("demo", _numbered(demo_frames(count, size), "demo", time.monotonic()))
+
+
+def open_source(spec: str, width: int = 640, height: int = 480, fps: float = 30.0, demo_frames: int = 90) -> Source:
+    """`demo`, `picam`, a camera index such as `0`, a video file, an image file or a folder of images."""
+    if spec == "demo":
+        return open_demo(demo_frames, (width, height))
+    if spec == "picam":
+        return open_picamera(width, height, fps)
+    if spec.isdigit():
+        return open_camera(int(spec), width, height)
+    path = Path(spec)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise UserError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+        return open_images(images, path.name)
+    if not path.exists():
+        raise UserError(f"{spec}: no such file, folder or camera (use 0, picam, demo, a video or images)")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return open_images([path], path.name)
+    return open_video(path)

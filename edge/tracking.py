@@ -1,0 +1,93 @@
+"""Follow faces between detections and smooth each face's probabilities over time.
+
+Between Haar detections (`--detect-every N`) each face is followed by template matching in a small
+window around its last box, which costs a fraction of a cascade pass. Faces keep an id across
+detections by box overlap, so their probabilities can be smoothed without mixing two people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+
+import cv2
+import numpy as np
+
+MIN_MATCH_SCORE = 0.5
+MIN_IOU = 0.3
+
+
+@dataclass
+class Track:
+    id: int
+    box: np.ndarray  # x, y, w, h in full-resolution pixels
+    template: np.ndarray | None = None  # the face at detection resolution, for following
+    probabilities: np.ndarray | None = None
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+class Tracker:
+    def __init__(self, smooth: float = 0.0) -> None:
+        if not 0.0 <= smooth < 1.0:
+            raise ValueError("smooth must be in [0, 1)")
+        self.smooth = smooth
+        self.tracks: list[Track] = []
+        self._ids = count(1)
+
+    def update(self, boxes: np.ndarray, small: np.ndarray, scale: float) -> list[Track]:
+        """New detections: keep the id of the best-overlapping previous face, start new tracks otherwise."""
+        unmatched = list(self.tracks)
+        tracks = []
+        for box in boxes:
+            best = max(unmatched, key=lambda t: iou(t.box, box), default=None)
+            if best is not None and iou(best.box, box) >= MIN_IOU:
+                unmatched.remove(best)
+                best.box = box
+                track = best
+            else:
+                track = Track(next(self._ids), box)
+            track.template = _crop(small, box * scale)
+            tracks.append(track)
+        self.tracks = tracks
+        return tracks
+
+    def follow(self, small: np.ndarray, scale: float) -> list[Track]:
+        """Move each face to where its template matches best nearby; drop faces that no longer match."""
+        kept = []
+        for track in self.tracks:
+            if track.template is None or track.template.size == 0:
+                continue
+            x, y, w, h = (track.box * scale).round().astype(int)
+            pad_x, pad_y = max(2, w // 2), max(2, h // 2)
+            x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
+            window = small[y0 : y + h + pad_y, x0 : x + w + pad_x]
+            th, tw = track.template.shape
+            if window.shape[0] < th or window.shape[1] < tw:
+                continue
+            scores = cv2.matchTemplate(window, track.template, cv2.TM_CCOEFF_NORMED)
+            _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+            if best < MIN_MATCH_SCORE:
+                continue
+            track.box = np.array([(x0 + bx) / scale, (y0 + by) / scale, track.box[2], track.box[3]]).round().astype(int)
+            kept.append(track)
+        self.tracks = kept
+        return kept
+
+    def smoothed(self, track: Track, probabilities: np.ndarray) -> np.ndarray:
+        """Exponential moving average: `smooth` is the weight of the face's history."""
+        if track.probabilities is not None and self.smooth > 0:
+            probabilities = self.smooth * track.probabilities + (1 - self.smooth) * probabilities
+        track.probabilities = probabilities
+        return probabilities
+
+
+def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    x, y, w, h = box.round().astype(int)
+    return image[max(0, y) : y + h, max(0, x) : x + w].copy()

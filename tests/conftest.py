@@ -1,0 +1,61 @@
+"""Shared fixtures: synthetic CSVs, and one tiny real model trained and converted once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_module(*args: str, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python -m ...` from the repo root, as a user would."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without TensorFlow's C++ start-up chatter."""
+    noise = ("WARNING: All log messages", "I0000", "W0000", "E0000")
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
+
+
+@pytest.fixture(scope="session")
+def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("data") / "fer.csv", {"Training": 448, "PublicTest": 112})
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    run_module(
+        "train", "--data", str(synthetic_csv), "--arch", "tiny", "--epochs", "2", "--batch-size", "32",
+        "--lr", "0.01", "--out", str(out), check=True,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory: pytest.TempPathFactory, trained_run: Path, synthetic_csv: Path) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    run_module(
+        "convert", str(trained_run / "model.keras"), "--data", str(synthetic_csv), "--out", str(out),
+        "--calibration-size", "100", "--min-agreement", "0", check=True,
+    )  # fmt: skip
+    return out
+
+
+requires_real_data = pytest.mark.skipif(not REAL_DATA.exists(), reason=f"{REAL_DATA} not present")

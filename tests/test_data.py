@@ -1,0 +1,167 @@
+"""The FER-2013 loader: good files load, every kind of bad row is named by its line."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge.contract import LABELS
+from edge.errors import UserError
+from tests.conftest import REAL_DATA, error_lines, requires_real_data, run_module
+from tests.synthetic import synthetic_images, write_csv
+from train.data import apply_ferplus, hold_out_validation, load_fer_csv
+
+GOOD_PIXELS = " ".join(["7"] * 2304)
+
+
+def csv_with(tmp_path: Path, rows: list[str], header: str = "emotion,pixels,Usage") -> Path:
+    path = tmp_path / "fer.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_good_file_loads_every_split(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "f.csv", {"Training": 14, "PublicTest": 7, "PrivateTest": 7})
+    data = load_fer_csv(path)
+    assert data.images.shape == (28, 48, 48) and data.images.dtype == np.uint8
+    assert data.splits == ["Training", "PublicTest", "PrivateTest"]
+    assert data.class_counts("Training") == [2] * 7
+    first = data.split("Training")[0][0]
+    assert np.array_equal(first, synthetic_images(np.array([0]), 0)[0])
+
+
+def test_gzip_and_plain_load_the_same(tmp_path: Path) -> None:
+    plain = write_csv(tmp_path / "f.csv", {"Training": 10})
+    packed = tmp_path / "f.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert np.array_equal(load_fer_csv(plain).images, load_fer_csv(packed).images)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("0," + " ".join(["7"] * 2303) + ",Training", "2303 pixel values, expected 2304"),
+        ("0," + " ".join(["7"] * 2303) + " 256,Training", "pixel value 256 out of range 0..255"),
+        ("0," + " ".join(["7"] * 2303) + " -1,Training", "pixel value '-1' is not a non-negative integer"),
+        ("0," + " ".join(["7"] * 2303) + " 1.5,Training", "pixel value '1.5' is not a non-negative integer"),
+        ("0," + " ".join(["7"] * 2303) + " x,Training", "pixel value 'x' is not a non-negative integer"),
+        ("7," + GOOD_PIXELS + ",Training", "emotion '7' is not a label 0..6"),
+        ("happy," + GOOD_PIXELS + ",Training", "emotion 'happy' is not a label 0..6"),
+        ("3," + GOOD_PIXELS + ",Testing", "Usage 'Testing' is not one of Training, PublicTest, PrivateTest"),
+    ],
+)
+def test_bad_row_is_named_by_line(tmp_path: Path, row: str, message: str) -> None:
+    good = f"3,{GOOD_PIXELS},Training"
+    path = csv_with(tmp_path, [good, good, row, good])
+    with pytest.raises(UserError) as error:
+        load_fer_csv(path)
+    assert str(error.value) == f"{path} line 4: {message}"
+
+
+def test_skip_bad_rows_drops_and_reports(tmp_path: Path) -> None:
+    good = f"3,{GOOD_PIXELS},Training"
+    path = csv_with(tmp_path, [good, "9," + GOOD_PIXELS + ",Training", good, "1,1 2 3,Training"])
+    data = load_fer_csv(path, skip_bad_rows=True)
+    assert len(data) == 2
+    assert [(b.line, b.reason) for b in data.skipped] == [
+        (3, "emotion '9' is not a label 0..6"),
+        (5, "3 pixel values, expected 2304"),
+    ]
+    assert data.lines.tolist() == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"emotion,pixels,Usage\n", "no usable rows"),
+        (b"label,image\n1,2\n", "missing column(s) emotion, pixels"),
+        (bytes(range(256)) * 8, "not a readable CSV"),
+    ],
+)
+def test_bad_files_give_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_fer_csv(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="file not found"):
+        load_fer_csv(tmp_path / "nope.csv")
+
+
+def test_cli_reports_bad_row_with_exit_code_2(tmp_path: Path) -> None:
+    good = f"3,{GOOD_PIXELS},Training"
+    path = csv_with(tmp_path, [good] * 1039 + ["0," + " ".join(["7"] * 2303) + ",Training"])
+    result = run_module("train", "parse", "--data", str(path))
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"train: error: {path} line 1041: 2303 pixel values, expected 2304"]
+
+
+def test_no_usage_column_gets_stratified_validation(tmp_path: Path) -> None:
+    data = load_fer_csv(write_csv(tmp_path / "f.csv", {"x": 700}, usage_column=False))
+    hold_out_validation(data, fraction=0.1, seed=3)
+    assert data.class_counts("Validation") == [10] * 7
+    assert data.class_counts("Training") == [90] * 7
+
+
+def test_ferplus_majority_relabels_and_drops(tmp_path: Path) -> None:
+    data = load_fer_csv(write_csv(tmp_path / "f.csv", {"Training": 4}))
+    votes = tmp_path / "fer2013new.csv"
+    votes.write_text(
+        "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+        "Training,a,0,9,1,0,0,0,0,0,0,0\n"  # happiness -> 3
+        "Training,b,0,0,0,0,0,0,0,8,2,0\n"  # contempt -> dropped
+        "Training,c,0,0,0,0,0,0,0,0,0,10\n"  # not a face -> dropped
+        "Training,d,6,0,0,4,0,0,0,0,0,0\n"  # neutral -> 6
+    )
+    apply_ferplus(data, votes)
+    assert data.labels.tolist() == [3, 6]
+    assert data.lines.tolist() == [2, 5]
+
+
+pixel_token = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["256", "-3", "a", "2.5", "999"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    labels=st.lists(st.integers(-1, 8), min_size=1, max_size=6),
+    corrupt=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2303), pixel_token), max_size=3),
+    drop=st.lists(st.integers(0, 5), max_size=2),
+)
+def test_parser_matches_a_slow_reference(tmp_path: Path, labels, corrupt, drop) -> None:
+    """Whatever the rows, the loader either returns exactly the good rows or names the first bad line."""
+    rows = [[str(v) for v in (np.arange(2304) * (i + 1)) % 256] for i in range(len(labels))]
+    for row, position, token in corrupt:
+        if row < len(rows):
+            rows[row][position] = token
+    for row in drop:
+        if row < len(rows):
+            rows[row] = rows[row][:-1]
+    lines = [f"{label},{' '.join(r)},Training" for label, r in zip(labels, rows)]
+    path = csv_with(tmp_path, lines)
+
+    def row_ok(label: int, r: list[str]) -> bool:
+        return 0 <= label < len(LABELS) and len(r) == 2304 and all(t.isdigit() and int(t) <= 255 for t in r)
+
+    bad_lines = [i + 2 for i, (label, r) in enumerate(zip(labels, rows)) if not row_ok(label, r)]
+    if bad_lines:
+        with pytest.raises(UserError, match=f"line {bad_lines[0]}:"):
+            load_fer_csv(path)
+    else:
+        data = load_fer_csv(path)
+        assert data.labels.tolist() == labels
+        assert data.images.reshape(len(rows), -1).tolist() == [[int(t) for t in r] for r in rows]
+
+
+@requires_real_data
+def test_real_file_counts() -> None:
+    data = load_fer_csv(REAL_DATA)
+    assert data.class_counts("Training") == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    assert data.class_counts("PublicTest") == [467, 56, 496, 895, 653, 415, 607]

@@ -1,0 +1,135 @@
+"""The train stage: every output file, a continuous resume after kill -9, and the evaluate command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from edge.contract import LABELS, Contract
+from tests.conftest import ROOT, error_lines, run_module
+from train.augment import AugmentConfig, FerBatches, augment_batch, class_weights
+
+RUN_FILES = {
+    "model.keras",
+    "architecture.json",
+    "weights.h5",
+    "contract.json",
+    "history.csv",
+    "curves.png",
+    "confusion_matrix.png",
+    "metrics.json",
+}
+
+
+def history_epochs(run: Path) -> list[int]:
+    with open(run / "history.csv") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_fit_writes_every_file(trained_run: Path) -> None:
+    assert {p.name for p in trained_run.iterdir()} == RUN_FILES
+    assert history_epochs(trained_run) == [1, 2]
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert set(metrics["splits"]) == {"Training", "PublicTest"}
+    public = metrics["splits"]["PublicTest"]
+    assert set(public["per_class"]) == set(LABELS)
+    assert np.asarray(public["confusion_matrix"]).sum() == public["n"] == 112
+    assert 0.0 <= public["macro_f1"] <= 1.0
+
+
+def test_saved_model_pair_and_contract_round_trip(trained_run: Path) -> None:
+    contract = Contract.load(trained_run)
+    assert contract.labels == list(LABELS) and contract.input_shape == [48, 48, 1]
+    assert Contract.from_dict(json.loads(json.dumps(contract.to_dict()))) == contract
+    model = keras.models.load_model(trained_run / "model.keras")
+    twin = keras.models.model_from_json((trained_run / "architecture.json").read_text())
+    twin.load_weights(trained_run / "weights.h5")
+    x = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), twin.predict(x, verbose=0), atol=1e-6)
+
+
+def test_resume_after_kill_continues(tmp_path: Path, synthetic_csv: Path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "train", "--data", str(synthetic_csv), "--arch", "tiny", "--epochs", "5",
+               "--batch-size", "32", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / ".resume" / "state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert 2 <= done < 5, "the kill should land mid-run"
+    assert not (out / "model.keras").exists()
+
+    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Resuming {out} after epoch {done}" in resumed.stdout
+    assert history_epochs(out) == [1, 2, 3, 4, 5]
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+
+
+def test_rerun_of_finished_run_is_refused(trained_run: Path, synthetic_csv: Path) -> None:
+    result = run_module("train", "--data", str(synthetic_csv), "--arch", "tiny", "--out", str(trained_run))
+    assert result.returncode == 2
+    assert error_lines(result.stderr)[-1].endswith("already holds a finished run (model.keras); choose another --out")
+
+
+def test_resume_with_other_arguments_is_refused(tmp_path: Path, synthetic_csv: Path) -> None:
+    out = tmp_path / "run"
+    (out / ".resume").mkdir(parents=True)
+    (out / ".resume" / "state.keras").write_bytes(b"")
+    (out / ".resume" / "state.json").write_text(json.dumps({"config": {"arch": "seed"}, "epochs_done": 1}))
+    result = run_module("train", "--data", str(synthetic_csv), "--arch", "tiny", "--out", str(out))
+    assert result.returncode == 2
+    assert "was started with arch='seed', not 'tiny'" in error_lines(result.stderr)[-1]
+
+
+def test_evaluate_prints_metrics(trained_run: Path, synthetic_csv: Path) -> None:
+    result = run_module("train", "evaluate", "--model", str(trained_run / "model.keras"), "--data", str(synthetic_csv),
+                        "--json", check=True)  # fmt: skip
+    metrics = json.loads(result.stdout)
+    saved = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["splits"]["PublicTest"]["accuracy"] == pytest.approx(saved["splits"]["PublicTest"]["accuracy"])
+
+
+def test_evaluate_rejects_a_file_that_is_not_a_model(tmp_path: Path, synthetic_csv: Path, trained_run: Path) -> None:
+    fake = tmp_path / "model.keras"
+    fake.write_text("not a model")
+    (tmp_path / "contract.json").write_text((trained_run / "contract.json").read_text())
+    result = run_module("train", "evaluate", "--model", str(fake), "--data", str(synthetic_csv))
+    assert result.returncode == 2
+    assert error_lines(result.stderr)[-1].startswith(f"train: error: {fake}: not a Keras model")
+
+
+def test_augmentation_changes_images_but_keeps_shape() -> None:
+    images = np.random.default_rng(0).integers(0, 255, size=(16, 48, 48), dtype=np.uint8)
+    out = augment_batch(images, AugmentConfig(), np.random.default_rng(1))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, images)
+    assert np.array_equal(augment_batch(images, AugmentConfig.off(), np.random.default_rng(1)), images)
+
+
+def test_batches_are_full_and_weighted() -> None:
+    labels = np.array([0] * 90 + [1] * 10)
+    contract = Contract("tiny")
+    weights = class_weights(labels, 7, "balanced")
+    assert weights[1] == pytest.approx(9 * weights[0])
+    batches = FerBatches(np.zeros((100, 48, 48), np.uint8), np.eye(7)[labels], labels, contract, 32, weights=weights)
+    assert len(batches) == 3  # the remainder of 4 is dropped
+    x, y, w = batches[0]
+    assert x.shape == (32, 48, 48, 1) and y.shape == (32, 7) and w.shape == (32,)
