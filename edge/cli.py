@@ -96,16 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
         detector = DetectorConfig(args.scale_factor, args.min_neighbors, args.min_face, args.detect_width)
-        pipeline = Pipeline(
-            args.model,
-            precision=args.precision,
-            threads=args.threads,
-            detector=detector,
-            detect_every=args.detect_every,
-            smooth=args.smooth,
-            detect=not args.no_detect,
-        )
         source = open_source(args.source, args.width, args.height, args.fps, args.demo_frames)
+        try:
+            pipeline = Pipeline(
+                args.model,
+                precision=args.precision,
+                threads=args.threads,
+                detector=detector,
+                detect_every=args.detect_every,
+                smooth=args.smooth,
+                detect=not args.no_detect,
+            )
+        except BaseException:
+            source.close()
+            raise
         options = RunOptions(args.show, args.save, args.jsonl, args.quiet, args.max_frames)
         summary = run(source, pipeline, options)
         if args.summary_json:

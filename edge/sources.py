@@ -111,7 +111,12 @@ def _capture_source(capture: cv2.VideoCapture, name: str, live: bool) -> Source:
 
 
 def open_camera(index: int, width: int | None = None, height: int | None = None) -> Source:
-    capture = cv2.VideoCapture(index)
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our one-line error says it better
+    try:
+        capture = cv2.VideoCapture(index)
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
     if not capture.isOpened():
         raise UserError(f"camera {index}: cannot be opened (not connected, busy, or no permission)")
     if width and height:

@@ -1,0 +1,126 @@
+"""The convert stage on a real tiny model: both TFLite files load and are checked; bad input is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from edge.classifier import Classifier
+from edge.contract import Contract
+from tests.conftest import error_lines, run_module
+
+
+def test_both_models_load_and_int8_is_really_int8(converted: Path) -> None:
+    contract = Contract.load(converted)
+    float_model = Classifier(converted / "model_float32.tflite", contract)
+    int8_model = Classifier(converted / "model_int8.tflite", contract)
+    assert float_model.input_dtype == np.float32 and not float_model.quantised
+    assert int8_model.input_dtype == np.int8 and int8_model.output_dtype == np.int8
+    for scale, _ in (int8_model.input_quant, int8_model.output_quant):
+        assert 0 < scale < 1
+    faces = np.random.default_rng(0).integers(0, 255, size=(5, 48, 48), dtype=np.uint8)
+    for model in (float_model, int8_model):
+        probabilities = model.predict(faces)
+        assert probabilities.shape == (5, 7)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.05)
+
+
+def test_report_has_agreement_and_accuracy_per_split(converted: Path) -> None:
+    report = json.loads((converted / "conversion_report.json").read_text())
+    assert report["passed"] is True
+    assert set(report["accuracy"]) == {"Training", "PublicTest"}
+    assert set(report["accuracy"]["PublicTest"]) == {"keras", "float32", "int8"}
+    for name in ("float32", "int8"):
+        variant = report["variants"][name]
+        assert 0.0 <= variant["top1_agreement"] <= 1.0
+        assert variant["bytes"] == (converted / variant["file"]).stat().st_size
+    assert report["variants"]["float32"]["top1_agreement"] == 1.0
+    assert report["compared_on"] == "PublicTest"
+
+
+def test_contract_matches_the_train_stage(converted: Path, trained_run: Path) -> None:
+    shipped, trained = Contract.load(converted), Contract.load(trained_run)
+    for field in ("labels", "input_shape", "pixel_scale", "pixel_offset", "architecture"):
+        assert getattr(shipped, field) == getattr(trained, field)
+    assert set(shipped.extra["models"]) == {"model_float32.tflite", "model_int8.tflite"}
+    assert shipped.extra["models"]["model_int8.tflite"]["input_dtype"] == "int8"
+    assert len(shipped.extra["source_model_sha256"]) == 64
+
+
+def test_without_data_int8_is_refused_but_float_written(tmp_path: Path, trained_run: Path) -> None:
+    result = run_module("convert", str(trained_run / "model.keras"), "--out", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert "int8 skipped: it needs calibration images" in result.stderr
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {
+        "model_float32.tflite", "contract.json", "conversion_report.json",
+    }  # fmt: skip
+
+
+def test_calibration_folder_gives_int8(tmp_path: Path, trained_run: Path) -> None:
+    import cv2
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i, face in enumerate(np.random.default_rng(0).integers(0, 255, size=(8, 64, 64), dtype=np.uint8)):
+        cv2.imwrite(str(faces / f"{i}.png"), face)
+    run_module("convert", str(trained_run / "model.keras"), "--calibration", str(faces), "--out", str(tmp_path / "m"),
+               check=True)  # fmt: skip
+    assert (tmp_path / "m" / "model_int8.tflite").stat().st_size > 0
+
+
+def test_low_agreement_fails_and_keeps_previous_models(tmp_path: Path, trained_run: Path, synthetic_csv: Path) -> None:
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "model_int8.tflite").write_bytes(b"previous good model")
+    result = run_module("convert", str(trained_run / "model.keras"), "--data", str(synthetic_csv), "--out", str(out),
+                        "--min-agreement", "1.01", "--calibration-size", "50")  # fmt: skip
+    assert result.returncode == 1
+    assert "below --min-agreement 101.00%; models not written" in error_lines(result.stderr)[-1]
+    assert json.loads((out / "conversion_report.json").read_text())["passed"] is False
+    assert (out / "model_int8.tflite").read_bytes() == b"previous good model"
+
+
+def tiny_model(shape: tuple[int, int, int], classes: int) -> keras.Model:
+    return keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
+
+
+def _saved(model: keras.Model, path: Path) -> Path:
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.keras", "model not found"),
+        (lambda d: (d / "x.keras").write_text("junk") and d / "x.keras", "not a Keras model"),
+        (
+            lambda d: _saved(tiny_model((32, 32, 1), 7), d / "small.keras"),
+            "input shape [32, 32, 1], expected [48, 48, 1]",
+        ),
+        (
+            lambda d: _saved(tiny_model((48, 48, 1), 5), d / "five.keras"),
+            "5 outputs, expected 7 classes",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_models_are_refused(tmp_path: Path, make, message: str) -> None:
+    path = make(tmp_path)
+    result = run_module("convert", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert (
+        error_lines(result.stderr) == [f"convert: error: {path}: {message}"]
+        or message in error_lines(result.stderr)[-1]
+    )
+
+
+def test_bad_data_rows_are_refused(tmp_path: Path, trained_run: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
+    result = run_module("convert", str(trained_run / "model.keras"), "--data", str(bad), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert error_lines(result.stderr)[-1] == f"convert: error: {bad} line 2: 3 pixel values, expected 2304"
