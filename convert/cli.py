@@ -87,7 +87,8 @@ def convert(args: argparse.Namespace) -> int:
     from convert.report import classifier_info, compare, format_table
     from train.cli import load_dataset
     from train.data import validation_split_name
-    from train.report import predict
+    from train.metrics import classification_metrics
+    from train.report import plot_confusion, predict
 
     model = load_keras_model(args.model)
     contract = contract_for(model, args.model)
@@ -132,6 +133,8 @@ def convert(args: argparse.Namespace) -> int:
             for v in variants
         },
         "accuracy": {},
+        "per_class_recall": {},
+        "confusion_matrix": {},
         "evaluated_rows": {},
     }
     if data is not None:
@@ -145,7 +148,14 @@ def convert(args: argparse.Namespace) -> int:
             print(f"evaluating {len(images)} {split} images ...", file=sys.stderr)
             probabilities = {"keras": predict(model, images, contract)}
             probabilities.update({name: c.predict(images) for name, c in classifiers.items()})
-            report["accuracy"][split] = {n: float((p.argmax(1) == labels).mean()) for n, p in probabilities.items()}
+            metrics = {
+                name: classification_metrics(labels, p.argmax(1), contract.labels) for name, p in probabilities.items()
+            }
+            report["accuracy"][split] = {n: m["accuracy"] for n, m in metrics.items()}
+            report["per_class_recall"][split] = {
+                n: {label: c["recall"] for label, c in m["per_class"].items()} for n, m in metrics.items()
+            }
+            report["confusion_matrix"][split] = {n: m["confusion_matrix"] for n, m in metrics.items()}
             if split == compared_on:
                 for name in classifiers:
                     report["variants"][name].update(compare(probabilities["keras"], probabilities[name]))
@@ -167,6 +177,10 @@ def convert(args: argparse.Namespace) -> int:
         return EXIT_DISAGREES
     for variant in variants:
         write_bytes(args.out / variant.filename, variant.content)
+    if data is not None and "int8" in classifiers:
+        title = f"{contract.architecture} int8 on {report['compared_on']}"
+        matrix = report["confusion_matrix"][report["compared_on"]]["int8"]
+        plot_confusion(matrix, contract.labels, title, args.out / "confusion_matrix_int8.png")
     contract.extra.update(
         {
             "source_model_sha256": report["source_model_sha256"],
@@ -178,7 +192,31 @@ def convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_card_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m convert card",
+        description="Write MODEL_CARD.md into a converted model folder from the files train and convert wrote.",
+    )
+    parser.add_argument("--run", required=True, type=Path, help="the training run folder (metrics.json, history.csv)")
+    parser.add_argument("--models", required=True, type=Path, help="the converted folder (conversion_report.json)")
+    parser.add_argument("--recipe", required=True, type=Path, help="the script with the exact commands")
+    parser.add_argument("--data", type=Path, help="the CSV it was trained on, to record its sha256")
+    parser.add_argument("--hardware", required=True, help="what trained it, e.g. '1x NVIDIA H100 (JAX backend)'")
+    return parser
+
+
+def card(args: argparse.Namespace) -> int:
+    from convert.card import write_card
+
+    print(f"wrote {write_card(args.run, args.models, args.recipe, args.data, args.hardware)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["card"]:
+        card_args = build_card_parser().parse_args(argv[1:])
+        return run_cli(lambda: card(card_args), "convert")
     args = build_parser().parse_args(argv)
     return run_cli(lambda: convert(args), "convert")

@@ -182,3 +182,16 @@ def test_missing_model_and_mismatched_contract(tmp_path: Path, converted: Path) 
     (bad / "contract.json").write_text(json.dumps(contract))
     with pytest.raises(UserError, match="model has 7 outputs but its contract lists 5 labels"):
         Pipeline(bad)
+
+
+def test_shipped_model_is_the_default_and_within_bounds(tmp_path: Path) -> None:
+    """`python -m edge --source demo` with nothing else uses edge/model/ and sees the astronaut smile."""
+    from edge.pipeline import DEFAULT_MODEL_DIR
+
+    assert (DEFAULT_MODEL_DIR / "model_int8.tflite").stat().st_size <= 2_000_000
+    summary = tmp_path / "summary.json"
+    result = edge("--source", "demo", "--demo-frames", "10", "--quiet", "--summary-json", str(summary))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(summary.read_text())
+    assert data["model"] == str(DEFAULT_MODEL_DIR / "model_int8.tflite") and data["input_dtype"] == "int8"
+    assert data["labels"].get("Happy", 0) == data["faces"] == 10

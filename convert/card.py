@@ -1,0 +1,141 @@
+"""MODEL_CARD.md written from the files the train and convert commands wrote, never typed by hand."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from edge.atomic import write_text
+from edge.contract import Contract
+from edge.errors import UserError
+
+LIMITS = """\
+- FER-2013 is web-scraped: faces skew young, light-skinned and posed, labels are noisy (FER+ relabelled
+  about a quarter of them) and some images are duplicated across splits or are not faces. Accuracy on
+  other people, cameras and lighting will be lower than the figures above.
+- 48x48 grayscale crops from a Haar frontal-face detector: profile faces, strong tilt, occlusion (masks,
+  hands) and very small faces are missed or misread. Colour is discarded.
+- Disgust has 436 training images (1.5%); its recall is the least reliable figure here.
+- Seven posed categories are a coarse, culturally loaded description of expression, not of feeling: do
+  not use this model to make decisions about people."""
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"{path}: not found (run the train and convert stages first)")
+    return json.loads(path.read_text())
+
+
+def _pct(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: str) -> str:
+    report = _read_json(models / "conversion_report.json")
+    metrics = _read_json(run / "metrics.json")
+    contract = Contract.load(models)
+    with open(run / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    train_seconds = sum(float(row["seconds"] or 0) for row in history)
+    variants = report["variants"]
+    splits = list(report["accuracy"])
+    lines = [
+        f"# fer-edge default model: `{contract.architecture}`",
+        "",
+        "Facial expression classifier for 48x48 grayscale face crops, seven FER-2013 classes"
+        f" ({', '.join(contract.labels)}). Written by `python -m convert card`; every figure below is copied",
+        f"from `{models}/conversion_report.json`, `{run}/metrics.json` and `{run}/history.csv`.",
+        "",
+        "| file | size | input | output |",
+        "|---|---|---|---|",
+    ]
+    for variant in variants.values():
+        lines.append(
+            f"| `{variant['file']}` | {variant['bytes'] / 1e6:.2f} MB | {variant['input_dtype']} 1x48x48x1"
+            f" | {variant['output_dtype']} 1x7 |"
+        )
+    lines += [
+        "",
+        f"Parameters: {metrics['parameters']:,}. Normalisation: pixel x {contract.pixel_scale:.6g} +"
+        f" {contract.pixel_offset:g}. Mirror averaging: {'on' if contract.flip_average else 'off'} (the runtime"
+        " classifies each face and its mirror image and averages the two, as every accuracy below does).",
+        "",
+        "## Accuracy",
+        "",
+        "| split | rows evaluated | Keras | float32 | int8 |",
+        "|---|---|---|---|---|",
+    ]
+    for split in splits:
+        acc = report["accuracy"][split]
+        lines.append(
+            f"| {split} | {report['evaluated_rows'][split]} | {_pct(acc['keras'])} | {_pct(acc['float32'])}"
+            f" | {_pct(acc['int8'])} |"
+        )
+    compared = report["compared_on"]
+    lines += [
+        "",
+        f"Top-1 agreement with Keras on {compared}: float32 {_pct(variants['float32']['top1_agreement'])},"
+        f" int8 {_pct(variants['int8']['top1_agreement'])} (largest probability difference"
+        f" {variants['int8']['max_abs_prob_diff']:.3f}). Training rows are a stratified sample when the report"
+        " says fewer rows than the split has.",
+        "",
+        f"Recall per class on {compared}:",
+        "",
+        "| class | " + " | ".join(contract.labels) + " |",
+        "|---|" + "---|" * len(contract.labels),
+    ]
+    for name in ("float32", "int8"):
+        recall = report["per_class_recall"][compared][name]
+        lines.append(f"| {name} | " + " | ".join(f"{recall[label]:.2f}" for label in contract.labels) + " |")
+    lines += ["", "![int8 confusion matrix](confusion_matrix_int8.png)", ""]
+    data_line = f"`{data.name}`, sha256 `{_sha256(data)}`" if data else "(data file not given)"
+    lines += [
+        "## Training",
+        "",
+        f"- Data: {data_line}; labels: FER-2013's own (`--labels fer2013`); Training rows for fitting,"
+        " PublicTest for choosing the epoch, the recipe and the model. PrivateTest was never used.",
+        f"- Student: {len(history)} epochs, best at epoch {contract.extra.get('best_epoch', '?')}"
+        f" (PublicTest accuracy without mirror averaging {_pct(metrics['splits']['PublicTest']['accuracy'])}),"
+        f" {train_seconds / 60:.1f} minutes of epochs on {hardware}.",
+        f"- Calibration for int8: {report['calibration']}.",
+        f"- Source model sha256 `{report['source_model_sha256']}`.",
+        "",
+        f"The exact commands (`{recipe}`):",
+        "",
+        "```bash",
+        recipe.read_text().strip(),
+        "```",
+        "",
+        "## Known limits",
+        "",
+        LIMITS,
+        "",
+        "## Licence",
+        "",
+        "The model files are released with the project under the MIT licence. They were trained on FER-2013"
+        " (Goodfellow et al., 2013, ICML representation-learning challenge), whose images come from web"
+        " searches; check the data set's terms before commercial use.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(run: Path, models: Path, recipe: Path, data: Path | None, hardware: str) -> Path:
+    card = render(run, models, recipe, data, hardware)
+    for extra in ("curves.png",):
+        if (run / extra).is_file():
+            shutil.copyfile(run / extra, models / f"training_{extra}")
+    target = models / "MODEL_CARD.md"
+    write_text(target, card)
+    return target
