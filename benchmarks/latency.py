@@ -1,0 +1,86 @@
+"""Per-face classification latency and interpreter memory, for each model file and thread count."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.classifier import Classifier
+from edge.contract import Contract
+
+MEMORY_PROBE = """
+import json, resource, sys
+import numpy as np
+from edge.classifier import Classifier, find_interpreter
+from edge.contract import Contract
+find_interpreter()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+classifier = Classifier(sys.argv[1], Contract.load(sys.argv[2]), threads=1)
+classifier.predict(np.zeros((4, 48, 48), np.uint8))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_rss_mb": after / 1024, "interpreter_mb": (after - before) / 1024}))
+"""
+
+
+def interpreter_memory(model: Path, contract_dir: Path) -> dict:
+    """Peak resident memory added by loading and running the interpreter, measured in a fresh process."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(model), str(contract_dir)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    return {k: round(v, 1) for k, v in json.loads(result.stdout.splitlines()[-1]).items()}
+
+
+def time_calls(call, repeats: int) -> list[float]:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def summarise(samples: list[float]) -> dict:
+    return {
+        "p50_ms": round(float(np.percentile(samples, 50)), 4),
+        "p95_ms": round(float(np.percentile(samples, 95)), 4),
+        "mean_ms": round(float(np.mean(samples)), 4),
+        "n": len(samples),
+    }
+
+
+def model_latency(
+    models: dict[str, Path], contract: Contract, thread_counts: list[int], rounds: int, repeats: int, warmup: int = 20
+) -> dict:
+    """Alternating rounds over every (model, threads): per-face latency including preprocessing and, if the
+    contract asks for it, the mirror image; also a bare single `invoke` for comparison with other tools."""
+    face = np.random.default_rng(0).integers(0, 256, size=(1, 48, 48), dtype=np.uint8)
+    classifiers = {}
+    for name, path in models.items():
+        for threads in thread_counts:
+            classifier = Classifier(path, contract, threads=threads)
+            for _ in range(warmup):
+                classifier.predict(face)
+            classifiers[(name, threads)] = classifier
+    per_face: dict = {key: [] for key in classifiers}
+    invoke: dict = {key: [] for key in classifiers}
+    for _ in range(rounds):
+        for key, classifier in classifiers.items():
+            per_face[key] += time_calls(lambda c=classifier: c.predict(face), repeats)
+            tensor = classifier.prepare(face)
+            invoke[key] += time_calls(lambda c=classifier, t=tensor: c.invoke(t), repeats)
+    results: dict = {}
+    for (name, threads), samples in per_face.items():
+        results.setdefault(name, {})[f"threads_{threads}"] = {
+            "per_face": summarise(samples),
+            "invoke": summarise(invoke[(name, threads)]),
+        }
+    return results

@@ -1,0 +1,141 @@
+"""Turn benchmark results into verdicts, a terminal table, results.md and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+from edge.atomic import atomic_path
+from edge.timing import STAGES
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+TARGET_INT8_MS = 1.0
+TARGET_FLOOR_SHARE = 0.90
+TARGET_VS_REFERENCE = 10.0
+TARGET_ACCURACY_DROP = 0.005
+TARGET_AGREEMENT = 0.98
+
+
+def verdicts(results: dict) -> list[dict]:
+    """Each target with its measured value and whether it was met (None: not measured in this run)."""
+    out = []
+    latency = results.get("latency", {}).get("int8", {}).get("threads_1", {}).get("per_face")
+    if latency:
+        value = latency["p50_ms"]
+        out.append({"target": f"int8 per-face latency, 1 thread <= {TARGET_INT8_MS} ms (p50)",
+                    "value": f"{value:.3f} ms", "met": value <= TARGET_INT8_MS})  # fmt: skip
+    for clip, pipelines in results.get("pipeline", {}).items():
+        floor, int8 = pipelines.get("Haar alone"), pipelines.get("int8")
+        if floor and int8:
+            share = int8["fps"] / floor["fps"]
+            out.append({"target": f"{clip}: int8 pipeline >= {TARGET_FLOOR_SHARE:.0%} of Haar-alone FPS",
+                        "value": f"{share:.1%}", "met": share >= TARGET_FLOOR_SHARE})  # fmt: skip
+        reference = next((v for k, v in pipelines.items() if k.startswith("reference")), None)
+        if reference and int8:
+            ratio = int8["fps"] / reference["fps"]
+            out.append({"target": f"{clip}: int8 pipeline >= {TARGET_VS_REFERENCE:.0f}x the reference loop's FPS",
+                        "value": f"{ratio:.1f}x", "met": ratio >= TARGET_VS_REFERENCE})  # fmt: skip
+    accuracy = results.get("accuracy")
+    if accuracy:
+        split = accuracy["validation_split"]
+        entry = accuracy["splits"][split]
+        drop = entry["float32"]["accuracy"] - entry["int8"]["accuracy"]
+        out.append({"target": f"{split}: int8 accuracy within {TARGET_ACCURACY_DROP:.1%} of float32",
+                    "value": f"{-drop:+.2%}", "met": drop <= TARGET_ACCURACY_DROP})  # fmt: skip
+        agreement = entry["float32_vs_int8"]["top1_agreement"]
+        out.append({"target": f"{split}: float32/int8 top-1 agreement >= {TARGET_AGREEMENT:.0%}",
+                    "value": f"{agreement:.2%}", "met": agreement >= TARGET_AGREEMENT})  # fmt: skip
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def markdown(results: dict) -> str:
+    facts = results["machine"]
+    lines = [
+        f"Measured on {facts['cpu']} ({facts['cores']} cores, {facts['machine']}), Python {facts['python']},"
+        f" {facts['date'][:10]}; `{results['command']}`.",
+        "",
+    ]
+    rows = []
+    for name, entry in results["latency"].items():
+        for threads, t in entry.items():
+            rows.append([name, f"{results['sizes'][name] / 1e6:.2f} MB", threads.replace("threads_", ""),
+                         f"{t['per_face']['p50_ms']:.3f}", f"{t['per_face']['p95_ms']:.3f}",
+                         f"{t['invoke']['p50_ms']:.3f}"])  # fmt: skip
+    lines += _table(["model", "size", "threads", "per face p50 ms", "per face p95 ms", "one invoke p50 ms"], rows)
+    if results.get("accuracy"):
+        lines.append("")
+        rows = []
+        for split, entry in results["accuracy"]["splits"].items():
+            for name in results["latency"]:
+                rows.append([split, str(entry["rows"]), name, f"{entry[name]['accuracy']:.2%}",
+                             f"{entry[name]['macro_f1']:.3f}"])  # fmt: skip
+        lines += _table(["split", "rows", "model", "accuracy", "macro-F1"], rows)
+    for clip, pipelines in results["pipeline"].items():
+        lines += ["", f"Pipeline on {clip} (median of {results['rounds']} alternating rounds):", ""]
+        rows = []
+        for name, p in pipelines.items():
+            stages = p["stages"]
+            rows.append([name, f"{p['fps']:.1f}"] + [
+                f"{stages[s]['mean_ms']:.2f}" if s in stages else "-" for s in ("detect", "preprocess", "infer")
+            ])  # fmt: skip
+        lines += _table(["pipeline", "FPS", "detect ms", "preprocess ms", "infer ms"], rows)
+    verdict_rows = [[v["target"], v["value"], "yes" if v["met"] else "**no**"] for v in results["verdicts"]]
+    lines += ["", *_table(["target", "measured", "met"], verdict_rows)]
+    return "\n".join(lines) + "\n"
+
+
+def terminal(results: dict) -> str:
+    """results.md without the Markdown separator rows."""
+    return "\n".join(line for line in markdown(results).splitlines() if not line.startswith("|---"))
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def plots(results: dict, out: Path) -> list[Path]:
+    written = []
+    for clip, pipelines in results["pipeline"].items():
+        slug = clip.replace(" ", "_")
+        names = list(pipelines)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+        bottom = [0.0] * len(names)
+        for stage in STAGES:
+            values = [pipelines[n]["stages"].get(stage, {}).get("mean_ms", 0.0) for n in names]
+            if any(values):
+                left.barh(names, values, left=bottom, label=stage)
+                bottom = [b + v for b, v in zip(bottom, values)]
+        left.set_xlabel("ms per frame (mean)")
+        left.set_title(f"Where a frame's time goes ({clip})")
+        left.legend()
+        right.barh(names, [pipelines[n]["fps"] for n in names], color="tab:green")
+        right.set_xlabel("frames per second (median)")
+        right.set_title("FPS per pipeline")
+        path = out / f"pipeline_{slug}.png"
+        _save(fig, path)
+        written.append(path)
+    models = list(results["latency"])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    axes[0].bar(models, [results["latency"][m]["threads_1"]["per_face"]["p50_ms"] for m in models])
+    axes[0].set_title("per-face latency, 1 thread (ms)")
+    axes[1].bar(models, [results["sizes"][m] / 1e6 for m in models])
+    axes[1].set_title("file size (MB)")
+    if results.get("accuracy"):
+        split = results["accuracy"]["validation_split"]
+        axes[2].bar(models, [results["accuracy"]["splits"][split][m]["accuracy"] * 100 for m in models])
+        axes[2].set_title(f"{split} accuracy (%)")
+        axes[2].set_ylim(0, 100)
+    path = out / "float_vs_int8.png"
+    _save(fig, path)
+    written.append(path)
+    return written
