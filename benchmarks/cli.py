@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-reference", action="store_true", help="skip the reference Keras loop")
     parser.add_argument("--out", type=Path, help="results folder (default: bench/<model folder name>)")
     parser.add_argument("--quick", action="store_true", help="2 rounds, 20 repeats, 10 frames, 640x480 only")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help="also copy results.md and the 640x480 plot into this README, between its benchmark markers",
+    )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     return parser
 
@@ -123,6 +128,11 @@ def bench(args: argparse.Namespace) -> int:
     write_text(out / "results.md", markdown(results))
     print(terminal(results))
     print(f"wrote {out / 'results.json'}, {out / 'results.md'} and {', '.join(results['plots'])}")
+    if args.readme:
+        from benchmarks.readme import update_readme
+
+        update_readme(args.readme, out, results)
+        print(f"updated the Performance section of {args.readme}")
     missed = [v for v in results["verdicts"] if not v["met"]]
     return EXIT_TARGET_MISSED if missed and args.fail_on_miss else 0
 

@@ -34,10 +34,11 @@ def verdicts(results: dict) -> list[dict]:
             out.append({"target": f"{clip}: int8 pipeline >= {TARGET_FLOOR_SHARE:.0%} of Haar-alone FPS",
                         "value": f"{share:.1%}", "met": share >= TARGET_FLOOR_SHARE})  # fmt: skip
         reference = next((v for k, v in pipelines.items() if k.startswith("reference")), None)
-        if reference and int8:
-            ratio = int8["fps"] / reference["fps"]
-            out.append({"target": f"{clip}: int8 pipeline >= {TARGET_VS_REFERENCE:.0f}x the reference loop's FPS",
-                        "value": f"{ratio:.1f}x", "met": ratio >= TARGET_VS_REFERENCE})  # fmt: skip
+        for name in ("int8", "int8, --detect-every 3"):
+            if reference and name in pipelines:
+                ratio = pipelines[name]["fps"] / reference["fps"]
+                out.append({"target": f"{clip}: {name} pipeline >= {TARGET_VS_REFERENCE:.0f}x the reference loop's FPS",
+                            "value": f"{ratio:.1f}x", "met": ratio >= TARGET_VS_REFERENCE})  # fmt: skip
     accuracy = results.get("accuracy")
     if accuracy:
         split = accuracy["validation_split"]
