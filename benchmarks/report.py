@@ -65,11 +65,20 @@ def markdown(results: dict) -> str:
     ]
     rows = []
     for name, entry in results["latency"].items():
+        memory = results["memory"][name]["interpreter_mb"]
         for threads, t in entry.items():
-            rows.append([name, f"{results['sizes'][name] / 1e6:.2f} MB", threads.replace("threads_", ""),
-                         f"{t['per_face']['p50_ms']:.3f}", f"{t['per_face']['p95_ms']:.3f}",
-                         f"{t['invoke']['p50_ms']:.3f}"])  # fmt: skip
-    lines += _table(["model", "size", "threads", "per face p50 ms", "per face p95 ms", "one invoke p50 ms"], rows)
+            face, invoke = t["per_face"], t["invoke"]
+            rows.append([
+                name, f"{results['sizes'][name] / 1e6:.2f} MB", threads.replace("threads_", ""),
+                f"{face['p50_ms']:.3f}", f"{face['p95_ms']:.3f}", f"{invoke['p50_ms']:.3f}", f"{memory:.1f}",
+            ])  # fmt: skip
+    header = ["model", "size", "threads", "per face p50 ms", "per face p95 ms", "one invoke p50 ms", "interpreter MB"]
+    lines += _table(header, rows)
+    if results.get("flip_average"):
+        lines += [
+            "",
+            "Per face = preprocessing and the face plus its mirror image (the contract asks for mirror averaging).",
+        ]
     if results.get("accuracy"):
         lines.append("")
         rows = []
@@ -79,7 +88,9 @@ def markdown(results: dict) -> str:
                              f"{entry[name]['macro_f1']:.3f}"])  # fmt: skip
         lines += _table(["split", "rows", "model", "accuracy", "macro-F1"], rows)
     for clip, pipelines in results["pipeline"].items():
-        lines += ["", f"Pipeline on {clip} (median of {results['rounds']} alternating rounds):", ""]
+        decode = results.get("decode_ms_per_frame", {}).get(clip)
+        decoded = f"; capture/decode {decode:.2f} ms per frame, outside the FPS" if decode is not None else ""
+        lines += ["", f"Pipeline on {clip} (median of {results['rounds']} alternating rounds{decoded}):", ""]
         rows = []
         for name, p in pipelines.items():
             stages = p["stages"]

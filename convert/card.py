@@ -41,13 +41,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: str) -> str:
+def epoch_seconds(run: Path) -> tuple[int, float]:
+    """Epochs and total seconds of epochs, from a run's history.csv."""
+    with open(run / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    return len(history), sum(float(row["seconds"] or 0) for row in history)
+
+
+def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: str, teachers: list[Path]) -> str:
     report = _read_json(models / "conversion_report.json")
     metrics = _read_json(run / "metrics.json")
     contract = Contract.load(models)
-    with open(run / "history.csv") as f:
-        history = list(csv.DictReader(f))
-    train_seconds = sum(float(row["seconds"] or 0) for row in history)
+    epochs, train_seconds = epoch_seconds(run)
+    teacher_seconds = sum(epoch_seconds(t)[1] for t in teachers)
     variants = report["variants"]
     splits = list(report["accuracy"])
     lines = [
@@ -105,9 +111,15 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
         "",
         f"- Data: {data_line}; labels: FER-2013's own (`--labels fer2013`); Training rows for fitting,"
         " PublicTest for choosing the epoch, the recipe and the model. PrivateTest was never used.",
-        f"- Student: {len(history)} epochs, best at epoch {contract.extra.get('best_epoch', '?')}"
+        f"- Student: {epochs} epochs, best at epoch {contract.extra.get('best_epoch', '?')}"
         f" (PublicTest accuracy without mirror averaging {_pct(metrics['splits']['PublicTest']['accuracy'])}),"
-        f" {train_seconds / 60:.1f} minutes of epochs on {hardware}.",
+        f" {train_seconds / 60:.1f} minutes of epochs on {hardware}."
+        + (
+            f" Its {len(teachers)} teachers: {teacher_seconds / 60:.1f} minutes of epochs in all on the same hardware"
+            f" ({', '.join(t.name for t in teachers)})."
+            if teachers
+            else ""
+        ),
         f"- Calibration for int8: {report['calibration']}.",
         f"- Source model sha256 `{report['source_model_sha256']}`.",
         "",
@@ -131,8 +143,10 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
     return "\n".join(lines)
 
 
-def write_card(run: Path, models: Path, recipe: Path, data: Path | None, hardware: str) -> Path:
-    card = render(run, models, recipe, data, hardware)
+def write_card(
+    run: Path, models: Path, recipe: Path, data: Path | None, hardware: str, teachers: list[Path] | None = None
+) -> Path:
+    card = render(run, models, recipe, data, hardware, teachers or [])
     for extra in ("curves.png",):
         if (run / extra).is_file():
             shutil.copyfile(run / extra, models / f"training_{extra}")

@@ -201,6 +201,7 @@ def build_card_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", required=True, type=Path, help="the converted folder (conversion_report.json)")
     parser.add_argument("--recipe", required=True, type=Path, help="the script with the exact commands")
     parser.add_argument("--data", type=Path, help="the CSV it was trained on, to record its sha256")
+    parser.add_argument("--teachers", nargs="*", type=Path, default=[], help="teacher run folders, for their time")
     parser.add_argument("--hardware", required=True, help="what trained it, e.g. '1x NVIDIA H100 (JAX backend)'")
     return parser
 
@@ -208,7 +209,7 @@ def build_card_parser() -> argparse.ArgumentParser:
 def card(args: argparse.Namespace) -> int:
     from convert.card import write_card
 
-    print(f"wrote {write_card(args.run, args.models, args.recipe, args.data, args.hardware)}")
+    print(f"wrote {write_card(args.run, args.models, args.recipe, args.data, args.hardware, args.teachers)}")
     return 0
 
 

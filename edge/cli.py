@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from edge.atomic import write_json
@@ -86,15 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # the runner's clean stop: outputs closed, summary written
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def go() -> int:
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
         detector = DetectorConfig(args.scale_factor, args.min_neighbors, args.min_face, args.detect_width)
         source = open_source(args.source, args.width, args.height, args.fps, args.demo_frames)
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -41,6 +43,31 @@ def _check_display() -> None:
         raise UserError("--show: this OpenCV has no GUI support (headless build); use --save or --jsonl") from None
 
 
+class StopRequest:
+    """SIGINT/SIGTERM set a flag that the loop checks between frames, so a stop never lands half-way through
+    writing a frame's output. A second Ctrl-C stops at once (for a camera that hangs)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
 def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
     """Process every frame until the source ends, `max_frames`, `q` in the window, Ctrl-C or SIGTERM."""
     timer = pipeline.timer
@@ -54,44 +81,48 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
     stopped = "end of source"
     started = time.perf_counter()
     iterator = iter(source)
-    try:
-        while True:
-            with timer.time("capture"):
-                frame = next(iterator, None)
-            if frame is None:
-                break
-            faces = pipeline.process(frame.image)
-            frames += 1
-            faces_total += len(faces)
-            frames_with_faces += bool(faces)
-            counts.update(face.label for face in faces)
-            with timer.time("output"):
-                if jsonl:
-                    jsonl.write(frame_record(frame, faces))
-                if not options.quiet:
-                    print(describe(frame, faces), file=human, flush=True)
-                if saver or options.show:
-                    image = annotate(frame.image, faces, frames / max(time.perf_counter() - started, 1e-9))
-                    if saver:
-                        saver.write(frame, image)
-                    if options.show:
-                        cv2.imshow(WINDOW, image)
-                        if cv2.waitKey(1) & 0xFF == ord("q"):
-                            stopped = "q pressed"
-                            break
-            if options.max_frames and frames >= options.max_frames:
-                stopped = "--max-frames reached"
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        source.close()
-        if jsonl:
-            jsonl.close()
-        if saver:
-            saver.close()
-        if options.show:
-            cv2.destroyAllWindows()
+    with StopRequest() as stop:
+        try:
+            while True:
+                if stop.requested:
+                    stopped = "interrupted"
+                    break
+                with timer.time("capture"):
+                    frame = next(iterator, None)
+                if frame is None:
+                    break
+                faces = pipeline.process(frame.image)
+                frames += 1
+                faces_total += len(faces)
+                frames_with_faces += bool(faces)
+                counts.update(face.label for face in faces)
+                with timer.time("output"):
+                    if jsonl:
+                        jsonl.write(frame_record(frame, faces))
+                    if not options.quiet:
+                        print(describe(frame, faces), file=human, flush=True)
+                    if saver or options.show:
+                        image = annotate(frame.image, faces, frames / max(time.perf_counter() - started, 1e-9))
+                        if saver:
+                            saver.write(frame, image)
+                        if options.show:
+                            cv2.imshow(WINDOW, image)
+                            if cv2.waitKey(1) & 0xFF == ord("q"):
+                                stopped = "q pressed"
+                                break
+                if options.max_frames and frames >= options.max_frames:
+                    stopped = "--max-frames reached"
+                    break
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the outputs
+            stopped = "interrupted"
+        finally:
+            source.close()
+            if jsonl:
+                jsonl.close()
+            if saver:
+                saver.close()
+            if options.show:
+                cv2.destroyAllWindows()
     seconds = time.perf_counter() - started
     return {
         "source": source.name,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import cv2
@@ -195,3 +197,22 @@ def test_shipped_model_is_the_default_and_within_bounds(tmp_path: Path) -> None:
     data = json.loads(summary.read_text())
     assert data["model"] == str(DEFAULT_MODEL_DIR / "model_int8.tflite") and data["input_dtype"] == "int8"
     assert data["labels"].get("Happy", 0) == data["faces"] == 10
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_cleanly_with_valid_outputs(tmp_path: Path, converted: Path, stop: int) -> None:
+    jsonl, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"
+    command = [sys.executable, "-m", "edge", "--model", str(converted), "--source", "demo", "--demo-frames", "100000",
+               "--quiet", "--jsonl", str(jsonl), "--summary-json", str(summary)]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 5):
+        time.sleep(0.05)
+    process.send_signal(stop)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    data = json.loads(summary.read_text())
+    assert data["stopped"] == "interrupted"
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(records) == data["frames"] >= 5
+    assert "[interrupted]" in stdout
