@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--show", action="store_true", help="show a window with boxes, labels and FPS (q quits)")
     output.add_argument("--save", help="write annotated frames: a video (.mp4/.avi) or a folder of images")
     output.add_argument("--jsonl", help="write one JSON object per frame to this file, or - for stdout")
+    output.add_argument(
+        "--jsonl-max-mb",
+        type=float,
+        default=0,
+        help="rotate the JSONL file at this size, appending across restarts (for a service; 0 = off)",
+    )
+    output.add_argument("--jsonl-keep", type=int, default=3, help="rotated JSONL files to keep (default: 3)")
     output.add_argument("--summary-json", help="write the end-of-run summary as JSON to this file")
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
     source = parser.add_argument_group("source")
@@ -104,7 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException:
             source.close()
             raise
-        options = RunOptions(args.show, args.save, args.jsonl, args.quiet, args.max_frames)
+        options = RunOptions(
+            show=args.show,
+            save=args.save,
+            jsonl=args.jsonl,
+            jsonl_max_bytes=int(args.jsonl_max_mb * 1_000_000),
+            jsonl_keep=args.jsonl_keep,
+            quiet=args.quiet,
+            max_frames=args.max_frames,
+        )
         summary = run(source, pipeline, options)
         if args.summary_json:
             write_json(args.summary_json, summary)

