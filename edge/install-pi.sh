@@ -49,7 +49,7 @@ say "installing into $APP_DIR (virtual environment $VENV)$([ "$DRY_RUN" = 1 ] &&
 
 if [ "$APT" = 1 ]; then
   command -v apt-get >/dev/null || fail "apt-get not found: use --no-apt on a system without apt"
-  packages=(python3-venv python3-opencv)
+  packages=(python3-venv python3-opencv opencv-data)  # opencv-data holds the Haar cascades
   if [ "$DRY_RUN" = 1 ] || apt-cache show python3-picamera2 >/dev/null 2>&1; then
     packages+=(python3-picamera2)
   else
@@ -65,7 +65,10 @@ else
 fi
 
 if [ "$DRY_RUN" = 0 ] && "$VENV/bin/python" -c "import cv2; cv2.CascadeClassifier" 2>/dev/null; then
-  run "$VENV/bin/python" -m pip install --quiet ai-edge-litert
+  # apt's OpenCV is built against apt's numpy 1.x: keep that numpy, or pip's numpy 2 (wanted by the newest
+  # ml_dtypes) would shadow it and break `import cv2`.
+  numpy_version=$("$VENV/bin/python" -c "import numpy; print(numpy.__version__)")
+  run "$VENV/bin/python" -m pip install --quiet ai-edge-litert "numpy==$numpy_version"
 else
   run "$VENV/bin/python" -m pip install --quiet -r "$EDGE_DIR/requirements.txt"
 fi

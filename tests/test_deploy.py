@@ -35,7 +35,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "apt-get install -y python3-venv python3-opencv python3-picamera2" in out
+    assert "apt-get install -y python3-venv python3-opencv opencv-data python3-picamera2" in out
     assert f"+ python3 -m venv --system-site-packages {venv}" in out
     assert f"-m pip install --quiet -r {tmp_path / 'edge' / 'requirements.txt'}" in out
     assert "-m edge --source demo --demo-frames 10 --quiet" in out
@@ -72,3 +72,21 @@ def test_service_unit_restarts_and_runs_a_valid_edge_command() -> None:
     assert argv[:3] == ["@VENV@/bin/python", "-m", "edge"]
     args = build_parser().parse_args(argv[3:])
     assert args.source == "picam" and args.jsonl_max_mb > 0 and args.quiet
+
+
+def test_rendered_unit_passes_systemd_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    unit = tmp_path / "fer-edge.service"
+    unit.write_text(
+        UNIT.read_text()
+        .replace("@USER@", "root")
+        .replace("@APP_DIR@", str(tmp_path))
+        .replace("@VENV@", str(python.parent.parent))
+    )
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
