@@ -126,7 +126,7 @@ def plots(results: dict, out: Path) -> list[Path]:
             values = [pipelines[n]["stages"].get(stage, {}).get("mean_ms", 0.0) for n in names]
             if any(values):
                 left.barh(names, values, left=bottom, label=stage)
-                bottom = [b + v for b, v in zip(bottom, values)]
+                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         left.set_xlabel("ms per frame (mean)")
         left.set_title(f"Where a frame's time goes ({clip})")
         left.legend()

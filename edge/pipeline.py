@@ -131,7 +131,7 @@ class Pipeline:
         self.frames += 1
         faces = []
         labels = self.contract.labels
-        for track, found, p in zip(tracks, detected, probabilities):
+        for track, found, p in zip(tracks, detected, probabilities, strict=True):
             p = self.tracker.smoothed(track, p)
             best = int(np.argmax(p))
             faces.append(
@@ -139,7 +139,7 @@ class Pipeline:
                     box=tuple(int(v) for v in track.box),
                     label=labels[best],
                     confidence=float(p[best]),
-                    probabilities={label: float(v) for label, v in zip(labels, p)},
+                    probabilities={label: float(v) for label, v in zip(labels, p, strict=True)},
                     track=track.id,
                     detected=found,
                 )

@@ -23,7 +23,7 @@ def write_csv(path: Path, rows_per_split: dict[str, int], seed: int = 0, usage_c
     lines = ["emotion,pixels,Usage" if usage_column else "emotion,pixels"]
     for offset, (usage, n) in enumerate(rows_per_split.items()):
         labels = (np.arange(n) + offset) % len(LABELS)
-        for label, image in zip(labels, synthetic_images(labels, seed + offset)):
+        for label, image in zip(labels, synthetic_images(labels, seed + offset), strict=True):
             pixels = " ".join(map(str, image.ravel().tolist()))
             lines.append(f"{label},{pixels},{usage}" if usage_column else f"{label},{pixels}")
     path.write_text("\n".join(lines) + "\n")

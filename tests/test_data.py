@@ -144,13 +144,13 @@ def test_parser_matches_a_slow_reference(tmp_path: Path, labels, corrupt, drop) 
     for row in drop:
         if row < len(rows):
             rows[row] = rows[row][:-1]
-    lines = [f"{label},{' '.join(r)},Training" for label, r in zip(labels, rows)]
+    lines = [f"{label},{' '.join(r)},Training" for label, r in zip(labels, rows, strict=True)]
     path = csv_with(tmp_path, lines)
 
     def row_ok(label: int, r: list[str]) -> bool:
         return 0 <= label < len(LABELS) and len(r) == 2304 and all(t.isdigit() and int(t) <= 255 for t in r)
 
-    bad_lines = [i + 2 for i, (label, r) in enumerate(zip(labels, rows)) if not row_ok(label, r)]
+    bad_lines = [i + 2 for i, (label, r) in enumerate(zip(labels, rows, strict=True)) if not row_ok(label, r)]
     if bad_lines:
         with pytest.raises(UserError, match=f"line {bad_lines[0]}:"):
             load_fer_csv(path)

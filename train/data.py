@@ -241,7 +241,7 @@ def apply_ferplus(data: Dataset, ferplus_csv: str | Path) -> None:
         raise UserError(f"{path}: {len(votes)} rows, but {data.source} has a row at line {rows.max() + 2}")
     majority = np.asarray(FERPLUS_COLUMNS)[votes[list(FERPLUS_COLUMNS)].to_numpy().argmax(axis=1)][rows]
     keep = np.isin(majority, list(FERPLUS_TO_FER))
-    dropped = {name: int(n) for name, n in zip(*np.unique(majority[~keep], return_counts=True))}
+    dropped = {name: int(n) for name, n in zip(*np.unique(majority[~keep], return_counts=True), strict=True)}
     data.images, data.usage, data.lines = data.images[keep], data.usage[keep], data.lines[keep]
     data.labels = np.array([FERPLUS_TO_FER[name] for name in majority[keep]], dtype=np.int64)
     data.notes.append(f"FER+ majority labels from {path}; dropped {int((~keep).sum())} rows {dropped}")

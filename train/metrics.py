@@ -31,7 +31,7 @@ def classification_metrics(
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "per_class": {
             label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
         "confusion_matrix": cm.tolist(),
     }

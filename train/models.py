@@ -65,7 +65,7 @@ def _vgg_bn(name: str, widths: tuple[int, ...], convs: tuple[int, ...], dropout:
     """VGG-style blocks (conv-BN-ReLU, max-pool) ending in global average pooling: no giant dense layer."""
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
-    for width, n_convs in zip(widths, convs):
+    for width, n_convs in zip(widths, convs, strict=True):
         for _ in range(n_convs):
             x = _conv_bn_relu(x, width)
         x = layers.MaxPooling2D(2)(x)

@@ -47,7 +47,7 @@ def format_metrics(metrics: dict) -> str:
 def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, [row.get(metric) for row in history], label="train")
         ax.plot(epochs, [row.get(f"val_{metric}") for row in history], label="validation")
         ax.set_xlabel("epoch")
