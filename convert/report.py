@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from edge.classifier import Classifier
-from train.metrics import classification_metrics
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray) -> dict:
@@ -24,10 +23,6 @@ def classifier_info(classifier: Classifier) -> dict:
         "input_quantization": list(classifier.input_quant),
         "output_quantization": list(classifier.output_quant),
     }
-
-
-def split_accuracies(probabilities: dict[str, np.ndarray], labels: np.ndarray) -> dict:
-    return {name: classification_metrics(labels, p.argmax(1))["accuracy"] for name, p in probabilities.items()}
 
 
 def format_table(report: dict) -> str:

@@ -38,7 +38,6 @@ class Source:
 
     name: str
     frames: Iterator[Frame]
-    live: bool = False
     close: Callable[[], None] = lambda: None
     skipped: list[str] = field(default_factory=list)
 
@@ -107,7 +106,7 @@ def _capture_source(capture: cv2.VideoCapture, name: str, live: bool) -> Source:
         reader.stop()
         capture.release()
 
-    return Source(name, _numbered(iter(reader), name, time.monotonic()), live=live, close=close)
+    return Source(name, _numbered(iter(reader), name, time.monotonic()), close=close)
 
 
 def open_camera(index: int, width: int | None = None, height: int | None = None) -> Source:
@@ -151,7 +150,7 @@ def open_picamera(width: int = 640, height: int = 480, fps: float = 30.0) -> Sou
         camera.stop()
         camera.close()
 
-    return Source("picam", _numbered(iter(reader), "picam", time.monotonic()), live=True, close=close)
+    return Source("picam", _numbered(iter(reader), "picam", time.monotonic()), close=close)
 
 
 def open_video(path: Path) -> Source:

@@ -24,9 +24,6 @@ class StageTimes:
         finally:
             self.samples[stage].append((time.perf_counter() - started) * 1000)
 
-    def add(self, stage: str, milliseconds: float) -> None:
-        self.samples[stage].append(milliseconds)
-
     def summary(self) -> dict[str, dict[str, float]]:
         ordered = [s for s in STAGES if s in self.samples] + [s for s in self.samples if s not in STAGES]
         return {
