@@ -65,7 +65,10 @@ class FaceDetector:
         return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
 
     def detect(self, gray: np.ndarray) -> np.ndarray:
-        small, scale = self.downscale(gray)
+        return self.detect_downscaled(*self.downscale(gray))
+
+    def detect_downscaled(self, small: np.ndarray, scale: float) -> np.ndarray:
+        """Detect on a frame already passed through `downscale` (the pipeline shares it with the tracker)."""
         min_side = max(1, round(self.config.min_face * scale))
         boxes = self.cascade.detectMultiScale(
             small,

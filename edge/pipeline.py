@@ -106,7 +106,7 @@ class Pipeline:
             return [track], [True]
         small, scale = self.detector.downscale(gray)
         if self.frames % self.detect_every == 0:
-            tracks = self.tracker.update(self.detector.detect(gray), small, scale)
+            tracks = self.tracker.update(self.detector.detect_downscaled(small, scale), small, scale)
             return tracks, [True] * len(tracks)
         tracks = self.tracker.follow(small, scale)
         return tracks, [False] * len(tracks)

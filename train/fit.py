@@ -20,7 +20,7 @@ from train.augment import AugmentConfig, FerBatches, class_weights
 from train.data import Dataset, validation_split_name
 from train.distill import load_soft_labels
 from train.report import write_reports
-from train.resume import BEST_WEIGHTS, ResumableState, RunState, load_state, state_dir
+from train.resume import BEST_WEIGHTS, ResumableState, RunState, history_csv, load_state, state_dir
 
 
 @dataclass
@@ -160,6 +160,7 @@ def _finish(data: Dataset, config: TrainConfig, contract: Contract, out: Path, s
         {"trained_epochs": state.epochs_done, "best_epoch": state.best_epoch, "data": Path(data.source).name}
     )
     save_model_files(best, contract, out)
+    write_text(out / "history.csv", history_csv(state.history))  # also when killed before the last epoch's copy
     metrics = write_reports(best, data, contract, out, state.history)
     shutil.rmtree(state_dir(out))
     return metrics
