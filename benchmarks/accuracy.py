@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convert.converter import stratified_sample
 from convert.report import compare
 from edge.classifier import Classifier
 from edge.contract import Contract
@@ -17,10 +16,7 @@ def tflite_accuracy(models: dict[str, Path], contract: Contract, data: Dataset, 
     classifiers = {name: Classifier(path, contract) for name, path in models.items()}
     results: dict = {"splits": {}, "validation_split": validation_split_name(data)}
     for split in data.splits:
-        images, labels = data.split(split)
-        if max_rows and len(labels) > max_rows:
-            keep = stratified_sample(labels, max_rows, seed)
-            images, labels = images[keep], labels[keep]
+        images, labels = data.split_sample(split, max_rows, seed)
         probabilities = {name: c.predict(images) for name, c in classifiers.items()}
         entry: dict = {"rows": len(labels)}
         for name, p in probabilities.items():

@@ -98,12 +98,9 @@ def bench(args: argparse.Namespace) -> int:
         progress.update(1)
         if args.data:
             from benchmarks.accuracy import tflite_accuracy
-            from train.data import hold_out_validation, load_fer_csv
+            from train.cli import load_dataset
 
-            data = load_fer_csv(args.data)
-            if "PublicTest" not in data.splits:
-                hold_out_validation(data)
-            results["accuracy"] = tflite_accuracy(models, contract, data, args.max_eval_rows)
+            results["accuracy"] = tflite_accuracy(models, contract, load_dataset(args.data), args.max_eval_rows)
             progress.update(1)
         detector = DetectorConfig()
         for size in sizes:

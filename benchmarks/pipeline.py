@@ -66,9 +66,9 @@ def full_pipeline(name: str, model: Path, precision: str, detector_config: Detec
 
 def reference_loop(keras_model: Path, contract: Contract) -> Variant:
     """The reference notebook's loop: Haar at full resolution (scale 1.3), Keras `predict` on each face in turn."""
-    import keras
+    from train.models import load
 
-    model = keras.models.load_model(keras_model, compile=False)
+    model = load(keras_model)
     cascade = cv2.CascadeClassifier(str(find_cascade()))
     timer = StageTimes()
 

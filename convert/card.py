@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
+from convert.converter import sha256
 from edge.atomic import write_text
 from edge.contract import Contract
 from edge.errors import UserError
@@ -31,14 +31,6 @@ def _read_json(path: Path) -> dict:
 
 def _pct(value: float) -> str:
     return f"{value:.2%}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def epoch_seconds(run: Path) -> tuple[int, float]:
@@ -105,7 +97,7 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
         recall = report["per_class_recall"][compared][name]
         lines.append(f"| {name} | " + " | ".join(f"{recall[label]:.2f}" for label in contract.labels) + " |")
     lines += ["", "![int8 confusion matrix](confusion_matrix_int8.png)", ""]
-    data_line = f"`{data.name}`, sha256 `{_sha256(data)}`" if data else "(data file not given)"
+    data_line = f"`{data.name}`, sha256 `{sha256(data)}`" if data else "(data file not given)"
     lines += [
         "## Training",
         "",

@@ -77,29 +77,22 @@ def convert(args: argparse.Namespace) -> int:
         INT8_FILE,
         Variant,
         contract_for,
-        load_keras_model,
         load_variant,
         sha256,
-        stratified_sample,
         to_float32,
         to_int8,
     )
     from convert.report import classifier_info, compare, format_table
     from train.cli import load_dataset
-    from train.data import validation_split_name
+    from train.data import stratified_sample, validation_split_name
     from train.metrics import classification_metrics
+    from train.models import load
     from train.report import plot_confusion, predict
 
-    model = load_keras_model(args.model)
+    model = load(args.model)
     contract = contract_for(model, args.model)
     contract.flip_average = contract.flip_average or args.flip_average
-    data = (
-        load_dataset(
-            argparse.Namespace(data=args.data, skip_bad_rows=args.skip_bad_rows, labels="fer2013", seed=args.seed)
-        )
-        if args.data
-        else None
-    )
+    data = load_dataset(args.data, args.skip_bad_rows, seed=args.seed) if args.data else None
 
     calibration, calibration_source = None, None
     if data is not None:
@@ -140,10 +133,7 @@ def convert(args: argparse.Namespace) -> int:
     if data is not None:
         compared_on = validation_split_name(data)
         for split in data.splits:
-            images, labels = data.split(split)
-            if args.max_eval_rows and len(labels) > args.max_eval_rows:
-                sample = stratified_sample(labels, args.max_eval_rows, args.seed)
-                images, labels = images[sample], labels[sample]
+            images, labels = data.split_sample(split, args.max_eval_rows, args.seed)
             report["evaluated_rows"][split] = len(labels)
             print(f"evaluating {len(images)} {split} images ...", file=sys.stderr)
             probabilities = {"keras": predict(model, images, contract)}

@@ -27,20 +27,11 @@ class Variant:
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def load_keras_model(path: Path):
-    """Load and check a .keras model: 48x48x1 input and one output per contract label."""
-    import keras
-
-    if not path.exists():
-        raise UserError(f"{path}: model not found")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a file that is not a model
-        raise UserError(f"{path}: not a Keras model ({type(exc).__name__})") from None
-    return model
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def contract_for(model, model_path: Path) -> Contract:
@@ -53,17 +44,6 @@ def contract_for(model, model_path: Path) -> Contract:
     if model.output_shape[-1] != contract.num_classes:
         raise UserError(f"{model_path}: {model.output_shape[-1]} outputs, expected {contract.num_classes} classes")
     return contract
-
-
-def stratified_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Indices of about `count` rows with every class in proportion (at least one each where present)."""
-    rng = np.random.default_rng(seed)
-    picked = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        take = min(len(members), max(1, round(count * len(members) / len(labels))))
-        picked.append(rng.choice(members, size=take, replace=False))
-    return rng.permutation(np.concatenate(picked))
 
 
 def _converter(model):

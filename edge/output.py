@@ -106,7 +106,7 @@ class FrameSaver:
         self.fps = fps
         self.video = self.target.suffix.lower() in VIDEO_SUFFIXES
         self.writer: cv2.VideoWriter | None = None
-        self._tmp = None
+        self._pending = contextlib.ExitStack()  # holds the video's temporary path until close() renames it
         if not self.video:
             self.target.mkdir(parents=True, exist_ok=True)
 
@@ -118,8 +118,7 @@ class FrameSaver:
                 cv2.imwrite(str(tmp), image)
             return
         if self.writer is None:
-            self._tmp = atomic_path(self.target)
-            tmp = self._tmp.__enter__()
+            tmp = self._pending.enter_context(atomic_path(self.target))
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.target.suffix.lower()])
             self.writer = cv2.VideoWriter(str(tmp), fourcc, self.fps, (image.shape[1], image.shape[0]))
         self.writer.write(image)
@@ -127,5 +126,5 @@ class FrameSaver:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.release()
-            self._tmp.__exit__(None, None, None)
             self.writer = None
+        self._pending.close()

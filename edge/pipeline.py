@@ -102,7 +102,7 @@ class Pipeline:
     def _boxes(self, gray: np.ndarray) -> tuple[list, list[bool]]:
         if self.detector is None:
             height, width = gray.shape
-            track = self.tracker.update(np.array([[0, 0, width, height]]), gray, 1.0)[0]
+            track = self.tracker.update(np.array([[0, 0, width, height]]), None, 1.0)[0]
             return [track], [True]
         small, scale = self.detector.downscale(gray)
         if self.frames % self.detect_every == 0:

@@ -41,8 +41,10 @@ class Tracker:
         self.tracks: list[Track] = []
         self._ids = count(1)
 
-    def update(self, boxes: np.ndarray, small: np.ndarray, scale: float) -> list[Track]:
-        """New detections: keep the id of the best-overlapping previous face, start new tracks otherwise."""
+    def update(self, boxes: np.ndarray, small: np.ndarray | None, scale: float) -> list[Track]:
+        """New detections: keep the id of the best-overlapping previous face, start new tracks otherwise.
+
+        `small` is the detection-resolution frame the faces will be followed on; None when they never are."""
         unmatched = list(self.tracks)
         tracks = []
         for box in boxes:
@@ -53,7 +55,7 @@ class Tracker:
                 track = best
             else:
                 track = Track(next(self._ids), box)
-            track.template = _crop(small, box * scale)
+            track.template = _crop(small, box * scale) if small is not None else None
             tracks.append(track)
         self.tracks = tracks
         return tracks

@@ -127,27 +127,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_dataset(args: argparse.Namespace):
+def load_dataset(
+    path: Path, skip_bad_rows: bool = False, labels: str = "fer2013", ferplus_csv: Path | None = None, seed: int = 0
+):
+    """Load, report skipped rows, apply FER+ labels if asked, and make sure there is a validation split."""
     from train.data import apply_ferplus, hold_out_validation, load_fer_csv
 
-    data = load_fer_csv(args.data, skip_bad_rows=args.skip_bad_rows)
+    data = load_fer_csv(path, skip_bad_rows=skip_bad_rows)
     if data.skipped:
         shown = ", ".join(f"line {b.line} ({b.reason})" for b in data.skipped[:5])
         more = f" and {len(data.skipped) - 5} more" if len(data.skipped) > 5 else ""
         print(f"skipped {len(data.skipped)} bad row(s): {shown}{more}", file=sys.stderr)
-    if args.labels == "ferplus":
-        apply_ferplus(data, args.ferplus_csv or args.data.parent / DEFAULT_FERPLUS)
+    if labels == "ferplus":
+        apply_ferplus(data, ferplus_csv or path.parent / DEFAULT_FERPLUS)
     if "PublicTest" not in data.splits:
-        hold_out_validation(data, seed=getattr(args, "seed", 0))
+        hold_out_validation(data, seed=seed)
     for note in data.notes:
         print(note, file=sys.stderr)
     return data
 
 
+def _dataset_from(args: argparse.Namespace):
+    return load_dataset(args.data, args.skip_bad_rows, args.labels, args.ferplus_csv, getattr(args, "seed", 0))
+
+
 def _parse(args: argparse.Namespace) -> int:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    data = load_dataset(args)
+    data = _dataset_from(args)
     seconds = time.perf_counter() - started
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024
     result = {
@@ -174,7 +181,7 @@ def _fit(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     if config.epochs < 1 or config.batch_size < 1:
         raise UserError("--epochs and --batch-size must be at least 1")
-    data = load_dataset(args)
+    data = _dataset_from(args)
     started = time.monotonic()
     metrics = train(data, config, args.out)
     print(f"\nFinished {args.out} in {time.monotonic() - started:.0f} s")
@@ -184,19 +191,13 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import keras
-
     from edge.contract import Contract
+    from train.models import load
     from train.report import evaluate, format_metrics
 
-    if not args.model.exists():
-        raise UserError(f"{args.model}: model not found")
+    model = load(args.model)
     contract = Contract.load(args.model.parent)
-    try:
-        model = keras.models.load_model(args.model, compile=False)
-    except Exception as exc:  # Keras raises many types for a file that is not a model
-        raise UserError(f"{args.model}: not a Keras model ({type(exc).__name__})") from None
-    metrics = evaluate(model, load_dataset(args), contract)
+    metrics = evaluate(model, _dataset_from(args), contract)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0
 
@@ -204,7 +205,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _teach(args: argparse.Namespace) -> int:
     from train.distill import save_soft_labels, teacher_probabilities
 
-    data = load_dataset(args)
+    data = _dataset_from(args)
     soft = teacher_probabilities(args.model, data)
     save_soft_labels(args.out, soft)
     _, labels = data.split("Training")

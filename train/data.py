@@ -70,6 +70,14 @@ class Dataset:
         mask = self.usage == name
         return self.images[mask], self.labels[mask]
 
+    def split_sample(self, name: str, max_rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """A split, or a seeded stratified sample of `max_rows` of it when it is larger (0: always all)."""
+        images, labels = self.split(name)
+        if max_rows and len(labels) > max_rows:
+            keep = stratified_sample(labels, max_rows, seed)
+            images, labels = images[keep], labels[keep]
+        return images, labels
+
     def class_counts(self, name: str) -> list[int]:
         return np.bincount(self.labels[self.usage == name], minlength=len(LABELS)).tolist()
 
@@ -200,6 +208,17 @@ def load_fer_csv(path: str | Path, skip_bad_rows: bool = False) -> Dataset:
         source=str(path),
         skipped=bad,
     )
+
+
+def stratified_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Indices of about `count` rows with every class in proportion (at least one each where present)."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        take = min(len(members), max(1, round(count * len(members) / len(labels))))
+        picked.append(rng.choice(members, size=take, replace=False))
+    return rng.permutation(np.concatenate(picked))
 
 
 def hold_out_validation(data: Dataset, fraction: float = 0.1, seed: int = 0) -> None:

@@ -18,18 +18,16 @@ from train.data import Dataset
 
 def teacher_probabilities(model_paths: list[Path], data: Dataset) -> np.ndarray:
     """Mean flip-averaged probabilities of the teachers on the Training rows, in CSV order (N, C) float16."""
-    import keras
-
+    from train.models import load
     from train.report import predict
 
     images, _ = data.split("Training")
     total = None
     for path in model_paths:
-        if not path.exists():
-            raise UserError(f"{path}: teacher model not found")
+        model = load(path)
         contract = Contract.load(path.parent)
         contract.flip_average = True
-        probabilities = predict(keras.models.load_model(path, compile=False), images, contract)
+        probabilities = predict(model, images, contract)
         total = probabilities if total is None else total + probabilities
     return (total / len(model_paths)).astype(np.float16)
 

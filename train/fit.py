@@ -130,7 +130,7 @@ def train(data: Dataset, config: TrainConfig, out: Path) -> dict:
     if state is None:
         if (out / "model.keras").exists():
             raise UserError(f"{out}: already holds a finished run (model.keras); choose another --out")
-        state = RunState(config=_jsonable(config))
+        state = RunState(config={})
         model = _compiled_model(config, len(batches))
     else:
         _check_resumable(state, config, out)

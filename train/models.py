@@ -6,11 +6,13 @@ Normalisation happens outside the model (from the contract), so the int8 model's
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 from keras import layers
 
 from edge.contract import INPUT_SHAPE, LABELS
+from edge.errors import UserError
 
 Builder = Callable[[], keras.Model]
 ARCHITECTURES: dict[str, Builder] = {}
@@ -29,6 +31,16 @@ def build(name: str) -> keras.Model:
     if name not in ARCHITECTURES:
         raise KeyError(f"unknown architecture {name!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
     return ARCHITECTURES[name]()
+
+
+def load(path: Path) -> keras.Model:
+    """A saved .keras model for inference, or a one-line UserError for a missing file or one that is not a model."""
+    if not path.exists():
+        raise UserError(f"{path}: model not found")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a file that is not a model
+        raise UserError(f"{path}: not a Keras model ({type(exc).__name__})") from None
 
 
 @register("seed")
