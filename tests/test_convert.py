@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -124,3 +126,22 @@ def test_bad_data_rows_are_refused(tmp_path: Path, trained_run: Path) -> None:
     result = run_module("convert", str(trained_run / "model.keras"), "--data", str(bad), "--out", str(tmp_path / "o"))
     assert result.returncode == 2
     assert error_lines(result.stderr)[-1] == f"convert: error: {bad} line 2: 3 pixel values, expected 2304"
+
+
+def test_model_card_is_written_from_the_run_and_report(tmp_path: Path, converted: Path, trained_run: Path,
+                                                       synthetic_csv: Path) -> None:  # fmt: skip
+    models = tmp_path / "models"
+    shutil.copytree(converted, models)
+    recipe = tmp_path / "recipe.sh"
+    recipe.write_text("python -m train --arch tiny\n")
+    run_module("convert", "card", "--run", str(trained_run), "--models", str(models), "--recipe", str(recipe),
+               "--data", str(synthetic_csv), "--hardware", "a test machine", "--teachers", str(trained_run),
+               check=True)  # fmt: skip
+    card = (models / "MODEL_CARD.md").read_text()
+    report = json.loads((models / "conversion_report.json").read_text())
+    public = report["accuracy"]["PublicTest"]
+    assert f"| PublicTest | 112 | {public['keras']:.2%} | {public['float32']:.2%} | {public['int8']:.2%} |" in card
+    assert "Student: 2 epochs" in card and "Its 1 teachers:" in card and "on a test machine" in card
+    assert hashlib.sha256(synthetic_csv.read_bytes()).hexdigest() in card
+    assert "python -m train --arch tiny" in card
+    assert (models / "training_curves.png").exists()
