@@ -1,0 +1,47 @@
+"""The command-line grammar every stage shares: `--version`, and option types that refuse bad values at parse time.
+
+It lives in edge/ because edge/ is the one stage every other stage may import (edge itself imports none of
+them), so the four commands get the same option checks and the same wording from one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from importlib import metadata
+
+DISTRIBUTION = "fer-edge"
+FALLBACK_VERSION = "0.1.0"  # edge/ copied alone to a device has no installed metadata
+
+
+def version() -> str:
+    """The installed fer-edge version, or the source tree's when edge/ runs uninstalled (as on a Pi)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return FALLBACK_VERSION
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s (fer-edge) {version()}")
+
+
+def _number(kind: Callable[[str], float], test: Callable[[float], bool], wanted: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
+        if value != value or not test(value):  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
+        return value
+
+    parse.__name__ = wanted  # argparse names the type in its messages
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
+non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+fraction = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
