@@ -1,37 +1,114 @@
-"""Write files whole or not at all, so an interrupted run never leaves a half-written model or report."""
+"""Write files whole or not at all, so an interrupted run never leaves a half-written model or report.
+
+A regular file is written to a temporary file beside it and renamed over it. Two kinds of target are not
+replaced, because replacing them destroys what the user pointed at: a symlink is followed and its real target
+is replaced (the link stays), and a FIFO or device (`/dev/null`, `/dev/stdout`, a named pipe) is opened and
+written in place.
+
+Temporary files are named `.NAME.tmp-PID-RANDOM` (with NAME's suffix, which some writers need). Every stop
+path removes its own; a process killed with SIGKILL cannot, so the next write to NAME removes the temporaries
+whose process no longer exists.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+from edge.errors import UserError
+
+TEMP_MARK = ".tmp-"
+
+
+def is_special(path: str | os.PathLike) -> bool:
+    """A FIFO, device or socket (followed through symlinks): neither a regular file, a folder, nor missing."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def real_target(path: str | os.PathLike) -> Path:
+    """Where writing `path` lands: a symlink's final target (followed even when it does not exist yet), or
+    `path` itself for a special file (`/dev/stdout` resolves to a `pipe:[...]` name that cannot be opened)."""
+    return Path(path) if is_special(path) else Path(os.path.realpath(path))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Remove temporaries of `target` left by processes that were killed before they could clean up."""
+    for leftover in target.parent.glob(f".{target.name}{TEMP_MARK}*"):
+        pid = leftover.name[len(f".{target.name}{TEMP_MARK}") :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            with suppress(OSError):
+                leftover.unlink()
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> None:
+    """Fail now, before a long run, if `path` could not be written at its end (a folder, no permission)."""
+    target = real_target(path)
+    if target.is_dir():
+        raise UserError(f"{path}: is a folder; the {what} needs a file name")
+    try:
+        if is_special(target):
+            if not os.access(target, os.W_OK):
+                raise PermissionError(13, os.strerror(13))
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-", dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write the {what} here ({exc.strerror})") from None
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+    """Yield a path to write; a temporary beside `path` is renamed onto it only if the block succeeds.
 
     `suffix` is for writers that insist on a file extension (Keras wants `.keras` or `.weights.h5`).
+    A FIFO or device is yielded as it is, to be written in place. An OSError becomes a one-line UserError.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should be an ordinary file
+    target = real_target(path)
     try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        if is_special(target):
+            yield target
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(target)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-",
+            suffix=suffix if suffix is not None else target.suffix,
+            dir=target.parent,
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should be an ordinary file
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -5,11 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge.atomic import write_json
+from edge.atomic import check_writable, write_json
+from edge.cliargs import (
+    above_one,
+    add_version,
+    fraction_below_one,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from edge.detector import DetectorConfig
 from edge.errors import run_cli
 from edge.pipeline import DEFAULT_MODEL_DIR, Pipeline
-from edge.runner import RunOptions, format_summary, run
+from edge.runner import RunOptions, StopRequest, format_summary, human_output, run
 from edge.sources import open_source
 
 
@@ -20,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find faces with OpenCV's Haar cascade and classify their expression with a TFLite model."
         " Prints one line per frame and a timing summary; Ctrl-C stops cleanly.",
     )
+    add_version(parser)
     parser.add_argument(
         "--model",
         help="a folder from `python -m convert`, or a .tflite file with contract.json beside it"
@@ -34,26 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="demo (built-in clip, no camera needed), a camera index (0), picam, a video file, an image, or a folder"
         " of images (default: demo)",
     )
-    parser.add_argument("--threads", type=int, help="interpreter threads (default: the runtime's choice)")
+    parser.add_argument("--threads", type=positive_int, help="interpreter threads (default: the runtime's choice)")
     detection = parser.add_argument_group("detection")
     detection.add_argument(
-        "--scale-factor", type=float, default=d.scale_factor, help="cascade scale step (%(default)s)"
+        "--scale-factor", type=above_one, default=d.scale_factor, help="cascade scale step (%(default)s)"
     )
     detection.add_argument(
-        "--min-neighbors", type=int, default=d.min_neighbors, help="cascade strictness (%(default)s)"
+        "--min-neighbors", type=non_negative_int, default=d.min_neighbors, help="cascade strictness (%(default)s)"
     )
     detection.add_argument(
-        "--min-face", type=int, default=d.min_face, help="smallest face side in pixels (%(default)s)"
+        "--min-face", type=positive_int, default=d.min_face, help="smallest face side in pixels (%(default)s)"
     )
     detection.add_argument(
         "--detect-width",
-        type=int,
+        type=non_negative_int,
         default=d.detect_width,
         help="downscale frames to this width for detection; 0 = full resolution (default: %(default)s)",
     )
     detection.add_argument(
         "--detect-every",
-        type=int,
+        type=positive_int,
         default=1,
         help="run the cascade every N frames and follow faces in between (default: 1)",
     )
@@ -64,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--smooth",
-        type=float,
+        type=fraction_below_one,
         default=0.0,
         help="weight of a face's history in its probabilities, 0 (off) to <1; 0.6 steadies a live label (default: 0)",
     )
@@ -74,21 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--jsonl", help="write one JSON object per frame to this file, or - for stdout")
     output.add_argument(
         "--jsonl-max-mb",
-        type=float,
+        type=non_negative_float,
         default=0,
         help="rotate the JSONL file at this size, appending across restarts (for a service; 0 = off)",
     )
-    output.add_argument("--jsonl-keep", type=int, default=3, help="rotated JSONL files to keep (default: 3)")
+    output.add_argument("--jsonl-keep", type=positive_int, default=3, help="rotated JSONL files to keep (default: 3)")
     output.add_argument("--summary-json", help="write the end-of-run summary as JSON to this file")
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
     source = parser.add_argument_group("source")
     source.add_argument(
-        "--max-frames", type=int, default=0, help="stop after N frames (default: until the source ends)"
+        "--max-frames", type=non_negative_int, default=0, help="stop after N frames (default: until the source ends)"
     )
-    source.add_argument("--width", type=int, default=640, help="camera and demo frame width (default: 640)")
-    source.add_argument("--height", type=int, default=480, help="camera and demo frame height (default: 480)")
-    source.add_argument("--fps", type=float, default=30.0, help="Pi camera frame rate (default: 30)")
-    source.add_argument("--demo-frames", type=int, default=90, help="length of the demo clip (default: 90)")
+    source.add_argument("--width", type=positive_int, default=640, help="camera and demo frame width (default: 640)")
+    source.add_argument("--height", type=positive_int, default=480, help="camera and demo frame height (default: 480)")
+    source.add_argument("--fps", type=positive_float, default=30.0, help="Pi camera frame rate (default: 30)")
+    source.add_argument("--demo-frames", type=positive_int, default=90, help="length of the demo clip (default: 90)")
     return parser
 
 
@@ -96,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def go() -> int:
+        if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
+            check_writable(args.summary_json, "summary")
         detector = DetectorConfig(args.scale_factor, args.min_neighbors, args.min_face, args.detect_width)
         source = open_source(args.source, args.width, args.height, args.fps, args.demo_frames)
         try:
@@ -120,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             quiet=args.quiet,
             max_frames=args.max_frames,
         )
-        summary = run(source, pipeline, options)
-        if args.summary_json:
-            write_json(args.summary_json, summary)
-        print(format_summary(summary), file=sys.stderr if args.jsonl == "-" else sys.stdout)
+        human = human_output(options)
+        with StopRequest(finishing=True):  # Ctrl-C from here on must not lose the summary
+            summary = run(source, pipeline, options, human)
+            human.line(format_summary(summary))
+            if args.summary_json:
+                write_json(args.summary_json, summary)
+        human.check("stdout" if human.stream is sys.stdout else "stderr")
         return 0
 
     return run_cli(go, "edge")

@@ -7,19 +7,86 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import cv2
 import numpy as np
 
-from edge.atomic import atomic_path
+from edge.atomic import atomic_path, check_writable
 from edge.errors import UserError
 from edge.pipeline import Face
-from edge.sources import IMAGE_SUFFIXES, Frame
+from edge.sources import IMAGE_SUFFIXES, Frame, quiet_ffmpeg
 
-VIDEO_SUFFIXES = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+# The containers pip's and apt's OpenCV write through FFmpeg, and the codec each gets.
+VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+# Suffixes that mean "one video or image file" but that --save cannot write: refused rather than made a folder.
+UNWRITABLE_SUFFIXES = {".wmv", ".flv", ".gif", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".vob",
+                       ".asf", ".h264", ".h265", ".hevc", ".mjpeg", *IMAGE_SUFFIXES}  # fmt: skip
 BOX_COLOUR = (60, 200, 60)
+
+
+class Terminal:
+    """Human or JSON lines on stdout/stderr that never raise: a reader that goes away (`| head -2`) or a
+    full device (`> /dev/full`) is recorded in `error` for the caller to end the run on, and the stream's
+    descriptor is pointed at /dev/null so that nothing later (the interpreter's exit flush) fails again."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+
+    def line(self, text: str) -> bool:
+        if self.error is not None:
+            return False
+        try:
+            print(text, file=self.stream, flush=True)
+            return True
+        except OSError as exc:
+            self.error = exc
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            return False
+
+    @property
+    def closed_by_reader(self) -> bool:
+        return isinstance(self.error, BrokenPipeError)
+
+    def check(self, name: str) -> None:
+        """Report a write failure other than a closed pipe (which is how `| head` ends a run) as one line."""
+        if self.error is not None and not self.closed_by_reader:
+            raise UserError(f"{name}: cannot write ({self.error.strerror})")
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for a moment: OpenCV's writer prints several lines about codec fallbacks
+    and failures, and edge reports the outcome itself in one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` scaled to fit inside `size` (width, height), centred on black: a video has one frame size."""
+    width, height = size
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    scale = min(width / image.shape[1], height / image.shape[0])
+    scaled = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
+    out = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height - scaled.shape[0]) // 2, (width - scaled.shape[1]) // 2
+    out[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
+    return out
 
 
 def annotate(image: np.ndarray, faces: list[Face], fps: float | None = None) -> np.ndarray:
@@ -57,6 +124,7 @@ class JsonlWriter:
 
     def __init__(self, target: str, max_bytes: int = 0, keep: int = 3) -> None:
         self.target, self.max_bytes, self.keep = target, max_bytes, keep
+        self.stdout = Terminal(sys.stdout)
         self.stream: IO[bytes] | None = None if target == "-" else self._open("ab" if max_bytes else "wb")
 
     def _open(self, mode: str) -> IO[bytes]:
@@ -78,8 +146,8 @@ class JsonlWriter:
     def write(self, record: dict) -> None:
         line = (json.dumps(record) + "\n").encode("utf-8")
         if self.stream is None:
-            sys.stdout.write(line.decode("utf-8"))
-            sys.stdout.flush()
+            if not self.stdout.line(line.decode("utf-8").rstrip("\n")):
+                self.stdout.check("stdout")  # a closed pipe is left to the runner: it ends the run quietly
             return
         good = self.stream.seek(0, os.SEEK_END)
         if self.max_bytes and good and good + len(line) > self.max_bytes:
@@ -99,16 +167,33 @@ class JsonlWriter:
 
 
 class FrameSaver:
-    """Annotated output: a video file (.mp4/.avi/.mkv), written whole then renamed, or a folder of images."""
+    """Annotated output: a video file (VIDEO_SUFFIXES), written whole then renamed, or a folder of images
+    (a path without a suffix, or an existing folder). Every frame of a video is fitted to the first's size.
+
+    The target is checked when the saver is made, before the run, so a bad path costs no work."""
 
     def __init__(self, target: str | os.PathLike, fps: float = 15.0) -> None:
         self.target = Path(target)
         self.fps = fps
-        self.video = self.target.suffix.lower() in VIDEO_SUFFIXES
+        suffix = self.target.suffix.lower()
+        self.video = suffix in VIDEO_SUFFIXES and not self.target.is_dir()
         self.writer: cv2.VideoWriter | None = None
+        self.size: tuple[int, int] = (0, 0)
         self._pending = contextlib.ExitStack()  # holds the video's temporary path until close() renames it
-        if not self.video:
+        if self.video:
+            check_writable(self.target, "video")
+            return
+        if suffix in UNWRITABLE_SUFFIXES and not self.target.is_dir():
+            raise UserError(
+                f"{target}: --save cannot write {suffix} files; give a video ({', '.join(VIDEO_SUFFIXES)})"
+                " or a folder for annotated images"
+            )
+        if self.target.exists() and not self.target.is_dir():
+            raise UserError(f"{target}: exists and is not a folder; --save writes annotated images into a folder")
+        try:
             self.target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{target}: cannot make the folder for annotated images ({exc.strerror})") from None
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
         if not self.video:
@@ -118,13 +203,26 @@ class FrameSaver:
                 cv2.imwrite(str(tmp), image)
             return
         if self.writer is None:
-            tmp = self._pending.enter_context(atomic_path(self.target))
-            fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.target.suffix.lower()])
-            self.writer = cv2.VideoWriter(str(tmp), fourcc, self.fps, (image.shape[1], image.shape[0]))
-        self.writer.write(image)
+            self._open((image.shape[1], image.shape[0]))
+        self.writer.write(fit(image, self.size))
+
+    def _open(self, size: tuple[int, int]) -> None:
+        tmp = self._pending.enter_context(atomic_path(self.target))
+        codec = VIDEO_SUFFIXES[self.target.suffix.lower()]
+        quiet_ffmpeg()
+        with quiet_stderr():
+            self.writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), self.fps, size)
+        if not self.writer.isOpened():
+            self.writer = None
+            with self._pending:  # the exception discards the empty temporary instead of renaming it
+                raise UserError(f"{self.target}: this OpenCV cannot write {codec} video; try .avi (MJPG) or a folder")
+        self.size = size
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
-        self._pending.close()
+        """Release and rename the video; its temporary is removed on every path, even a failed rename."""
+        try:
+            if self.writer is not None:
+                self.writer.release()
+                self.writer = None
+        finally:
+            self._pending.close()

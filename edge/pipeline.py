@@ -66,8 +66,22 @@ def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> t
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
+    """The grayscale view of a uint8 (H, W), (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4) image.
+
+    Anything else raises ValueError naming what is wrong, rather than an AttributeError or a cv2 assertion
+    from deep inside detection."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"expected an image as a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image (0-255), got dtype {frame.dtype}")
+    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"expected an image of shape (H, W) or (H, W, 1|3|4), got {frame.shape}")
+    if frame.size == 0:
+        raise ValueError(f"the image is empty (shape {frame.shape})")
     if frame.ndim == 2:
         return frame
+    if frame.shape[2] == 1:
+        return frame[:, :, 0]
     if frame.shape[2] == 4:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
     return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
@@ -120,7 +134,14 @@ class Pipeline:
             out[i] = cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA)
         return out
 
+    def reset(self) -> None:
+        """Forget every face: the next frame is unrelated to the last (another photo), so nothing is followed
+        or smoothed across, and detection runs on it whatever `detect_every` says."""
+        self.tracker.reset()
+        self.frames = 0
+
     def process(self, frame: np.ndarray) -> list[Face]:
+        """Faces in a uint8 (H, W), (H, W, 1), BGR or BGRA image; ValueError for anything else."""
         with self.timer.time("detect"):
             gray = to_gray(frame)
             tracks, detected = self._boxes(gray)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 
 from edge.errors import UserError
-from edge.output import FrameSaver, JsonlWriter, annotate, frame_record
+from edge.output import FrameSaver, JsonlWriter, Terminal, annotate, frame_record
 from edge.pipeline import Face, Pipeline
 from edge.sources import Frame, Source
 
@@ -47,16 +47,24 @@ def _check_display() -> None:
 
 class StopRequest:
     """SIGINT/SIGTERM set a flag that the loop checks between frames, so a stop never lands half-way through
-    writing a frame's output. A second Ctrl-C stops at once (for a camera that hangs)."""
+    writing a frame's output. A second Ctrl-C stops the loop at once (for a camera that hangs), but never
+    while `finishing`: from then on signals are only recorded, so the video is still released and renamed,
+    the JSONL closed and the summary written, however many times Ctrl-C is pressed.
+
+    `finishing=True` is for a command's last steps after the loop (printing and writing the summary): every
+    signal is only recorded, and on exit the signals stay ignored, because the process has nothing left to do
+    but exit 0; a late Ctrl-C must not turn a finished run into a KeyboardInterrupt.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, finishing: bool = False) -> None:
         self.requested = False
+        self.finishing = self.final = finishing
         self.previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self.requested and signum == signal.SIGINT:
+        if self.requested and signum == signal.SIGINT and not self.finishing:
             raise KeyboardInterrupt
         self.requested = True
 
@@ -67,13 +75,19 @@ class StopRequest:
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if self.final else handler)
 
 
-def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
-    """Process every frame until the source ends, `max_frames`, `q` in the window, Ctrl-C or SIGTERM."""
+def human_output(options: RunOptions) -> Terminal:
+    """Where per-frame lines and the summary go: stderr when stdout carries the JSONL."""
+    return Terminal(sys.stderr if options.jsonl == "-" else sys.stdout)
+
+
+def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal | None = None) -> dict:
+    """Process every frame until the source ends, `max_frames`, `q` in the window, Ctrl-C, SIGTERM or a closed
+    output stream. Whatever stops it, the outputs written so far are closed whole."""
     timer = pipeline.timer
-    human = sys.stderr if options.jsonl == "-" else sys.stdout
+    human = human or human_output(options)
     jsonl = JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep) if options.jsonl else None
     saver = FrameSaver(options.save) if options.save else None
     if options.show:
@@ -93,6 +107,8 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
                     frame = next(iterator, None)
                 if frame is None:
                     break
+                if not source.continuous:
+                    pipeline.reset()
                 faces = pipeline.process(frame.image)
                 frames += 1
                 faces_total += len(faces)
@@ -102,7 +118,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
                     if jsonl:
                         jsonl.write(frame_record(frame, faces))
                     if not options.quiet:
-                        print(describe(frame, faces), file=human, flush=True)
+                        human.line(describe(frame, faces))
                     if saver or options.show:
                         image = annotate(frame.image, faces, frames / max(time.perf_counter() - started, 1e-9))
                         if saver:
@@ -112,12 +128,17 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
                             if cv2.waitKey(1) & 0xFF == ord("q"):
                                 stopped = "q pressed"
                                 break
+                failed = human.error or (jsonl and jsonl.stdout.error)
+                if failed:  # `| head -2` has read enough, or a full device: stop, still finishing every output
+                    stopped = "output closed" if isinstance(failed, BrokenPipeError) else "output failed"
+                    break
                 if options.max_frames and frames >= options.max_frames:
                     stopped = "--max-frames reached"
                     break
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the outputs
             stopped = "interrupted"
         finally:
+            stop.finishing = True
             source.close()
             if jsonl:
                 jsonl.close()
@@ -140,6 +161,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions) -> dict:
         "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
         "stages": timer.summary(),
         "skipped": list(source.skipped),
+        "bad_frames": source.bad_frames,
     }
 
 
@@ -154,6 +176,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"{stage:<12}{s['mean_ms']:>9.2f}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}")
     if summary["labels"]:
         lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
+    if summary["bad_frames"]:
+        lines.append(f"undecodable video frames skipped: {summary['bad_frames']}")
     if summary["skipped"]:
         lines.append(f"skipped {len(summary['skipped'])} unreadable: {', '.join(summary['skipped'])}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ work. A live camera keeps only the newest frame (the display stays real-time); a
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from edge.errors import UserError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 DEMO_IMAGE = Path(__file__).resolve().parent / "assets" / "astronaut.jpg"
 _END = object()
+MAX_BAD_IN_A_ROW = 300  # undecodable frames skipped in a row before a video counts as ended (10 s at 30 FPS)
 
 
 @dataclass
@@ -34,12 +36,17 @@ class Frame:
 
 @dataclass
 class Source:
-    """An iterator of frames; `skipped` names inputs that could not be read (e.g. a corrupt image)."""
+    """An iterator of frames; `skipped` names inputs that could not be read (e.g. a corrupt image).
+
+    `continuous` is False when consecutive frames are unrelated images, so nothing (a face's track, its
+    smoothed probabilities) may carry from one to the next. `bad_frames` counts undecodable video frames."""
 
     name: str
     frames: Iterator[Frame]
     close: Callable[[], None] = lambda: None
     skipped: list[str] = field(default_factory=list)
+    continuous: bool = True
+    bad_frames: int = 0
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames
@@ -95,18 +102,51 @@ def _numbered(images: Iterator[np.ndarray], name: str, started: float) -> Iterat
         yield Frame(image, index, name, time.monotonic() - started)
 
 
+def quiet_ffmpeg() -> None:
+    """Keep FFmpeg's per-frame decoder messages off the terminal: edge counts bad frames in its summary.
+
+    OpenCV reads this once, when it first loads FFmpeg, so it is set before any capture or writer opens;
+    a user who sets OPENCV_FFMPEG_LOGLEVEL themselves keeps their level."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def _capture_source(capture: cv2.VideoCapture, name: str, live: bool) -> Source:
-    def read() -> np.ndarray | None:
-        ok, image = capture.read()
+    source = Source(name, iter(()))
+    read = capture.read if live else _skipping_reader(capture, source)
+
+    def next_image() -> np.ndarray | None:
+        ok, image = read()
         return image if ok else None
 
-    reader = ThreadedReader(read, live)
+    reader = ThreadedReader(next_image, live)
 
     def close() -> None:
         reader.stop()
         capture.release()
 
-    return Source(name, _numbered(iter(reader), name, time.monotonic()), close=close)
+    source.frames = _numbered(iter(reader), name, time.monotonic())
+    source.close = close
+    return source
+
+
+def _skipping_reader(capture: cv2.VideoCapture, source: Source) -> Callable[[], tuple[bool, np.ndarray | None]]:
+    """A file's `read()` that seeks past frames the decoder cannot decode (a corrupt stretch), counting them
+    in `source.bad_frames`, until the container's frame count is reached or MAX_BAD_IN_A_ROW fail in a row."""
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    position = 0
+
+    def read() -> tuple[bool, np.ndarray | None]:
+        nonlocal position
+        for _ in range(MAX_BAD_IN_A_ROW):
+            ok, image = capture.read()
+            position += 1
+            if ok or position >= total:
+                return ok, image
+            source.bad_frames += 1
+            capture.set(cv2.CAP_PROP_POS_FRAMES, position)
+        return False, None
+
+    return read
 
 
 def open_camera(index: int, width: int | None = None, height: int | None = None) -> Source:
@@ -154,6 +194,7 @@ def open_picamera(width: int = 640, height: int = 480, fps: float = 30.0) -> Sou
 
 
 def open_video(path: Path) -> Source:
+    quiet_ffmpeg()
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
@@ -162,7 +203,8 @@ def open_video(path: Path) -> Source:
 
 
 def open_images(paths: list[Path], name: str) -> Source:
-    source = Source(name, iter(()))
+    """Unrelated still images (not continuous); ends with a UserError if not one of them could be read."""
+    source = Source(name, iter(()), continuous=False)
     started = time.monotonic()
 
     def frames() -> Iterator[Frame]:
@@ -174,6 +216,10 @@ def open_images(paths: list[Path], name: str) -> Source:
                 continue
             yield Frame(image, index, path.name, time.monotonic() - started)
             index += 1
+        if index == 0 and len(paths) == 1:
+            raise UserError(f"{paths[0]}: not a readable image")
+        if index == 0:
+            raise UserError(f"{name}: none of the {len(paths)} images could be read ({', '.join(source.skipped)})")
 
     source.frames = frames()
     return source

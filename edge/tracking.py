@@ -41,6 +41,9 @@ class Tracker:
         self.tracks: list[Track] = []
         self._ids = count(1)
 
+    def reset(self) -> None:
+        self.tracks = []
+
     def update(self, boxes: np.ndarray, small: np.ndarray | None, scale: float) -> list[Track]:
         """New detections: keep the id of the best-overlapping previous face, start new tracks otherwise.
 
