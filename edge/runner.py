@@ -88,8 +88,8 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
     output stream. Whatever stops it, the outputs written so far are closed whole."""
     timer = pipeline.timer
     human = human or human_output(options)
+    saver = FrameSaver(options.save) if options.save else None  # checks its target first: it truncates nothing
     jsonl = JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep) if options.jsonl else None
-    saver = FrameSaver(options.save) if options.save else None
     if options.show:
         _check_display()
     counts: Counter[str] = Counter()
