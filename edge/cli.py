@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output = parser.add_argument_group("output")
     output.add_argument("--show", action="store_true", help="show a window with boxes, labels and FPS (q quits)")
-    output.add_argument("--save", help="write annotated frames: a video (.mp4/.avi) or a folder of images")
+    output.add_argument(
+        "--save",
+        help="write annotated frames: a video (.mp4, .m4v, .mov, .mkv, .avi, .webm) or a folder of images",
+    )
     output.add_argument("--jsonl", help="write one JSON object per frame to this file, or - for stdout")
     output.add_argument(
         "--jsonl-max-mb",

@@ -2,7 +2,7 @@
 
 from edge import Pipeline
 pipeline = Pipeline()                 # the shipped int8 model
-for face in pipeline.process(frame):  # a BGR or grayscale numpy image
+for face in pipeline.process(frame):  # a uint8 BGR, BGRA or grayscale numpy image
     print(face.box, face.label, face.confidence)
 """
 
