@@ -130,19 +130,22 @@ def _capture_source(capture: cv2.VideoCapture, name: str, live: bool) -> Source:
 
 
 def _skipping_reader(capture: cv2.VideoCapture, source: Source) -> Callable[[], tuple[bool, np.ndarray | None]]:
-    """A file's `read()` that seeks past frames the decoder cannot decode (a corrupt stretch), counting them
-    in `source.bad_frames`, until the container's frame count is reached or MAX_BAD_IN_A_ROW fail in a row."""
+    """A file's `read()` that seeks past frames the decoder cannot decode (a corrupt stretch) until the
+    container's frame count is reached or MAX_BAD_IN_A_ROW fail in a row. Failures count in `source.bad_frames`
+    once a later frame decodes: failures at the very end are the end (the count is often an estimate)."""
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     position = 0
 
     def read() -> tuple[bool, np.ndarray | None]:
         nonlocal position
-        for _ in range(MAX_BAD_IN_A_ROW):
+        for failed in range(MAX_BAD_IN_A_ROW):
             ok, image = capture.read()
             position += 1
-            if ok or position >= total:
+            if ok:
+                source.bad_frames += failed
                 return ok, image
-            source.bad_frames += 1
+            if position >= total:
+                break
             capture.set(cv2.CAP_PROP_POS_FRAMES, position)
         return False, None
 
