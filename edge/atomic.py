@@ -6,8 +6,9 @@ is replaced (the link stays), and a FIFO or device (`/dev/null`, `/dev/stdout`, 
 written in place.
 
 Temporary files are named `.NAME.tmp-PID-RANDOM` (with NAME's suffix, which some writers need). Every stop
-path removes its own; a process killed with SIGKILL cannot, so the next write to NAME removes the temporaries
-whose process no longer exists.
+path removes its own; a process killed with SIGKILL cannot, so a process's first write into a folder removes
+the temporaries there whose process no longer exists (once per folder: a folder of saved frames gets
+thousands of writes).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from edge.errors import UserError
 
 TEMP_MARK = ".tmp-"
+_swept: set[Path] = set()  # folders this process has already cleared of dead processes' temporaries
 
 
 def is_special(path: str | os.PathLike) -> bool:
@@ -51,10 +53,13 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(target: Path) -> None:
-    """Remove temporaries of `target` left by processes that were killed before they could clean up."""
-    for leftover in target.parent.glob(f".{target.name}{TEMP_MARK}*"):
-        pid = leftover.name[len(f".{target.name}{TEMP_MARK}") :].split("-", 1)[0]
+def remove_stale_temps(folder: Path) -> None:
+    """Remove the temporaries in `folder` left by processes killed before they could clean up (once a process)."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    for leftover in folder.glob(f".*{TEMP_MARK}*"):
+        pid = leftover.name.rsplit(TEMP_MARK, 1)[1].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
             with suppress(OSError):
                 leftover.unlink()
@@ -91,7 +96,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             yield target
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(target)
+        remove_stale_temps(target.parent)
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-",
             suffix=suffix if suffix is not None else target.suffix,
