@@ -15,6 +15,7 @@ import numpy as np
 
 from edge.contract import Contract
 from edge.errors import UserError
+from edge.quiet import quiet_stderr
 
 MAX_BATCH = 256  # bounds activation memory when classifying many crops at once
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
@@ -45,8 +46,9 @@ class Classifier:
             raise UserError(f"{path}: model file not found")
         interpreter_class, self.runtime = find_interpreter()
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with quiet_stderr():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line on every start
+                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"{path}: not a loadable TFLite model ({str(exc).splitlines()[0][:100]})") from None
         self.path, self.contract = path, contract

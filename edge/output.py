@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -17,6 +16,7 @@ import numpy as np
 from edge.atomic import atomic_path, check_writable
 from edge.errors import UserError
 from edge.pipeline import Face
+from edge.quiet import quiet_stderr
 from edge.sources import IMAGE_SUFFIXES, Frame, quiet_ffmpeg
 
 # The containers pip's and apt's OpenCV write through FFmpeg, and the codec each gets.
@@ -58,22 +58,6 @@ class Terminal:
         """Report a write failure other than a closed pipe (which is how `| head` ends a run) as one line."""
         if self.error is not None and not self.closed_by_reader:
             raise UserError(f"{name}: cannot write ({self.error.strerror})")
-
-
-@contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 for a moment: OpenCV's writer prints several lines about codec fallbacks
-    and failures, and edge reports the outcome itself in one line."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
