@@ -44,6 +44,8 @@ def real_target(path: str | os.PathLike) -> Path:
 
 
 def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # no signal 0 there: os.kill would terminate the process, so leave its files alone
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
