@@ -55,7 +55,7 @@ class Source:
 class ThreadedReader:
     """Calls `read()` on a background thread until it returns None; the main thread takes frames from a queue."""
 
-    def __init__(self, read: Callable[[], np.ndarray | None], live: bool) -> None:
+    def __init__(self, read: Callable[[], object | None], live: bool) -> None:
         self.read, self.live = read, live
         self.queue: queue.Queue = queue.Queue(maxsize=1 if live else 4)
         self.stopped = threading.Event()
@@ -85,7 +85,7 @@ class ThreadedReader:
             self.error = f"{type(exc).__name__}: {exc}"
         self._put(_END)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator:
         while True:
             item = self.queue.get()
             if item is _END:
@@ -110,44 +110,51 @@ def quiet_ffmpeg() -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
+def _decoded(ok: bool, image: np.ndarray | None) -> np.ndarray | None:
+    return image if ok else None
+
+
 def _capture_source(capture: cv2.VideoCapture, name: str, live: bool) -> Source:
+    """A camera's frames numbered as they arrive; a file's numbered by their position in the video, so a
+    skipped undecodable stretch does not shift the numbers of the frames after it."""
     source = Source(name, iter(()))
-    read = capture.read if live else _skipping_reader(capture, source)
-
-    def next_image() -> np.ndarray | None:
-        ok, image = read()
-        return image if ok else None
-
-    reader = ThreadedReader(next_image, live)
+    started = time.monotonic()
+    if live:
+        reader = ThreadedReader(lambda: _decoded(*capture.read()), live)
+        numbered = enumerate(reader)
+    else:
+        reader = ThreadedReader(_skipping_reader(capture, source), live)
+        numbered = iter(reader)
+    source.frames = (Frame(image, index, name, time.monotonic() - started) for index, image in numbered)
 
     def close() -> None:
         reader.stop()
         capture.release()
 
-    source.frames = _numbered(iter(reader), name, time.monotonic())
     source.close = close
     return source
 
 
-def _skipping_reader(capture: cv2.VideoCapture, source: Source) -> Callable[[], tuple[bool, np.ndarray | None]]:
-    """A file's `read()` that seeks past frames the decoder cannot decode (a corrupt stretch) until the
-    container's frame count is reached or MAX_BAD_IN_A_ROW fail in a row. Failures count in `source.bad_frames`
-    once a later frame decodes: failures at the very end are the end (the count is often an estimate)."""
+def _skipping_reader(capture: cv2.VideoCapture, source: Source) -> Callable[[], tuple[int, np.ndarray] | None]:
+    """A file's reader of (position, image) that seeks past frames the decoder cannot decode (a corrupt
+    stretch) until the container's frame count is reached or MAX_BAD_IN_A_ROW fail in a row. Failures count
+    in `source.bad_frames` once a later frame decodes: failures at the very end are the end (the count is
+    often an estimate)."""
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     position = 0
 
-    def read() -> tuple[bool, np.ndarray | None]:
+    def read() -> tuple[int, np.ndarray] | None:
         nonlocal position
         for failed in range(MAX_BAD_IN_A_ROW):
             ok, image = capture.read()
             position += 1
             if ok:
                 source.bad_frames += failed
-                return ok, image
+                return position - 1, image
             if position >= total:
                 break
             capture.set(cv2.CAP_PROP_POS_FRAMES, position)
-        return False, None
+        return None
 
     return read
 

@@ -211,13 +211,17 @@ def test_corrupt_stretch_of_a_video_is_skipped_counted_and_quiet(tmp_path: Path)
     start, end = int(len(data) * 0.3), int(len(data) * 0.5)
     data[start:end] = np.random.default_rng(0).integers(0, 256, end - start, dtype=np.uint8).tobytes()
     clip.write_bytes(bytes(data))
-    summary = tmp_path / "summary.json"
-    result = edge("--source", str(clip), "--quiet", "--no-detect", "--summary-json", str(summary))
+    summary, jsonl = tmp_path / "summary.json", tmp_path / "out.jsonl"
+    result = edge(
+        "--source", str(clip), "--no-detect", "--quiet", "--summary-json", str(summary), "--jsonl", str(jsonl)
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(summary.read_text())
     assert report["stopped"] == "end of source"
     assert report["bad_frames"] > 0 and report["frames"] + report["bad_frames"] == 300
     assert report["frames"] > 200  # before: the run ended at the first bad frame, about frame 86
+    numbers = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
+    assert len(numbers) == report["frames"] and numbers[-1] == 299  # numbered by position in the video
     assert f"undecodable video frames skipped: {report['bad_frames']}" in result.stdout
     assert result.stderr == ""  # no decoder messages (nor LiteRT's delegate line)
 
