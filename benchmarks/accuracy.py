@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convert.report import compare
 from edge.classifier import Classifier
 from edge.contract import Contract
 from train.data import Dataset, validation_split_name
-from train.metrics import classification_metrics
+from train.metrics import classification_metrics, compare
 
 
 def tflite_accuracy(models: dict[str, Path], contract: Contract, data: Dataset, max_rows: int, seed: int = 0) -> dict:

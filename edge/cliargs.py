@@ -26,6 +26,12 @@ def add_version(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"%(prog)s (fer-edge) {version()}")
 
 
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show what native libraries (TensorFlow) print to the terminal"
+    )
+
+
 def _number(kind: Callable[[str], float], test: Callable[[float], bool], wanted: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:

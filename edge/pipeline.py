@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.classifier import Classifier
-from edge.contract import CONTRACT_FILENAME, Contract
 from edge.detector import DetectorConfig, FaceDetector
 from edge.errors import UserError
+from edge.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR  # re-exported: edge.cli and users import it here
+from edge.model_folder import resolve_model
 from edge.timing import StageTimes
 from edge.tracking import Tracker
-
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
-MODEL_FILES = {"int8": "model_int8.tflite", "float32": "model_float32.tflite"}
 
 
 @dataclass
@@ -44,25 +41,6 @@ class Face:
             "track": self.track,
             "detected": self.detected,
         }
-
-
-def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> tuple[Path, Contract]:
-    """A .tflite file or a folder from `python -m convert` (None: the shipped model) and its contract."""
-    path = Path(model) if model is not None else DEFAULT_MODEL_DIR
-    if path.is_dir():
-        folder = path
-        candidates = [path / MODEL_FILES[precision], *(path / f for f in MODEL_FILES.values())]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            raise UserError(f"{path}: no {' or '.join(MODEL_FILES.values())} in this folder")
-        path = found
-    elif path.is_file():
-        folder = path.parent
-    else:
-        raise UserError(f"{path}: model not found")
-    if not (folder / CONTRACT_FILENAME).is_file():
-        raise UserError(f"{path}: no {CONTRACT_FILENAME} beside the model (it holds labels and input size)")
-    return path, Contract.load(folder)
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:

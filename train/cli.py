@@ -11,66 +11,67 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from edge.cliargs import (
+    add_verbose,
+    add_version,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from edge.errors import UserError, run_cli
+from edge.native_output import native_output_hidden
+from train.data import add_data_options, dataset_from, validation_split_name
+from train.models import ARCHITECTURES, DEFAULT_ARCH
+from train.run import TrainConfig, check_against_data, prepare_out, run_identity
 
 SUBCOMMANDS = ("fit", "evaluate", "parse", "teach")
-DEFAULT_FERPLUS = "fer2013new.csv"
 
 
-def _data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, type=Path, help="FER-2013 CSV (emotion,pixels[,Usage]), plain or .gz")
-    parser.add_argument(
-        "--skip-bad-rows",
-        action="store_true",
-        help="drop invalid rows (reported with their line numbers) instead of stopping",
-    )
-    parser.add_argument(
-        "--labels",
-        choices=("fer2013", "ferplus"),
-        default="fer2013",
-        help="label source: the CSV's own labels, or the FER+ majority vote (default: fer2013)",
-    )
-    parser.add_argument(
-        "--ferplus-csv",
-        type=Path,
-        help=f"FER+ votes file for --labels ferplus (default: {DEFAULT_FERPLUS} beside --data)",
-    )
+def _common(parser: argparse.ArgumentParser, verbose: bool = True) -> None:
+    """The options every train subcommand shares: how to read --data, --json, and --verbose where TF runs."""
+    add_data_options(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    if verbose:
+        add_verbose(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from train.fit import TrainConfig
-    from train.models import ARCHITECTURES, DEFAULT_ARCH
-
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m train",
         description="Train a facial-expression CNN on FER-2013 (48x48 grayscale, 7 classes). "
         "The default subcommand is fit; an interrupted fit resumes when rerun with the same arguments.",
     )
+    add_version(parser)
     sub = parser.add_subparsers(dest="command")
     fit = sub.add_parser(
         "fit", help="train a model into a run folder (default)", description="Train a model into --out."
     )
-    _data_args(fit)
+    _common(fit)
     fit.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (default: runs/train)")
     fit.add_argument(
         "--arch", choices=sorted(ARCHITECTURES), default=DEFAULT_ARCH, help=f"architecture (default: {DEFAULT_ARCH})"
     )
-    fit.add_argument("--epochs", type=int, default=defaults.epochs, help="maximum epochs (default: %(default)s)")
-    fit.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default: %(default)s")
+    fit.add_argument(
+        "--epochs", type=positive_int, default=defaults.epochs, help="maximum epochs (default: %(default)s)"
+    )
+    fit.add_argument("--batch-size", type=positive_int, default=defaults.batch_size, help="default: %(default)s")
     fit.add_argument(
         "--optimizer", choices=("adam", "sgd"), default=defaults.optimizer, help="AdamW or SGD with Nesterov momentum"
     )
-    fit.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (default: %(default)s)")
-    fit.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
+    fit.add_argument("--lr", type=positive_float, default=defaults.lr, help="peak learning rate (default: %(default)s)")
+    fit.add_argument(
+        "--weight-decay", type=non_negative_float, default=defaults.weight_decay, help="default: %(default)s"
+    )
     fit.add_argument(
         "--schedule",
         choices=("plateau", "cosine"),
         default=defaults.schedule,
         help="halve the LR when validation accuracy stalls, or cosine decay with warm-up (default: %(default)s)",
     )
-    fit.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing, help="default: %(default)s")
+    fit.add_argument("--label-smoothing", type=fraction, default=defaults.label_smoothing, help="default: %(default)s")
     fit.add_argument(
         "--class-weight",
         choices=("none", "sqrt", "balanced"),
@@ -80,11 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--no-augment", dest="augment", action="store_false", help="turn off flips/shifts/rotation/zoom/erasing"
     )
-    fit.add_argument("--mixup", type=float, default=defaults.mixup, help="mixup Beta alpha; 0 turns it off (default)")
     fit.add_argument(
-        "--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs; 0 turns it off"
+        "--mixup", type=non_negative_float, default=defaults.mixup, help="mixup Beta alpha; 0 turns it off (default)"
     )
-    fit.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    fit.add_argument(
+        "--patience",
+        type=non_negative_int,
+        default=defaults.patience,
+        help="early-stopping patience in epochs; 0 turns it off",
+    )
+    fit.add_argument("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
     fit.add_argument(
         "--soft-labels",
         type=Path,
@@ -92,12 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--distill-weight",
-        type=float,
+        type=fraction,
         default=defaults.distill_weight,
         help="teacher share of each target; the rest is the one-hot label (default: %(default)s)",
     )
     fit.add_argument(
-        "--workers", type=int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
+        "--workers", type=positive_int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
     )
 
     evaluate = sub.add_parser(
@@ -106,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print accuracy, per-class metrics, macro-F1.",
     )
     evaluate.add_argument("--model", required=True, type=Path, help="a .keras model (its contract.json beside it)")
-    _data_args(evaluate)
+    _common(evaluate)
 
     teach = sub.add_parser(
         "teach",
@@ -116,45 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     teach.add_argument("--model", required=True, nargs="+", type=Path, help="teacher .keras models")
     teach.add_argument("--out", required=True, type=Path, help="output .npy file")
-    _data_args(teach)
+    _common(teach)
 
     parse = sub.add_parser(
         "parse",
         help="parse and validate a CSV, with time and peak memory",
         description="Check a CSV and profile loading it.",
     )
-    _data_args(parse)
+    _common(parse, verbose=False)
     return parser
-
-
-def load_dataset(
-    path: Path, skip_bad_rows: bool = False, labels: str = "fer2013", ferplus_csv: Path | None = None, seed: int = 0
-):
-    """Load, report skipped rows, apply FER+ labels if asked, and make sure there is a validation split."""
-    from train.data import apply_ferplus, hold_out_validation, load_fer_csv
-
-    data = load_fer_csv(path, skip_bad_rows=skip_bad_rows)
-    if data.skipped:
-        shown = ", ".join(f"line {b.line} ({b.reason})" for b in data.skipped[:5])
-        more = f" and {len(data.skipped) - 5} more" if len(data.skipped) > 5 else ""
-        print(f"skipped {len(data.skipped)} bad row(s): {shown}{more}", file=sys.stderr)
-    if labels == "ferplus":
-        apply_ferplus(data, ferplus_csv or path.parent / DEFAULT_FERPLUS)
-    if "PublicTest" not in data.splits:
-        hold_out_validation(data, seed=seed)
-    for note in data.notes:
-        print(note, file=sys.stderr)
-    return data
-
-
-def _dataset_from(args: argparse.Namespace):
-    return load_dataset(args.data, args.skip_bad_rows, args.labels, args.ferplus_csv, getattr(args, "seed", 0))
 
 
 def _parse(args: argparse.Namespace) -> int:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    data = _dataset_from(args)
+    data = dataset_from(args)
     seconds = time.perf_counter() - started
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024
     result = {
@@ -175,15 +157,21 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from train.fit import TrainConfig, train
-    from train.report import format_metrics
-
+    """Every check first (options, data, --out, resume), then TensorFlow."""
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    if config.epochs < 1 or config.batch_size < 1:
-        raise UserError("--epochs and --batch-size must be at least 1")
-    data = _dataset_from(args)
+    data = dataset_from(args)
+    check_against_data(config, data, validation_split_name(data))
+    identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows)
+    state = prepare_out(args.out, identity)
     started = time.monotonic()
-    metrics = train(data, config, args.out)
+    with native_output_hidden(not args.verbose):
+        from train.fit import train
+        from train.report import format_metrics
+
+        try:
+            metrics = train(data, config, args.out, state, identity)
+        except OSError as exc:  # a disk that fills up during the run
+            raise UserError(f"{exc.filename or args.out}: cannot write ({exc.strerror or exc})") from None
     print(f"\nFinished {args.out} in {time.monotonic() - started:.0f} s")
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     print(f"Outputs: {', '.join(sorted(p.name for p in args.out.iterdir() if not p.name.startswith('.')))}")
@@ -192,12 +180,16 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from edge.contract import Contract
-    from train.models import load
-    from train.report import evaluate, format_metrics
 
-    model = load(args.model)
+    if not args.model.is_file():
+        raise UserError(f"{args.model}: model not found")
     contract = Contract.load(args.model.parent)
-    metrics = evaluate(model, _dataset_from(args), contract)
+    data = dataset_from(args)
+    with native_output_hidden(not args.verbose):
+        from train.models import load
+        from train.report import evaluate, format_metrics
+
+        metrics = evaluate(load(args.model), data, contract)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0
 
@@ -205,8 +197,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _teach(args: argparse.Namespace) -> int:
     from train.distill import save_soft_labels, teacher_probabilities
 
-    data = _dataset_from(args)
-    soft = teacher_probabilities(args.model, data)
+    if args.out.is_dir():
+        raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
+    data = dataset_from(args)
+    with native_output_hidden(not args.verbose):
+        soft = teacher_probabilities(args.model, data)
     save_soft_labels(args.out, soft)
     _, labels = data.split("Training")
     agreement = float((soft.argmax(1) == labels).mean())
@@ -217,7 +212,7 @@ def _teach(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "fit")
     args = build_parser().parse_args(argv)
     handler = {"fit": _fit, "evaluate": _evaluate, "parse": _parse, "teach": _teach}[args.command]

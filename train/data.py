@@ -6,8 +6,10 @@ chunk that fails a check is re-parsed row by row, to name the exact line and wha
 
 from __future__ import annotations
 
+import argparse
 import csv
 import re
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ FERPLUS_COLUMNS = (
     "unknown",
     "NF",
 )
+DEFAULT_FERPLUS = "fer2013new.csv"
 FERPLUS_TO_FER = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
 _INTEGER = re.compile(r"^\d+$")
 
@@ -143,6 +146,24 @@ def _check_labels_and_usage(
     return np.where(good, labels.fillna(-1).to_numpy(), -1).astype(np.int64), usage_values, good
 
 
+def _number_lines(chunk: pd.DataFrame, next_line: int) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """The chunk without blank lines, each row's first line in the file, and the line after the chunk.
+
+    A row takes one line plus one per line break inside its quoted fields; a blank line is a row of empty
+    fields here (the reader keeps them so they are counted), dropped after counting.
+    """
+    cells = chunk.fillna("")
+    breaks = sum(np.fromiter(map(_line_breaks, cells[column]), np.int64, len(cells)) for column in cells.columns)
+    heights = 1 + breaks
+    starts = next_line + np.concatenate([[0], np.cumsum(heights)[:-1]]).astype(np.int64)
+    blank = (cells == "").all(axis=1).to_numpy()
+    return chunk[~blank], starts[~blank], next_line + int(heights.sum())
+
+
+def _line_breaks(text: str) -> int:
+    return text.count("\n")
+
+
 def _open_reader(path: Path) -> pd.io.parsers.TextFileReader:
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -150,7 +171,13 @@ def _open_reader(path: Path) -> pd.io.parsers.TextFileReader:
         raise UserError(f"{path}: is a folder, expected a FER-2013 CSV file")
     try:
         return pd.read_csv(
-            path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS, compression="infer", quoting=csv.QUOTE_MINIMAL
+            path,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,  # blank lines are dropped below, after they are counted
+            chunksize=CHUNK_ROWS,
+            compression="infer",
+            quoting=csv.QUOTE_MINIMAL,
         )
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: empty file, expected a CSV with columns emotion,pixels[,Usage]") from None
@@ -170,9 +197,11 @@ def load_fer_csv(path: str | Path, skip_bad_rows: bool = False) -> Dataset:
     bad: list[BadRow] = []
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     next_line = 2
+    first = True
     try:
         for chunk in _open_reader(path):
-            if not parts and next_line == 2:
+            if first:
+                first = False
                 missing = {"emotion", "pixels"} - set(chunk.columns)
                 if missing:
                     found = ", ".join(map(str, chunk.columns))
@@ -180,20 +209,21 @@ def load_fer_csv(path: str | Path, skip_bad_rows: bool = False) -> Dataset:
                         f"{path}: missing column(s) {', '.join(sorted(missing))}; found {found}"
                         " (expected emotion,pixels[,Usage])"
                     )
-            lines = np.arange(next_line, next_line + len(chunk))
-            next_line += len(chunk)
+            chunk, lines, next_line = _number_lines(chunk, next_line)
+            if chunk.empty:
+                continue
             labels, usage, good = _check_labels_and_usage(chunk, lines, bad)
             pixel_text = chunk["pixels"].tolist()
             images = _parse_chunk_fast(pixel_text) if good.all() else None
             if images is None:
                 images = _parse_chunk_slow(pixel_text, lines, good, bad)
             if bad and not skip_bad_rows:
-                first = min(bad, key=lambda b: b.line)
-                raise UserError(f"{path} line {first.line}: {first.reason}")
+                earliest = min(bad, key=lambda b: b.line)
+                raise UserError(f"{path} line {earliest.line}: {earliest.reason}")
             parts.append((images[good], labels[good], usage[good], lines[good]))
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: empty file, expected a CSV with columns emotion,pixels[,Usage]") from None
-    except (UnicodeDecodeError, zlib.error, EOFError, pd.errors.ParserError) as exc:
+    except (UnicodeDecodeError, zlib.error, EOFError, OSError, pd.errors.ParserError) as exc:
         raise UserError(
             f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
         ) from None
@@ -264,3 +294,53 @@ def apply_ferplus(data: Dataset, ferplus_csv: str | Path) -> None:
     data.images, data.usage, data.lines = data.images[keep], data.usage[keep], data.lines[keep]
     data.labels = np.array([FERPLUS_TO_FER[name] for name in majority[keep]], dtype=np.int64)
     data.notes.append(f"FER+ majority labels from {path}; dropped {int((~keep).sum())} rows {dropped}")
+
+
+def add_data_options(parser: argparse.ArgumentParser, required: bool = True, labels: bool = True) -> None:
+    """`--data` and the options of how to read it, declared once for every command that loads a CSV."""
+    parser.add_argument(
+        "--data", required=required, type=Path, help="FER-2013 CSV (emotion,pixels[,Usage]), plain or compressed"
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="drop invalid rows (each named on stderr with its line number) instead of stopping",
+    )
+    if labels:
+        parser.add_argument(
+            "--labels",
+            choices=("fer2013", "ferplus"),
+            default="fer2013",
+            help="label source: the CSV's own labels, or the FER+ majority vote (default: fer2013)",
+        )
+        parser.add_argument(
+            "--ferplus-csv",
+            type=Path,
+            help=f"FER+ votes file for --labels ferplus (default: {DEFAULT_FERPLUS} beside --data)",
+        )
+
+
+def load_dataset(
+    path: Path, skip_bad_rows: bool = False, labels: str = "fer2013", ferplus_csv: Path | None = None, seed: int = 0
+) -> Dataset:
+    """Load, name every skipped row on stderr, apply FER+ labels if asked, and make sure there is a validation split."""
+    data = load_fer_csv(path, skip_bad_rows=skip_bad_rows)
+    if data.skipped:
+        print(f"skipped {len(data.skipped)} bad row(s) of {path}:", file=sys.stderr)
+        for row in data.skipped:
+            print(f"  line {row.line}: {row.reason}", file=sys.stderr)
+    if labels == "ferplus":
+        apply_ferplus(data, ferplus_csv or path.parent / DEFAULT_FERPLUS)
+    if VALIDATION_USAGE not in data.splits:
+        hold_out_validation(data, seed=seed)
+    for note in data.notes:
+        print(note, file=sys.stderr)
+    return data
+
+
+def dataset_from(args: argparse.Namespace) -> Dataset:
+    """The data set the options of `add_data_options` name."""
+    return load_dataset(
+        args.data, args.skip_bad_rows, getattr(args, "labels", "fer2013"), getattr(args, "ferplus_csv", None),
+        getattr(args, "seed", 0),
+    )  # fmt: skip

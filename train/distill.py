@@ -18,8 +18,7 @@ from train.data import Dataset
 
 def teacher_probabilities(model_paths: list[Path], data: Dataset) -> np.ndarray:
     """Mean flip-averaged probabilities of the teachers on the Training rows, in CSV order (N, C) float16."""
-    from train.models import load
-    from train.report import predict
+    from train.models import load, predict
 
     images, _ = data.split("Training")
     total = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
@@ -14,37 +13,13 @@ from keras.src.legacy.saving import legacy_h5_format
 
 from edge.atomic import atomic_path, write_text
 from edge.contract import Contract
-from edge.errors import UserError
 from train import models
 from train.augment import AugmentConfig, FerBatches, class_weights
 from train.data import Dataset, validation_split_name
 from train.distill import load_soft_labels
 from train.report import write_reports
-from train.resume import BEST_WEIGHTS, ResumableState, RunState, history_csv, load_state, state_dir
-
-
-@dataclass
-class TrainConfig:
-    arch: str = models.DEFAULT_ARCH
-    epochs: int = 60
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    schedule: str = "plateau"
-    label_smoothing: float = 0.1
-    class_weight: str = "sqrt"
-    augment: bool = True
-    mixup: float = 0.0
-    patience: int = 12
-    seed: int = 0
-    workers: int = 1
-    soft_labels: Path | None = None
-    distill_weight: float = 0.7
-
-
-# Arguments that must match to continue a run; the rest (epochs, workers) may change between resumes.
-MUST_MATCH = ("arch", "batch_size", "optimizer", "lr", "schedule", "seed")
+from train.resume import ResumableState, history_csv
+from train.run import BEST_WEIGHTS, RunState, TrainConfig, state_dir
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -86,28 +61,14 @@ def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
     return tracked
 
 
-def _jsonable(config: TrainConfig) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
-
-
-def _check_resumable(state: RunState, config: TrainConfig, out: Path) -> None:
-    for key in MUST_MATCH:
-        if state.config.get(key) != getattr(config, key):
-            raise UserError(
-                f"{out}: this run was started with {key}={state.config.get(key)!r}, not {getattr(config, key)!r};"
-                " rerun with the same arguments to resume, or choose another --out"
-            )
-
-
-def train(data: Dataset, config: TrainConfig, out: Path) -> dict:
-    """Train (or resume) into `out` and write every output file; returns the metrics."""
+def train(data: Dataset, config: TrainConfig, out: Path, state: RunState | None, identity: dict) -> dict:
+    """Train (or resume `state`, checked by `run.prepare_out`) into `out` and write every output file; returns the
+    metrics. `identity` is recorded in the state for the next resume to check against."""
     keras.utils.set_random_seed(config.seed)
     contract = Contract(architecture=config.arch)
     val_name = validation_split_name(data)
     x_train, y_train = data.split("Training")
     x_val, y_val = data.split(val_name)
-    if len(x_val) == 0:
-        raise UserError(f"{data.source}: no validation rows ({val_name}) to select the best epoch on")
     targets = np.eye(contract.num_classes, dtype=np.float32)[y_train]
     if config.soft_labels is not None:
         soft = load_soft_labels(config.soft_labels, len(y_train), contract.num_classes)
@@ -126,17 +87,13 @@ def train(data: Dataset, config: TrainConfig, out: Path) -> dict:
     )
     validation = (contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val])
 
-    state = load_state(out)
     if state is None:
-        if (out / "model.keras").exists():
-            raise UserError(f"{out}: already holds a finished run (model.keras); choose another --out")
         state = RunState(config={})
         model = _compiled_model(config, len(batches))
     else:
-        _check_resumable(state, config, out)
         print(f"Resuming {out} after epoch {state.epochs_done} (best val_accuracy {state.best_val_accuracy:.4f})")
         model = keras.models.load_model(state_dir(out) / "state.keras")
-    state.config = _jsonable(config)
+    state.config = identity
     tracked = _callbacks(config)
     remaining = not state.stopped_early and state.epochs_done < config.epochs
     if remaining:

@@ -35,3 +35,12 @@ def classification_metrics(
         },
         "confusion_matrix": cm.tolist(),
     }
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> dict:
+    """Top-1 agreement and the largest probability difference between two (N, C) probability arrays."""
+    return {
+        "top1_agreement": float((reference.argmax(1) == candidate.argmax(1)).mean()),
+        "max_abs_prob_diff": float(np.abs(reference - candidate).max()),
+        "mean_abs_prob_diff": float(np.abs(reference - candidate).mean()),
+    }

@@ -1,20 +1,25 @@
 """Architectures, registered by name. Keras 3 only (no TensorFlow calls), so any backend can train them.
 
 Normalisation happens outside the model (from the contract), so the int8 model's input is the image.
+Keras is imported inside the functions that need it: the registry's names serve `--help` and option checks,
+which must not wait for (or print) TensorFlow's start-up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
-from keras import layers
+import numpy as np
 
-from edge.contract import INPUT_SHAPE, LABELS
+from edge.contract import INPUT_SHAPE, LABELS, Contract
 from edge.errors import UserError
 
-Builder = Callable[[], keras.Model]
+if TYPE_CHECKING:
+    import keras
+
+Builder = Callable[[], "keras.Model"]
 ARCHITECTURES: dict[str, Builder] = {}
 DEFAULT_ARCH = "edge_vgg"
 
@@ -37,15 +42,26 @@ def load(path: Path) -> keras.Model:
     """A saved .keras model for inference, or a one-line UserError for a missing file or one that is not a model."""
     if not path.exists():
         raise UserError(f"{path}: model not found")
+    import keras
+
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a file that is not a model
         raise UserError(f"{path}: not a Keras model ({type(exc).__name__})") from None
 
 
+def predict(model: keras.Model, images: np.ndarray, contract: Contract, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities for uint8 images (N, H, W), averaged with the mirror image if the contract says so."""
+    inputs = contract.normalise(contract.with_flips(images))[..., None]
+    return contract.merge_flips(model.predict(inputs, batch_size=batch_size, verbose=0))
+
+
 @register("seed")
 def seed() -> keras.Model:
     """The reference notebook's Sequential CNN: plain conv/pool/dropout blocks and a 1024-unit dense head."""
+    import keras
+    from keras import layers
+
     return keras.Sequential(
         [
             keras.Input(INPUT_SHAPE),
@@ -68,6 +84,8 @@ def seed() -> keras.Model:
 
 
 def _conv_bn_relu(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
+    from keras import layers
+
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     return layers.ReLU()(x)
@@ -75,6 +93,9 @@ def _conv_bn_relu(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
 
 def _vgg_bn(name: str, widths: tuple[int, ...], convs: tuple[int, ...], dropout: float) -> keras.Model:
     """VGG-style blocks (conv-BN-ReLU, max-pool) ending in global average pooling: no giant dense layer."""
+    import keras
+    from keras import layers
+
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
     for width, n_convs in zip(widths, convs, strict=True):

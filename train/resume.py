@@ -10,48 +10,16 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
 
 from edge.atomic import write_text
+from train.run import BEST_WEIGHTS, STATE_DIR, STATE_JSON, STATE_MODEL, RunState, state_dir
 
-STATE_DIR = ".resume"
-STATE_JSON = "state.json"
-STATE_MODEL = "state.keras"
-BEST_WEIGHTS = "best.weights.h5"
 CALLBACK_ATTRS = ("wait", "best", "cooldown_counter", "best_epoch")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
-
-
-@dataclass
-class RunState:
-    """What survives between processes; `epochs_done` counts finished epochs."""
-
-    config: dict[str, Any]
-    epochs_done: int = 0
-    stopped_early: bool = False
-    best_val_accuracy: float = -math.inf
-    best_epoch: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def state_dir(out: Path) -> Path:
-    return out / STATE_DIR
-
-
-def load_state(out: Path) -> RunState | None:
-    """The last complete state, also when a crash came between the two renames of a swap."""
-    for candidate in (state_dir(out), out / f"{STATE_DIR}.old"):
-        if (candidate / STATE_JSON).exists() and (candidate / STATE_MODEL).exists():
-            if candidate.name != STATE_DIR:
-                os.replace(candidate, state_dir(out))
-            data = json.loads((state_dir(out) / STATE_JSON).read_text())
-            return RunState(**data)
-    return None
 
 
 def history_csv(history: list[dict[str, float]]) -> str:

@@ -1,0 +1,219 @@
+"""The converted model folder: its file names, the manifest that ties its files together, and its swap as one unit.
+
+`python -m convert` writes a folder of files that only make sense together: the .tflite models, the contract
+that says how to feed them, the report and plots about them. This module is the one owner of that layout.
+
+Writing: every file of the new folder goes into a staging folder beside the target, which is then swapped in.
+On Linux the swap is one `renameat2(RENAME_EXCHANGE)` call, so a kill at any moment leaves either the whole
+old folder or the whole new one in place. Where that call is missing (another OS, an old kernel or a file system
+without it), the swap is two renames (target -> `.NAME.old`, staging -> target); a kill between them leaves no
+target, and the next read or write puts the old folder back (`recover`).
+
+Reading: contract.json records every other file's size and sha256 (`extra.files`). A folder whose files do not
+match, or that holds a model the manifest does not list, is refused with one line rather than run: that is what
+an interrupted convert of an older version, or files copied in by hand from another model, look like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from edge.contract import CONTRACT_FILENAME, Contract
+from edge.errors import UserError
+
+INT8_FILE = "model_int8.tflite"
+FLOAT32_FILE = "model_float32.tflite"
+MODEL_FILES = {"int8": INT8_FILE, "float32": FLOAT32_FILE}
+PRECISIONS = tuple(MODEL_FILES)
+CONTRACT_FILE = CONTRACT_FILENAME
+REPORT_FILE = "conversion_report.json"
+FAILED_REPORT_FILE = "conversion_report.failed.json"  # a refused conversion's report; never part of the unit
+CARD_FILE = "MODEL_CARD.md"
+CONFUSION_PLOT = "confusion_matrix_int8.png"
+CURVES_PLOT = "training_curves.png"
+LAYOUT = (INT8_FILE, FLOAT32_FILE, CONTRACT_FILE, REPORT_FILE, FAILED_REPORT_FILE, CARD_FILE, CONFUSION_PLOT,
+          CURVES_PLOT)  # fmt: skip
+MANIFEST_KEY = "files"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(folder: Path) -> dict[str, dict[str, int | str]]:
+    """Size and sha256 of every file of the unit in `folder` (all but the contract that holds the manifest)."""
+    return {
+        path.name: {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name not in (CONTRACT_FILE, FAILED_REPORT_FILE) and not path.name.startswith(".")
+    }
+
+
+def staging_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.staging"
+
+
+def _old_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.old"
+
+
+def recover(target: Path) -> None:
+    """Finish what an interrupted two-rename swap left: put the old folder back if the target is missing."""
+    old = _old_path(target)
+    if old.is_dir() and not target.exists():
+        os.rename(old, target)
+
+
+def check_writable(target: Path) -> None:
+    """Refuse, before any work, a target that is not a model folder or whose parent cannot take the staging folder."""
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target}: exists and is not a folder; choose another --out")
+    if target.is_dir():
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in LAYOUT)
+        if foreign:
+            raise UserError(
+                f"{target}: holds {', '.join(foreign[:5])}, which are not part of a converted model folder; choose an"
+                " empty or new --out (the whole folder is replaced)"
+            )
+    staging = staging_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        (staging / ".probe").write_bytes(b"probe")
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write the model folder here ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step with Linux renameat2(RENAME_EXCHANGE); False where that is not available."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Make the staging folder the target, as one unit; the old folder is deleted afterwards."""
+    recover(target)
+    old = _old_path(target)
+    shutil.rmtree(old, ignore_errors=True)
+    if not target.exists():
+        os.rename(staging, target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging)
+    else:
+        os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old)
+
+
+def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep: bool = False) -> None:
+    """Replace `target` with `files` and the contract (its manifest filled in), as one unit.
+
+    keep: start from the old folder's files (hard links, or copies), for writers that add to a folder.
+    A failure (a full disk) deletes the staging folder and leaves the old folder as it was.
+    """
+    recover(target)
+    staging = staging_path(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        if keep and target.is_dir():
+            shutil.copytree(target, staging, copy_function=_link_or_copy)
+            (staging / FAILED_REPORT_FILE).unlink(missing_ok=True)
+        else:
+            staging.mkdir(parents=True)
+        for name, content in files.items():
+            (staging / name).write_bytes(content)
+        contract.extra[MANIFEST_KEY] = manifest(staging)
+        contract.save(staging)
+        _sync(staging)
+        swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _sync(folder: Path) -> None:
+    """Flush the staging files to disk before the swap, so a power cut cannot swap in empty files."""
+    for path in [*folder.iterdir(), folder]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def check_folder(folder: Path) -> Contract:
+    """The folder's contract, once every file it lists matches and no model beside it is unlisted."""
+    recover(folder)
+    contract = Contract.load(folder)
+    listed = contract.extra.get(MANIFEST_KEY)
+    hint = "an interrupted convert, or files copied from another model? Reconvert with `python -m convert`"
+    if not isinstance(listed, dict) or not listed:
+        raise UserError(
+            f"{folder / CONTRACT_FILE}: lists none of the folder's files, so they cannot be checked ({hint})"
+        )
+    for name in MODEL_FILES.values():
+        if (folder / name).is_file() and name not in listed:
+            raise UserError(f"{folder / name}: not listed in {CONTRACT_FILE}, it belongs to another model ({hint})")
+    for name, entry in listed.items():
+        path = folder / name
+        if not path.is_file():
+            raise UserError(f"{path}: listed in {CONTRACT_FILE} but missing ({hint})")
+        if path.stat().st_size != entry.get("bytes") or file_sha256(path) != entry.get("sha256"):
+            raise UserError(f"{path}: does not match {CONTRACT_FILE}, it belongs to another model ({hint})")
+    return contract
+
+
+def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> tuple[Path, Contract]:
+    """A .tflite file or a folder from `python -m convert` (None: the shipped model) and its checked contract."""
+    if precision not in MODEL_FILES:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    path = Path(model) if model is not None else DEFAULT_MODEL_DIR
+    with contextlib.suppress(OSError):  # a read-only place cannot be repaired; the checks below still run
+        recover(path)
+    if path.is_dir():
+        folder, path = path, path / MODEL_FILES[precision]
+        present = [p for p, name in MODEL_FILES.items() if (folder / name).is_file()]
+        if not present:
+            raise UserError(f"{folder}: no {' or '.join(MODEL_FILES.values())} in this folder")
+        if precision not in present:
+            raise UserError(
+                f"{folder}: no {path.name} for --precision {precision}; this folder has {', '.join(present)}"
+            )
+    elif path.is_file():
+        folder = path.parent
+    else:
+        raise UserError(f"{path}: model not found")
+    if not (folder / CONTRACT_FILE).is_file():
+        raise UserError(f"{path}: no {CONTRACT_FILE} beside the model (it holds labels and input size)")
+    return path, check_folder(folder)

@@ -1,0 +1,59 @@
+"""Keep what native libraries write straight to file descriptors 1 and 2 off the terminal.
+
+TensorFlow's C++ start-up lines go to fd 2 and `TF_CPP_MIN_LOG_LEVEL` does not remove them all (TF 2.21), and
+its converter's Python code prints to stdout, which would break `--json`. Setting an environment variable cannot
+reach either, so while the block runs, fd 1 and 2 point at a temporary file and Python's own `sys.stdout` and
+`sys.stderr` are rebuilt over copies of the real descriptors: our messages still reach the terminal, the
+libraries' do not. `stdout_to_stderr` also sends Python-level prints to stderr, for commands whose stdout is
+machine-readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+
+def _stream_over(fd: int, like: io.TextIOBase) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        os.fdopen(os.dup(fd), "wb", buffering=0),
+        encoding=getattr(like, "encoding", None) or "utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
+
+
+@contextlib.contextmanager
+def native_output_hidden(enabled: bool = True, stdout_to_stderr: bool = False) -> Iterator[None]:
+    """Within the block, native writes to fd 1/2 are discarded; Python's sys.stdout/sys.stderr still work."""
+    if not enabled:
+        with contextlib.redirect_stdout(sys.stderr) if stdout_to_stderr else contextlib.nullcontext():
+            yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    streams = (sys.stdout, sys.stderr)
+    out, err = _stream_over(saved[1], sys.stdout), _stream_over(saved[2], sys.stderr)
+    try:
+        with tempfile.TemporaryFile() as log:
+            for fd in (1, 2):
+                os.dup2(log.fileno(), fd)
+            sys.stdout, sys.stderr = (err if stdout_to_stderr else out), err
+            try:
+                yield
+            finally:
+                for stream in (out, err):
+                    stream.flush()
+                for fd in (1, 2):
+                    os.dup2(saved[fd], fd)
+                sys.stdout, sys.stderr = streams
+    finally:
+        for fd in saved.values():
+            os.close(fd)
+        out.close()
+        err.close()

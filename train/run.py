@@ -1,0 +1,151 @@
+"""A training run's options and its folder's state, with every check that can be made before TensorFlow loads.
+
+Nothing here imports Keras: `python -m train` checks its options, its data and its `--out` folder (writable,
+not a finished run, resumable with these options) in well under a second, and only then starts TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import UserError
+from edge.model_folder import file_sha256
+from train.data import Dataset
+from train.models import DEFAULT_ARCH
+
+STATE_DIR = ".resume"
+STATE_JSON = "state.json"
+STATE_MODEL = "state.keras"
+BEST_WEIGHTS = "best.weights.h5"
+FINISHED_MARKER = "model.keras"
+
+
+@dataclass
+class TrainConfig:
+    arch: str = DEFAULT_ARCH
+    epochs: int = 60
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "plateau"
+    label_smoothing: float = 0.1
+    class_weight: str = "sqrt"
+    augment: bool = True
+    mixup: float = 0.0
+    patience: int = 12
+    seed: int = 0
+    workers: int = 1
+    soft_labels: Path | None = None
+    distill_weight: float = 0.7
+
+
+# What may change between a run and its resume: how long it goes on, and how many threads augment.
+MAY_CHANGE = ("epochs", "workers")
+# Option names as the user typed them, where they differ from the config key.
+FLAGS = {
+    "augment": "--no-augment",
+    "data_sha256": "--data",
+    "ferplus_sha256": "--ferplus-csv",
+    "soft_labels": "--soft-labels",
+    "soft_labels_sha256": "--soft-labels",
+}
+
+
+@dataclass
+class RunState:
+    """What survives between processes; `epochs_done` counts finished epochs."""
+
+    config: dict[str, Any]
+    epochs_done: int = 0
+    stopped_early: bool = False
+    best_val_accuracy: float = -math.inf
+    best_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def state_dir(out: Path) -> Path:
+    return out / STATE_DIR
+
+
+def load_state(out: Path) -> RunState | None:
+    """The last complete state, also when a crash came between the two renames of a swap."""
+    for candidate in (state_dir(out), out / f"{STATE_DIR}.old"):
+        if (candidate / STATE_JSON).exists() and (candidate / STATE_MODEL).exists():
+            if candidate.name != STATE_DIR:
+                os.replace(candidate, state_dir(out))
+            data = json.loads((state_dir(out) / STATE_JSON).read_text())
+            return RunState(**data)
+    return None
+
+
+def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path | None, skip_bad_rows: bool) -> dict:
+    """Everything that makes two runs the same run: the options that shape training and the data's content."""
+    identity = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    identity.update(
+        data_sha256=file_sha256(data),
+        labels=labels,
+        ferplus_sha256=file_sha256(ferplus_csv) if labels == "ferplus" and ferplus_csv else None,
+        skip_bad_rows=skip_bad_rows,
+        soft_labels_sha256=file_sha256(config.soft_labels) if config.soft_labels else None,
+    )
+    return identity
+
+
+def _shown(value: Any) -> str:
+    return f"sha256 {value[:12]}" if isinstance(value, str) and len(value) == 64 else repr(value)
+
+
+def changed_options(started: dict, now: dict) -> list[str]:
+    """Each option whose value differs from the one the run was started with, as the user would name it."""
+    changed = []
+    for key, value in now.items():
+        if key not in MAY_CHANGE and started.get(key) != value:
+            flag = FLAGS.get(key, "--" + key.replace("_", "-"))
+            changed.append(f"{flag} {_shown(started.get(key))} then, {_shown(value)} now")
+    return changed
+
+
+def prepare_out(out: Path, identity: dict) -> RunState | None:
+    """Check `--out` before any training: a folder that can be written, and either new or this run's to resume."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-probe"
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write the run folder here ({exc.strerror or exc})") from None
+    state = load_state(out)
+    if state is None and (out / FINISHED_MARKER).exists():
+        raise UserError(f"{out}: already holds a finished run ({FINISHED_MARKER}); choose another --out")
+    if state is not None:
+        changed = changed_options(state.config, identity)
+        if changed:
+            raise UserError(
+                f"{out}: this run was started with other options ({'; '.join(changed)}); rerun with the same"
+                " arguments to resume, or choose another --out"
+            )
+    return state
+
+
+def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> None:
+    """Options that only make sense for some data sets, refused before any training."""
+    training = int((data.usage == "Training").sum())
+    if config.batch_size > training:
+        raise UserError(
+            f"--batch-size {config.batch_size} is more than the {training} Training rows of {data.source};"
+            f" use at most {training}"
+        )
+    if not (data.usage == validation).any():
+        raise UserError(f"{data.source}: no validation rows ({validation}) to select the best epoch on")
