@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
-from convert.converter import sha256
-from edge.atomic import write_text
-from edge.contract import Contract
 from edge.errors import UserError
+from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, file_sha256, write_folder
 
 LIMITS = """\
 - FER-2013 is web-scraped: faces skew young, light-skinned and posed, labels are noisy (FER+ relabelled
@@ -41,9 +38,14 @@ def epoch_seconds(run: Path) -> tuple[int, float]:
 
 
 def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: str, teachers: list[Path]) -> str:
-    report = _read_json(models / "conversion_report.json")
+    contract = check_folder(models)
+    report = _read_json(models / REPORT_FILE)
+    if "compared_on" not in report or "int8" not in report["variants"]:
+        raise UserError(
+            f"{models}: converted without --data (no {INT8_FILE}, no accuracy in {REPORT_FILE}), and the card is"
+            " made of those figures; reconvert with --data CSV first"
+        )
     metrics = _read_json(run / "metrics.json")
-    contract = Contract.load(models)
     epochs, train_seconds = epoch_seconds(run)
     teacher_seconds = sum(epoch_seconds(t)[1] for t in teachers)
     variants = report["variants"]
@@ -53,7 +55,7 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
         "",
         "Facial expression classifier for 48x48 grayscale face crops, seven FER-2013 classes"
         f" ({', '.join(contract.labels)}). Written by `python -m convert card`; every figure below is copied",
-        f"from `{models}/conversion_report.json`, `{run}/metrics.json` and `{run}/history.csv`.",
+        f"from `{models}/{REPORT_FILE}`, `{run}/metrics.json` and `{run}/history.csv`.",
         "",
         "| file | size | input | output |",
         "|---|---|---|---|",
@@ -97,7 +99,7 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
         recall = report["per_class_recall"][compared][name]
         lines.append(f"| {name} | " + " | ".join(f"{recall[label]:.2f}" for label in contract.labels) + " |")
     lines += ["", "![int8 confusion matrix](confusion_matrix_int8.png)", ""]
-    data_line = f"`{data.name}`, sha256 `{sha256(data)}`" if data else "(data file not given)"
+    data_line = f"`{data.name}`, sha256 `{file_sha256(data)}`" if data else "(data file not given)"
     lines += [
         "## Training",
         "",
@@ -138,10 +140,14 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
 def write_card(
     run: Path, models: Path, recipe: Path, data: Path | None, hardware: str, teachers: list[Path] | None = None
 ) -> Path:
-    card = render(run, models, recipe, data, hardware, teachers or [])
-    for extra in ("curves.png",):
-        if (run / extra).is_file():
-            shutil.copyfile(run / extra, models / f"training_{extra}")
-    target = models / "MODEL_CARD.md"
-    write_text(target, card)
-    return target
+    """MODEL_CARD.md (and the run's training curves) added to the folder, which is rewritten as one unit."""
+    if not models.is_dir():
+        raise UserError(f"{models}: not a model folder (expected the output of `python -m convert`)")
+    files = {CARD_FILE: render(run, models, recipe, data, hardware, teachers or []).encode()}
+    if (run / "curves.png").is_file():
+        files[CURVES_PLOT] = (run / "curves.png").read_bytes()
+    try:
+        write_folder(models, files, check_folder(models), keep=True)
+    except OSError as exc:
+        raise UserError(f"{models}: cannot write the model card ({exc.strerror or exc})") from None
+    return models / CARD_FILE

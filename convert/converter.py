@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,24 +12,6 @@ import numpy as np
 from edge.classifier import Classifier
 from edge.contract import CONTRACT_FILENAME, Contract
 from edge.errors import UserError
-
-FLOAT_FILE = "model_float32.tflite"
-INT8_FILE = "model_int8.tflite"
-
-
-@dataclass
-class Variant:
-    name: str
-    filename: str
-    content: bytes
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def contract_for(model, model_path: Path) -> Contract:
@@ -73,10 +53,10 @@ def to_int8(model, calibration: np.ndarray, contract: Contract) -> bytes:
     return converter.convert()
 
 
-def load_variant(variant: Variant, contract: Contract, threads: int | None = None) -> Classifier:
+def load_variant(content: bytes, contract: Contract, threads: int | None = None) -> Classifier:
     """A classifier over in-memory model bytes (written to a temporary file the interpreter can map)."""
     with tempfile.NamedTemporaryFile(suffix=".tflite", delete=False) as f:
-        f.write(variant.content)
+        f.write(content)
     try:
         return Classifier(f.name, contract, threads=threads)
     finally:

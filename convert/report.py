@@ -1,28 +1,6 @@
-"""Compare Keras, float32 and int8 predictions; the table and JSON of the conversion report."""
+"""The conversion report as a table for the terminal."""
 
 from __future__ import annotations
-
-import numpy as np
-
-from edge.classifier import Classifier
-
-
-def compare(reference: np.ndarray, candidate: np.ndarray) -> dict:
-    """Top-1 agreement and the largest probability difference between two (N, C) probability arrays."""
-    return {
-        "top1_agreement": float((reference.argmax(1) == candidate.argmax(1)).mean()),
-        "max_abs_prob_diff": float(np.abs(reference - candidate).max()),
-        "mean_abs_prob_diff": float(np.abs(reference - candidate).mean()),
-    }
-
-
-def classifier_info(classifier: Classifier) -> dict:
-    return {
-        "input_dtype": classifier.input_dtype.name,
-        "output_dtype": classifier.output_dtype.name,
-        "input_quantization": list(classifier.input_quant),
-        "output_quantization": list(classifier.output_quant),
-    }
 
 
 def format_table(report: dict) -> str:

@@ -4,8 +4,9 @@ TensorFlow's C++ start-up lines go to fd 2 and `TF_CPP_MIN_LOG_LEVEL` does not r
 its converter's Python code prints to stdout, which would break `--json`. Setting an environment variable cannot
 reach either, so while the block runs, fd 1 and 2 point at a temporary file and Python's own `sys.stdout` and
 `sys.stderr` are rebuilt over copies of the real descriptors: our messages still reach the terminal, the
-libraries' do not. `stdout_to_stderr` also sends Python-level prints to stderr, for commands whose stdout is
-machine-readable.
+libraries' do not. Python warnings raised inside are dropped too. `hide_stdout` is for commands whose own
+messages inside the block go to stderr and whose stdout must stay machine-readable: Python-level prints to
+stdout inside the block are hidden as well (with `enabled` False, for --verbose, they go to stderr instead).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 
@@ -28,10 +30,10 @@ def _stream_over(fd: int, like: io.TextIOBase) -> io.TextIOWrapper:
 
 
 @contextlib.contextmanager
-def native_output_hidden(enabled: bool = True, stdout_to_stderr: bool = False) -> Iterator[None]:
+def native_output_hidden(enabled: bool = True, hide_stdout: bool = False) -> Iterator[None]:
     """Within the block, native writes to fd 1/2 are discarded; Python's sys.stdout/sys.stderr still work."""
     if not enabled:
-        with contextlib.redirect_stdout(sys.stderr) if stdout_to_stderr else contextlib.nullcontext():
+        with contextlib.redirect_stdout(sys.stderr) if hide_stdout else contextlib.nullcontext():
             yield
         return
     sys.stdout.flush()
@@ -40,10 +42,11 @@ def native_output_hidden(enabled: bool = True, stdout_to_stderr: bool = False) -
     streams = (sys.stdout, sys.stderr)
     out, err = _stream_over(saved[1], sys.stdout), _stream_over(saved[2], sys.stderr)
     try:
-        with tempfile.TemporaryFile() as log:
+        with tempfile.TemporaryFile() as log, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             for fd in (1, 2):
                 os.dup2(log.fileno(), fd)
-            sys.stdout, sys.stderr = (err if stdout_to_stderr else out), err
+            sys.stdout, sys.stderr = (io.StringIO() if hide_stdout else out), err
             try:
                 yield
             finally:
