@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 from edge.atomic import write_json, write_text
+from edge.cliargs import add_version, frame_sizes, non_negative_int, positive_int
 from edge.errors import UserError, run_cli
-from edge.pipeline import DEFAULT_MODEL_DIR, MODEL_FILES
+from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, REPORT_FILE, check_folder
+from train.data import add_data_options
 
 EXIT_TARGET_MISSED = 1
 
@@ -24,14 +26,26 @@ def build_parser() -> argparse.ArgumentParser:
         " cores), interpreter memory, accuracy from the .tflite files, pipeline FPS with a per-stage breakdown next"
         " to the Haar-alone floor and the reference notebook's loop, and verdicts against the project's targets.",
     )
+    add_version(parser)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="converted folder (default: shipped)")
-    parser.add_argument("--data", type=Path, help="FER-2013 CSV for accuracy per split")
+    add_data_options(parser, required=False, labels=False)
     parser.add_argument("--clip", type=Path, help="a video to time the pipeline on (default: the demo clip)")
-    parser.add_argument("--sizes", default="640x480,1280x720", help="demo clip sizes (default: %(default)s)")
-    parser.add_argument("--frames", type=int, default=60, help="frames per clip (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported (default: 5)")
-    parser.add_argument("--repeats", type=int, default=200, help="invokes per model per round (default: %(default)s)")
-    parser.add_argument("--max-eval-rows", type=int, default=4000, help="rows per split for accuracy (default: 4000)")
+    parser.add_argument(
+        "--sizes", type=frame_sizes, default="640x480,1280x720", help="demo clip sizes (default: %(default)s)"
+    )
+    parser.add_argument("--frames", type=positive_int, default=60, help="frames per clip (default: %(default)s)")
+    parser.add_argument(
+        "--rounds", type=positive_int, default=5, help="alternating rounds; medians are reported (default: 5)"
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=200, help="invokes per model per round (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-eval-rows",
+        type=non_negative_int,
+        default=4000,
+        help="rows per split for accuracy (0: all; default: 4000)",
+    )
     parser.add_argument(
         "--keras", type=Path, help="the .keras model for the reference loop (default: the one conversion recorded)"
     )
@@ -52,7 +66,7 @@ def _reference_model(args: argparse.Namespace) -> Path | None:
         return None
     if args.keras:
         return args.keras
-    report = args.model / "conversion_report.json"
+    report = args.model / REPORT_FILE
     if report.is_file():
         source = Path(json.loads(report.read_text())["source_model"])
         return source if source.is_file() else None
@@ -66,19 +80,20 @@ def bench(args: argparse.Namespace) -> int:
     from benchmarks.machine import machine_facts
     from benchmarks.pipeline import full_pipeline, haar_only, load_clip, measure, reference_loop
     from benchmarks.report import markdown, plots, terminal, verdicts
-    from edge.contract import Contract
     from edge.detector import DetectorConfig
+    from train.data import dataset_from
 
     if args.quick:
-        args.rounds, args.repeats, args.frames, args.sizes = 2, 20, 10, "640x480"
+        args.rounds, args.repeats, args.frames, args.sizes = 2, 20, 10, [(640, 480)]
     if not args.model.is_dir():
         raise UserError(f"{args.model}: not a model folder (expected the output of `python -m convert`)")
     models = {name: args.model / f for name, f in MODEL_FILES.items() if (args.model / f).is_file()}
     if not models:
         raise UserError(f"{args.model}: no {' or '.join(MODEL_FILES.values())}")
-    contract = Contract.load(args.model)
+    contract = check_folder(args.model)
+    data = dataset_from(args) if args.data else None
     out = args.out or Path("bench") / args.model.resolve().name
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")] if not args.clip else [None]
+    sizes = args.sizes if not args.clip else [None]
     reference = _reference_model(args)
     threads = sorted({1, os.cpu_count() or 1})
     steps = 1 + bool(args.data) + len(sizes) * args.rounds * (4 + bool(reference))
@@ -96,11 +111,10 @@ def bench(args: argparse.Namespace) -> int:
         results["latency"] = model_latency(models, contract, threads, args.rounds, args.repeats)
         results["memory"] = {name: interpreter_memory(path, args.model) for name, path in models.items()}
         progress.update(1)
-        if args.data:
+        if data is not None:
             from benchmarks.accuracy import tflite_accuracy
-            from train.cli import load_dataset
 
-            results["accuracy"] = tflite_accuracy(models, contract, load_dataset(args.data), args.max_eval_rows)
+            results["accuracy"] = tflite_accuracy(models, contract, data, args.max_eval_rows)
             progress.update(1)
         detector = DetectorConfig()
         for size in sizes:

@@ -53,3 +53,17 @@ non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >
 fraction = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 above_one = _number(float, lambda v: 1 < v < float("inf"), "a number > 1")
 fraction_below_one = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def frame_sizes(text: str) -> list[tuple[int, int]]:
+    """`640x480,1280x720` as [(640, 480), (1280, 720)]: each a positive WIDTHxHEIGHT."""
+    sizes = []
+    for part in text.split(","):
+        width, x, height = part.strip().lower().partition("x")
+        if not (x and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a size WIDTHxHEIGHT such as 640x480")
+        sizes.append((int(width), int(height)))
+    return sizes
+
+
+frame_sizes.__name__ = "a list of sizes"

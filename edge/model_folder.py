@@ -201,19 +201,19 @@ def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> t
     path = Path(model) if model is not None else DEFAULT_MODEL_DIR
     with contextlib.suppress(OSError):  # a read-only place cannot be repaired; the checks below still run
         recover(path)
+    folder = path if path.is_dir() else path.parent
+    if not path.exists():
+        raise UserError(f"{path}: model not found")
+    present = [p for p, name in MODEL_FILES.items() if (folder / name).is_file()]
+    if path.is_dir() and not present:
+        raise UserError(f"{folder}: no {' or '.join(MODEL_FILES.values())} in this folder")
+    if not (folder / CONTRACT_FILE).is_file():
+        raise UserError(f"{path}: no {CONTRACT_FILE} beside the model (it holds labels and input size)")
+    contract = check_folder(folder)
     if path.is_dir():
-        folder, path = path, path / MODEL_FILES[precision]
-        present = [p for p, name in MODEL_FILES.items() if (folder / name).is_file()]
-        if not present:
-            raise UserError(f"{folder}: no {' or '.join(MODEL_FILES.values())} in this folder")
+        path = folder / MODEL_FILES[precision]
         if precision not in present:
             raise UserError(
                 f"{folder}: no {path.name} for --precision {precision}; this folder has {', '.join(present)}"
             )
-    elif path.is_file():
-        folder = path.parent
-    else:
-        raise UserError(f"{path}: model not found")
-    if not (folder / CONTRACT_FILE).is_file():
-        raise UserError(f"{path}: no {CONTRACT_FILE} beside the model (it holds labels and input size)")
-    return path, check_folder(folder)
+    return path, contract

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +17,22 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def run_module(*args: str, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python -m ...` from the repo root, as a user would."""
+def run_module(
+    *args: str, check: bool = False, timeout: float = 600, max_file_bytes: int | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m ...` from the repo root, as a user would.
+
+    max_file_bytes: the process may write no file larger than this (RLIMIT_FSIZE): the writes of a full disk.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     result = subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        preexec_fn=limit if max_file_bytes is not None else None,
+    )  # fmt: skip
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result

@@ -74,18 +74,6 @@ def test_calibration_folder_gives_int8(tmp_path: Path, trained_run: Path) -> Non
     assert (tmp_path / "m" / "model_int8.tflite").stat().st_size > 0
 
 
-def test_low_agreement_fails_and_keeps_previous_models(tmp_path: Path, trained_run: Path, synthetic_csv: Path) -> None:
-    out = tmp_path / "m"
-    out.mkdir()
-    (out / "model_int8.tflite").write_bytes(b"previous good model")
-    result = run_module("convert", str(trained_run / "model.keras"), "--data", str(synthetic_csv), "--out", str(out),
-                        "--min-agreement", "1.01", "--calibration-size", "50")  # fmt: skip
-    assert result.returncode == 1
-    assert "below --min-agreement 101.00%; models not written" in error_lines(result.stderr)[-1]
-    assert json.loads((out / "conversion_report.json").read_text())["passed"] is False
-    assert (out / "model_int8.tflite").read_bytes() == b"previous good model"
-
-
 def tiny_model(shape: tuple[int, int, int], classes: int) -> keras.Model:
     return keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
 
@@ -93,6 +81,31 @@ def tiny_model(shape: tuple[int, int, int], classes: int) -> keras.Model:
 def _saved(model: keras.Model, path: Path) -> Path:
     model.save(path)
     return path
+
+
+def tied_model(path: Path) -> Path:
+    """A model whose top two probabilities differ by far less than one int8 step: int8 cannot agree with it."""
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, "softmax")])
+    kernel, bias = model.layers[-1].get_weights()
+    bias[1] = 1e-3
+    model.layers[-1].set_weights([np.zeros_like(kernel), bias])
+    model.save(path)
+    return path
+
+
+def test_low_agreement_fails_keeps_previous_folder_and_report(tmp_path: Path, converted: Path,
+                                                              synthetic_csv: Path) -> None:  # fmt: skip
+    """Issue 12 item 14: a refused conversion leaves the folder, report included, as it was."""
+    out = tmp_path / "m"
+    shutil.copytree(converted, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = run_module("convert", str(tied_model(tmp_path / "tied.keras")), "--data", str(synthetic_csv),
+                        "--out", str(out), "--min-agreement", "0.5", "--calibration-size", "20")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "below --min-agreement 50.00%; models not written" in result.stderr.splitlines()[-1]
+    assert f"(see {out / 'conversion_report.failed.json'})" in result.stderr.splitlines()[-1]
+    assert json.loads((out / "conversion_report.failed.json").read_text())["passed"] is False
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "conversion_report.failed.json"} == before
 
 
 @pytest.mark.parametrize(

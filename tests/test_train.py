@@ -89,16 +89,6 @@ def test_rerun_of_finished_run_is_refused(trained_run: Path, synthetic_csv: Path
     assert error_lines(result.stderr)[-1].endswith("already holds a finished run (model.keras); choose another --out")
 
 
-def test_resume_with_other_arguments_is_refused(tmp_path: Path, synthetic_csv: Path) -> None:
-    out = tmp_path / "run"
-    (out / ".resume").mkdir(parents=True)
-    (out / ".resume" / "state.keras").write_bytes(b"")
-    (out / ".resume" / "state.json").write_text(json.dumps({"config": {"arch": "seed"}, "epochs_done": 1}))
-    result = run_module("train", "--data", str(synthetic_csv), "--arch", "tiny", "--out", str(out))
-    assert result.returncode == 2
-    assert "was started with arch='seed', not 'tiny'" in error_lines(result.stderr)[-1]
-
-
 def test_evaluate_prints_metrics(trained_run: Path, synthetic_csv: Path) -> None:
     result = run_module("train", "evaluate", "--model", str(trained_run / "model.keras"), "--data", str(synthetic_csv),
                         "--json", check=True)  # fmt: skip
