@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 from pathlib import Path
 
@@ -126,6 +127,29 @@ def test_ferplus_majority_relabels_and_drops(tmp_path: Path) -> None:
     assert data.lines.tolist() == [2, 5]
 
 
+def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path: Path) -> None:
+    """Issue 12 item 10: after a blank line, or a quoted field spanning lines, the bad row's line was one too low."""
+    good = f"3,{GOOD_PIXELS},Training"
+    spanning = '3,"' + " ".join(["7"] * 1000) + "\n" + " ".join(["7"] * 1304) + '",Training'
+    bad = "9," + GOOD_PIXELS + ",Training"
+    path = tmp_path / "f.csv"
+    path.write_text("\n".join(["emotion,pixels,Usage", good, "", good, spanning, "", "", good, bad]) + "\n")
+    #                   line:  1                       2     3   4     5-6       7   8   9     10
+    with pytest.raises(UserError, match=r"f.csv line 10: emotion '9' is not a label"):
+        load_fer_csv(path)
+    data = load_fer_csv(path, skip_bad_rows=True)
+    assert data.lines.tolist() == [2, 4, 5, 9]
+    assert [b.line for b in data.skipped] == [10]
+
+
+def test_cli_names_the_real_line_after_a_blank_line(tmp_path: Path) -> None:
+    good = f"3,{GOOD_PIXELS},Training"
+    path = csv_with(tmp_path, [good] * 98 + ["", "0,1 2 3,Training"])
+    result = run_module("train", "parse", "--data", str(path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"train: error: {path} line 101: 3 pixel values, expected 2304"]
+
+
 pixel_token = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["256", "-3", "a", "2.5", "999"]))
 
 
@@ -134,9 +158,12 @@ pixel_token = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["256", "-
     labels=st.lists(st.integers(-1, 8), min_size=1, max_size=6),
     corrupt=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2303), pixel_token), max_size=3),
     drop=st.lists(st.integers(0, 5), max_size=2),
+    blank_before=st.lists(st.integers(0, 2), min_size=6, max_size=6),
+    spans=st.lists(st.booleans(), min_size=6, max_size=6),
 )
-def test_parser_matches_a_slow_reference(tmp_path: Path, labels, corrupt, drop) -> None:
-    """Whatever the rows, the loader either returns exactly the good rows or names the first bad line."""
+def test_parser_matches_a_slow_reference(tmp_path: Path, labels, corrupt, drop, blank_before, spans) -> None:
+    """Whatever the rows, the loader either returns exactly the good rows or names the first bad line, counted
+    as an editor would: blank lines and line breaks inside quoted fields included (the reference is Python's csv)."""
     rows = [[str(v) for v in (np.arange(2304) * (i + 1)) % 256] for i in range(len(labels))]
     for row, position, token in corrupt:
         if row < len(rows):
@@ -144,13 +171,22 @@ def test_parser_matches_a_slow_reference(tmp_path: Path, labels, corrupt, drop) 
     for row in drop:
         if row < len(rows):
             rows[row] = rows[row][:-1]
-    lines = [f"{label},{' '.join(r)},Training" for label, r in zip(labels, rows, strict=True)]
+    lines = []
+    for i, (label, r) in enumerate(zip(labels, rows, strict=True)):
+        pixels = " ".join(r)
+        if spans[i] and len(r) > 2:  # the same pixels, quoted, with a line break in place of one space
+            pixels = '"' + " ".join(r[:2]) + "\n" + " ".join(r[2:]) + '"'
+        lines += [""] * blank_before[i] + [f"{label},{pixels},Training"]
     path = csv_with(tmp_path, lines)
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        starts = [reader.line_num - row[1].count("\n") for row in reader if row]  # blank lines read as []
 
     def row_ok(label: int, r: list[str]) -> bool:
         return 0 <= label < len(LABELS) and len(r) == 2304 and all(t.isdigit() and int(t) <= 255 for t in r)
 
-    bad_lines = [i + 2 for i, (label, r) in enumerate(zip(labels, rows, strict=True)) if not row_ok(label, r)]
+    bad_lines = [starts[i] for i, (label, r) in enumerate(zip(labels, rows, strict=True)) if not row_ok(label, r)]
     if bad_lines:
         with pytest.raises(UserError, match=f"line {bad_lines[0]}:"):
             load_fer_csv(path)

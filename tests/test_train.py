@@ -123,3 +123,43 @@ def test_batches_are_full_and_weighted() -> None:
     assert len(batches) == 3  # the remainder of 4 is dropped
     x, y, w = batches[0]
     assert x.shape == (32, 48, 48, 1) and y.shape == (32, 7) and w.shape == (32,)
+
+
+def _started_state(out: Path, **config) -> None:
+    """The resume state a killed run leaves (its model file is not read before the options are checked)."""
+    (out / ".resume").mkdir(parents=True)
+    (out / ".resume" / "state.keras").write_bytes(b"")
+    (out / ".resume" / "state.json").write_text(json.dumps({"config": config, "epochs_done": 1}))
+
+
+@pytest.mark.parametrize(
+    ("started", "args", "changed"),
+    [
+        ({}, ["--class-weight", "balanced"], "--class-weight 'sqrt' then, 'balanced' now"),
+        ({}, ["--no-augment"], "--no-augment True then, False now"),
+        ({}, ["--arch", "seed"], "--arch 'tiny' then, 'seed' now"),
+        ({"data_sha256": "0" * 64}, [], "--data sha256 000000000000 then, sha256 "),
+        ({}, ["--seed", "3", "--mixup", "0.2"], "--mixup 0.0 then, 0.2 now; --seed 0 then, 3 now"),
+    ],
+)  # fmt: skip
+def test_resume_with_other_options_or_data_is_refused(tmp_path: Path, synthetic_csv: Path, started: dict,
+                                                      args: list[str], changed: str) -> None:  # fmt: skip
+    """Issue 12 item 9: resuming with another --data, --class-weight or --no-augment went on and mixed two runs."""
+    from train.run import TrainConfig, run_identity
+
+    out = tmp_path / "run"
+    identity = run_identity(TrainConfig(arch="tiny"), synthetic_csv, "fer2013", None, False)
+    _started_state(out, **{**identity, **started})
+    result = run_module("train", "--data", str(synthetic_csv), "--arch", "tiny", "--out", str(out), *args)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"train: error: {out}: this run was started with other options ({changed}")
+    assert line.endswith("rerun with the same arguments to resume, or choose another --out")
+
+
+def test_resume_may_change_epochs_and_workers(tmp_path: Path, synthetic_csv: Path) -> None:
+    from train.run import TrainConfig, changed_options, run_identity
+
+    then = run_identity(TrainConfig(arch="tiny"), synthetic_csv, "fer2013", None, False)
+    now = run_identity(TrainConfig(arch="tiny", epochs=90, workers=4), synthetic_csv, "fer2013", None, False)
+    assert changed_options(then, now) == []
