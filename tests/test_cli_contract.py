@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, run_module
 from tests.synthetic import write_csv
+from train.data import CHUNK_ROWS
 
 # What TensorFlow's C++ start-up and its converter print; none of it may reach the terminal.
 TF_NOISE = ("WARNING: All log messages", "I0000", "W0000", "E0000", "oneDNN", "cpu_feature_guard", "Saved artifact",
@@ -103,14 +104,15 @@ def test_batch_larger_than_the_training_rows_is_refused(tmp_path: Path) -> None:
 
 
 def test_parse_of_a_gzip_with_a_bad_crc_is_one_line(tmp_path: Path) -> None:
-    """Item 2: a .gz whose CRC does not match its content was a traceback (BadGzipFile)."""
-    data = write_csv(tmp_path / "f.csv", {"Training": 7})
-    packed = bytearray(gzip.compress(data.read_bytes()))
+    """Item 2: a .gz whose CRC does not match was a traceback (BadGzipFile) once the file is longer than one chunk
+    of rows: the CRC is checked at the end of the stream, after the first chunk was parsed."""
+    row = "3," + " ".join(["0"] * 2304) + ",Training\n"
+    packed = bytearray(gzip.compress(("emotion,pixels,Usage\n" + row * (CHUNK_ROWS + 10)).encode(), compresslevel=1))
     packed[-8] ^= 0xFF  # the stored CRC32
     broken = tmp_path / "f.csv.gz"
     broken.write_bytes(bytes(packed))
     result = run_module("train", "parse", "--data", str(broken))
-    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"train: error: {broken}: not a readable CSV (BadGzipFile: CRC check failed")
 
 
