@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.contract import IMAGE_SIZE, Contract
-from edge.errors import UserError
+from edge.errors import UserError, described
 from edge.model_folder import (
     CONFUSION_PLOT,
     FAILED_REPORT_FILE,
@@ -114,10 +114,7 @@ def _converted(what: str, options: Options, make) -> bytes:
     except UserError:
         raise
     except Exception as exc:  # TensorFlow raises many types; the user needs the first line of it
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise UserError(
-            f"{options.model}: TensorFlow could not convert it to {what} ({type(exc).__name__}: {first})"
-        ) from None
+        raise UserError(f"{options.model}: TensorFlow could not convert it to {what} ({described(exc)})") from None
 
 
 def _evaluate(report: dict, data: Dataset, model, classifiers: dict, contract: Contract, options: Options) -> None:

@@ -12,6 +12,12 @@ class UserError(Exception):
     exit_code = 2
 
 
+def described(exc: BaseException, limit: int = 160) -> str:
+    """An exception as `Type: first line of its message`, for one-line errors about a library's failure."""
+    first = (str(exc).strip().splitlines() or [""])[0][:limit]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def run_cli(main: Callable[[], int], prog: str) -> int:
     """Run a stage's main: a UserError becomes `prog: error: message` on stderr and exit code 2."""
     try:

@@ -20,7 +20,7 @@ from edge.cliargs import (
     positive_float,
     positive_int,
 )
-from edge.errors import UserError, run_cli
+from edge.errors import UserError, described, run_cli
 from edge.native_output import native_output_hidden
 from train.data import add_data_options, dataset_from, validation_split_name
 from train.models import ARCHITECTURES, DEFAULT_ARCH
@@ -172,6 +172,11 @@ def _fit(args: argparse.Namespace) -> int:
             metrics = train(data, config, args.out, state, identity)
         except OSError as exc:  # a disk that fills up during the run
             raise UserError(f"{exc.filename or args.out}: cannot write ({exc.strerror or exc})") from None
+        except Exception as exc:
+            if not type(exc).__module__.startswith(("tensorflow", "keras", "jax")):
+                raise
+            # TensorFlow's own failures (out of memory, a device error) reach the user as one line.
+            raise UserError(f"TensorFlow stopped training {args.out} ({described(exc)})") from None
     print(f"\nFinished {args.out} in {time.monotonic() - started:.0f} s")
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     print(f"Outputs: {', '.join(sorted(p.name for p in args.out.iterdir() if not p.name.startswith('.')))}")

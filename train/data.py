@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from edge.contract import IMAGE_SIZE, LABELS
-from edge.errors import UserError
+from edge.errors import UserError, described
 
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
 USAGES = ("Training", "PublicTest", "PrivateTest")
@@ -182,9 +182,7 @@ def _open_reader(path: Path) -> pd.io.parsers.TextFileReader:
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: empty file, expected a CSV with columns emotion,pixels[,Usage]") from None
     except (UnicodeDecodeError, zlib.error, EOFError, OSError, pd.errors.ParserError) as exc:
-        raise UserError(
-            f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-        ) from None
+        raise UserError(f"{path}: not a readable CSV ({described(exc, 120)})") from None
 
 
 def load_fer_csv(path: str | Path, skip_bad_rows: bool = False) -> Dataset:
@@ -224,9 +222,7 @@ def load_fer_csv(path: str | Path, skip_bad_rows: bool = False) -> Dataset:
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: empty file, expected a CSV with columns emotion,pixels[,Usage]") from None
     except (UnicodeDecodeError, zlib.error, EOFError, OSError, pd.errors.ParserError) as exc:
-        raise UserError(
-            f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-        ) from None
+        raise UserError(f"{path}: not a readable CSV ({described(exc, 120)})") from None
     if not parts or sum(len(p[1]) for p in parts) == 0:
         raise UserError(f"{path}: no usable rows (header only, or every row bad)")
     bad.sort(key=lambda b: b.line)
