@@ -81,12 +81,13 @@ SWAPPER = textwrap.dedent("""
     target, converted = Path(sys.argv[1]), Path(sys.argv[2])
     versions = [{name: bytes([v]) * 3_000_000 for name in ("model_int8.tflite", "model_float32.tflite")}
                 for v in (1, 2)]
-    print("ready", flush=True)
     i = 0
     while True:
         contract = Contract.load(converted)
         contract.extra["version"] = i % 2
         write_folder(target, versions[i % 2], contract)
+        if i == 0:
+            print("ready", flush=True)  # the folder exists: from now on every kill lands on a rewrite
         i += 1
 """)
 
@@ -96,21 +97,16 @@ def test_a_kill_at_any_moment_leaves_the_whole_old_or_the_whole_new_folder(tmp_p
     and every file belongs to one version. The next write cleans up what the kill left."""
     target = tmp_path / "models"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    versions_seen = set()
-    for delay in (0.05, 0.13, 0.21, 0.34, 0.55, 0.89):
+    for delay in (0.0, 0.05, 0.13, 0.21, 0.34, 0.55):
         process = subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), str(converted)], cwd=ROOT, env=env,
                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert process.stdout.readline() == "ready\n"
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        if not target.exists():  # killed before the first swap finished
-            continue
         contract = check_folder(target)
         first = {(target / name).read_bytes()[:1] for name in (INT8_FILE, FLOAT32_FILE)}
         assert first == {bytes([contract.extra["version"] + 1])}
-        versions_seen.add(contract.extra["version"])
-    assert versions_seen, "no kill landed after a first swap"
     write_folder(target, {INT8_FILE: b"x"}, Contract.load(converted))
     assert not staging_path(target).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
