@@ -7,6 +7,8 @@ reach either, so while the block runs, fd 1 and 2 point at a temporary file and 
 libraries' do not. Python warnings raised inside are dropped too. `hide_stdout` is for commands whose own
 messages inside the block go to stderr and whose stdout must stay machine-readable: Python-level prints to
 stdout inside the block are hidden as well (with `enabled` False, for --verbose, they go to stderr instead).
+When something other than a UserError escapes the block (a bug, whose traceback follows), the end of what the
+libraries wrote is replayed on stderr first, so nothing needed to understand it is lost.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
+
+from edge.errors import UserError
+
+REPLAYED_BYTES = 4000
 
 
 def _stream_over(fd: int, like: io.TextIOBase) -> io.TextIOWrapper:
@@ -49,6 +55,11 @@ def native_output_hidden(enabled: bool = True, hide_stdout: bool = False) -> Ite
             sys.stdout, sys.stderr = (io.StringIO() if hide_stdout else out), err
             try:
                 yield
+            except Exception as exc:
+                if not isinstance(exc, UserError):  # a bug's traceback follows: keep what the libraries said
+                    log.seek(0)
+                    err.write(log.read()[-REPLAYED_BYTES:].decode(errors="replace"))
+                raise
             finally:
                 for stream in (out, err):
                     stream.flush()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,29 @@ def test_no_stage_imports_another_stages_cli_or_report(stage: str) -> None:
     others = {"train", "convert", "benchmarks", "edge"} - {stage}
     sideways = {n for n in _imports(ROOT / stage) if n.split(".")[0] in others and n.endswith((".cli", ".report"))}
     assert not sideways
+
+
+NATIVE = """
+import os, sys
+from edge.native_output import native_output_hidden
+with native_output_hidden(hide_stdout={hide}):
+    os.write(1, b"native out\\n"); os.write(2, b"native err\\n")
+    print("python out"); print("python err", file=sys.stderr)
+print("after")
+"""
+
+
+@pytest.mark.parametrize("hide", [False, True])
+def test_native_output_is_hidden_and_python_output_kept(hide: bool) -> None:
+    script = NATIVE.format(hide=hide)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout == ("" if hide else "python out\n") + "after\n"
+    assert result.stderr == "python err\n"
+
+
+def test_native_output_is_replayed_before_a_bugs_traceback() -> None:
+    script = NATIVE.replace('print("python err", file=sys.stderr)', "raise RuntimeError('a bug')")
+    result = subprocess.run([sys.executable, "-c", script.format(hide=False)], cwd=ROOT, capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("native out\nnative err\nTraceback")
