@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edge.cliargs import add_verbose, add_version, fraction, non_negative_int, positive_int
 from edge.errors import run_cli
-from edge.native_output import native_output_hidden
+from edge.quiet import quiet_native
 from train.data import add_data_options
 
 EXIT_DISAGREES = 1
@@ -85,7 +85,7 @@ def convert(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     inputs = check_inputs(options)
-    with native_output_hidden(not args.verbose, hide_stdout=True):
+    with quiet_native(not args.verbose, hide_stdout=True):
         conversion = run_conversion(options, inputs)
     report_path = write(conversion, args.out)
     report = conversion.report

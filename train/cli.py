@@ -21,7 +21,7 @@ from edge.cliargs import (
     positive_int,
 )
 from edge.errors import UserError, described, run_cli
-from edge.native_output import native_output_hidden
+from edge.quiet import quiet_native
 from train.data import add_data_options, dataset_from, validation_split_name
 from train.models import ARCHITECTURES, DEFAULT_ARCH
 from train.run import TrainConfig, check_against_data, prepare_out, run_identity
@@ -164,7 +164,7 @@ def _fit(args: argparse.Namespace) -> int:
     identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows)
     state = prepare_out(args.out, identity)
     started = time.monotonic()
-    with native_output_hidden(not args.verbose):
+    with quiet_native(not args.verbose):
         from train.fit import train
         from train.report import format_metrics
 
@@ -190,7 +190,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model}: model not found")
     contract = Contract.load(args.model.parent)
     data = dataset_from(args)
-    with native_output_hidden(not args.verbose):
+    with quiet_native(not args.verbose):
         from train.models import load
         from train.report import evaluate, format_metrics
 
@@ -205,7 +205,7 @@ def _teach(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
     data = dataset_from(args)
-    with native_output_hidden(not args.verbose):
+    with quiet_native(not args.verbose):
         soft = teacher_probabilities(args.model, data)
     save_soft_labels(args.out, soft)
     _, labels = data.split("Training")
