@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from edge.atomic import check_writable, write_json
@@ -10,16 +11,18 @@ from edge.cliargs import (
     above_one,
     add_version,
     fraction_below_one,
+    host_port,
+    mqtt_url,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
 )
 from edge.detector import DetectorConfig
-from edge.errors import run_cli
-from edge.pipeline import DEFAULT_MODEL_DIR, Pipeline
-from edge.runner import RunOptions, StopRequest, format_summary, human_output, run
-from edge.sources import open_source
+from edge.errors import UserError, run_cli
+from edge.pipeline import DEFAULT_MODEL_DIR, Pipeline, resolve_model
+from edge.runner import Observer, RunOptions, StopRequest, format_summary, human_output, run
+from edge.sources import Source, is_live, looped, open_source
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +105,70 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--height", type=positive_int, default=480, help="camera and demo frame height (default: 480)")
     source.add_argument("--fps", type=positive_float, default=30.0, help="Pi camera frame rate (default: 30)")
     source.add_argument("--demo-frames", type=positive_int, default=90, help="length of the demo clip (default: 90)")
+    source.add_argument(
+        "--loop", action="store_true", help="replay a finite source (demo, video, images) forever, e.g. to serve a demo"
+    )
+    add_watch_options(parser)
     return parser
+
+
+def add_watch_options(parser: argparse.ArgumentParser) -> None:
+    """--serve and --mqtt: watch a headless device and wire it to other systems (edge/serve.py, edge/mqtt.py)."""
+    serve = parser.add_argument_group("live web view")
+    serve.add_argument(
+        "--serve",
+        type=host_port,
+        metavar="[HOST:]PORT",
+        help="serve a live page (video, faces, FPS) on this port; HOST defaults to 127.0.0.1 (this machine only),"
+        " 0.0.0.0 opens it to the network",
+    )
+    serve.add_argument("--serve-fps", type=positive_float, default=10.0, help="most video frames a second (10)")
+    serve.add_argument("--serve-max-clients", type=positive_int, default=8, help="concurrent connections (8)")
+    serve.add_argument(
+        "--serve-token", help="require this token (?token= or Authorization: Bearer); or set FER_EDGE_SERVE_TOKEN"
+    )
+    mqtt = parser.add_argument_group("MQTT")
+    mqtt.add_argument(
+        "--mqtt",
+        type=mqtt_url,
+        metavar="mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]",
+        help="publish faces, events and summaries to this broker (topics PREFIX/DEVICE/...; PREFIX: fer-edge)",
+    )
+    mqtt.add_argument("--device-name", help="this device's name in topics (default: the host name)")
+    mqtt.add_argument(
+        "--mqtt-summary-every", type=positive_float, default=60.0, help="seconds between summaries (default: 60)"
+    )
+    mqtt.add_argument(
+        "--ha-discovery",
+        nargs="?",
+        const="homeassistant",
+        metavar="PREFIX",
+        help="announce the device to Home Assistant (MQTT discovery; PREFIX default: homeassistant)",
+    )
+
+
+def watchers(args: argparse.Namespace, labels: list[str]) -> list[Observer]:
+    """The web view and MQTT publisher the options ask for; the server's port is taken now, before the run."""
+    observers: list[Observer] = []
+    if args.serve:
+        from edge.serve import WebView, announce, token_from
+
+        host, port = args.serve
+        token = token_from(args.serve_token, os.environ)
+        view = WebView(host, port, labels, args.serve_fps, args.serve_max_clients, token)
+        announce(view, host)
+        observers.append(view)
+    if args.mqtt:
+        from edge.mqtt import MqttPublisher, default_device
+
+        device = args.device_name or default_device()
+        try:
+            observers.append(MqttPublisher(args.mqtt, device, args.mqtt_summary_every, args.ha_discovery))
+        except BaseException:
+            for observer in observers:
+                observer.close()
+            raise
+    return observers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,9 +177,19 @@ def main(argv: list[str] | None = None) -> int:
     def go() -> int:
         if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
             check_writable(args.summary_json, "summary")
+        if args.loop and is_live(args.source):
+            raise UserError(f"--loop replays a finite source (demo, a video, images); {args.source} is a live camera")
+        if args.ha_discovery and not args.mqtt:
+            raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
         detector = DetectorConfig(args.scale_factor, args.min_neighbors, args.min_face, args.detect_width)
-        source = open_source(args.source, args.width, args.height, args.fps, args.demo_frames)
+
+        def reopen() -> Source:
+            return open_source(args.source, args.width, args.height, args.fps, args.demo_frames)
+
+        observers = watchers(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
+        source = None
         try:
+            source = looped(reopen) if args.loop else reopen()
             pipeline = Pipeline(
                 args.model,
                 precision=args.precision,
@@ -124,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                 detect=not args.no_detect,
             )
         except BaseException:
-            source.close()
+            if source is not None:
+                source.close()
+            for observer in observers:
+                observer.close()
             raise
         options = RunOptions(
             show=args.show,
@@ -134,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             jsonl_keep=args.jsonl_keep,
             quiet=args.quiet,
             max_frames=args.max_frames,
+            observers=observers,
         )
         human = human_output(options)
         with StopRequest(finishing=True):  # Ctrl-C from here on must not lose the summary

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from importlib import metadata
+from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 
 DISTRIBUTION = "fer-edge"
 FALLBACK_VERSION = "0.1.0"  # edge/ copied alone to a device has no installed metadata
@@ -67,3 +69,49 @@ def frame_sizes(text: str) -> list[tuple[int, int]]:
 
 
 frame_sizes.__name__ = "a list of sizes"
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{whole!r}: the port must be a number from 1 to 65535")
+    return int(text)
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """`[HOST:]PORT` for a server: HOST defaults to 127.0.0.1, so nothing is reachable from outside unless asked."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"  # [::1]:8000 for IPv6
+    return host, _port(port, text)
+
+
+host_port.__name__ = "[HOST:]PORT"
+
+
+class MqttUrl(NamedTuple):
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    prefix: str
+
+
+def mqtt_url(text: str) -> MqttUrl:
+    """`mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]`; the prefix defaults to fer-edge (topics PREFIX/DEVICE/...)."""
+    parts = urlsplit(text)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]")
+    if parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"{text!r}: no ?query or #fragment allowed")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port must be a number from 1 to 65535") from None
+    prefix = unquote(parts.path).strip("/") or "fer-edge"
+    if any(c in prefix for c in "+#") or "//" in prefix:
+        raise argparse.ArgumentTypeError(f"{text!r}: the topic prefix may not hold +, # or an empty level")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return MqttUrl(parts.hostname, port, user, password, prefix)
+
+
+mqtt_url.__name__ = "MQTT URL"

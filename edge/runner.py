@@ -8,7 +8,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 
@@ -29,6 +31,68 @@ class RunOptions:
     jsonl_keep: int = 3
     quiet: bool = False
     max_frames: int = 0  # 0: until the source ends
+    observers: list[Observer] = field(default_factory=list)
+
+
+class Observer(Protocol):
+    """An output that watches the run from the side (the web view, MQTT): `frame` is called on the frame loop
+    and must return at once, leaving slow work (encoding, network) to the observer's own threads."""
+
+    name: str
+
+    def start(self, summary: Callable[[], dict]) -> None:
+        """The run begins; `summary()` returns the run summary so far, from any thread."""
+
+    def frame(self, frame: Frame, faces: list[Face], record: dict) -> None:
+        """One processed frame and its JSONL record."""
+
+    def stats(self) -> dict:
+        """What the observer wants in the run summary (clients served, messages dropped...)."""
+
+    def close(self) -> None:
+        """The run ended: finish sending, then release sockets and threads."""
+
+
+class Tally:
+    """What the run has seen so far, so a summary can be taken mid-run (the web view's /api/summary) or at the end."""
+
+    def __init__(self, source: Source, pipeline: Pipeline, observers: list[Observer]) -> None:
+        self.source, self.pipeline, self.observers = source, pipeline, observers
+        self.counts: Counter[str] = Counter()
+        self.frames = self.faces = self.frames_with_faces = 0
+        self.stopped = "running"
+        self.started = time.perf_counter()
+
+    def add(self, faces: list[Face]) -> None:
+        self.frames += 1
+        self.faces += len(faces)
+        self.frames_with_faces += bool(faces)
+        self.counts.update(face.label for face in faces)
+
+    def fps(self) -> float:
+        return self.frames / max(time.perf_counter() - self.started, 1e-9)
+
+    def summary(self) -> dict:
+        seconds = time.perf_counter() - self.started
+        summary = {
+            "source": self.source.name,
+            "model": str(self.pipeline.model_path),
+            "runtime": self.pipeline.classifier.runtime,
+            "input_dtype": self.pipeline.classifier.input_dtype.name,
+            "stopped": self.stopped,
+            "frames": self.frames,
+            "faces": self.faces,
+            "frames_with_faces": self.frames_with_faces,
+            "labels": dict(self.counts.most_common()),
+            "seconds": round(seconds, 3),
+            "fps": round(self.frames / seconds, 2) if seconds > 0 else 0.0,
+            "stages": self.pipeline.timer.summary(),
+            "skipped": list(self.source.skipped),
+            "bad_frames": self.source.bad_frames,
+        }
+        if self.observers:
+            summary["outputs"] = {observer.name: observer.stats() for observer in self.observers}
+        return summary
 
 
 def describe(frame: Frame, faces: list[Face]) -> str:
@@ -92,51 +156,51 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
     jsonl = JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep) if options.jsonl else None
     if options.show:
         _check_display()
-    counts: Counter[str] = Counter()
-    frames = faces_total = frames_with_faces = 0
-    stopped = "end of source"
-    started = time.perf_counter()
+    tally = Tally(source, pipeline, options.observers)
+    for observer in options.observers:
+        observer.start(tally.summary)
     iterator = iter(source)
     with StopRequest() as stop:
         try:
             while True:
                 if stop.requested:
-                    stopped = "interrupted"
+                    tally.stopped = "interrupted"
                     break
                 with timer.time("capture"):
                     frame = next(iterator, None)
                 if frame is None:
+                    tally.stopped = "end of source"
                     break
                 if not source.continuous:
                     pipeline.reset()
                 faces = pipeline.process(frame.image)
-                frames += 1
-                faces_total += len(faces)
-                frames_with_faces += bool(faces)
-                counts.update(face.label for face in faces)
+                tally.add(faces)
                 with timer.time("output"):
+                    record = frame_record(frame, faces)
                     if jsonl:
-                        jsonl.write(frame_record(frame, faces))
+                        jsonl.write(record)
+                    for observer in options.observers:
+                        observer.frame(frame, faces, record)
                     if not options.quiet:
                         human.line(describe(frame, faces))
                     if saver or options.show:
-                        image = annotate(frame.image, faces, frames / max(time.perf_counter() - started, 1e-9))
+                        image = annotate(frame.image, faces, tally.fps())
                         if saver:
                             saver.write(frame, image)
                         if options.show:
                             cv2.imshow(WINDOW, image)
                             if cv2.waitKey(1) & 0xFF == ord("q"):
-                                stopped = "q pressed"
+                                tally.stopped = "q pressed"
                                 break
                 failed = human.error or (jsonl and jsonl.stdout.error)
                 if failed:  # `| head -2` has read enough, or a full device: stop, still finishing every output
-                    stopped = "output closed" if isinstance(failed, BrokenPipeError) else "output failed"
+                    tally.stopped = "output closed" if isinstance(failed, BrokenPipeError) else "output failed"
                     break
-                if options.max_frames and frames >= options.max_frames:
-                    stopped = "--max-frames reached"
+                if options.max_frames and tally.frames >= options.max_frames:
+                    tally.stopped = "--max-frames reached"
                     break
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the outputs
-            stopped = "interrupted"
+            tally.stopped = "interrupted"
         finally:
             stop.finishing = True
             source.close()
@@ -146,23 +210,9 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
                 saver.close()
             if options.show:
                 cv2.destroyAllWindows()
-    seconds = time.perf_counter() - started
-    return {
-        "source": source.name,
-        "model": str(pipeline.model_path),
-        "runtime": pipeline.classifier.runtime,
-        "input_dtype": pipeline.classifier.input_dtype.name,
-        "stopped": stopped,
-        "frames": frames,
-        "faces": faces_total,
-        "frames_with_faces": frames_with_faces,
-        "labels": dict(counts.most_common()),
-        "seconds": round(seconds, 3),
-        "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
-        "stages": timer.summary(),
-        "skipped": list(source.skipped),
-        "bad_frames": source.bad_frames,
-    }
+            for observer in options.observers:
+                observer.close()
+    return tally.summary()
 
 
 def format_summary(summary: dict) -> str:
@@ -178,6 +228,8 @@ def format_summary(summary: dict) -> str:
         lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
     if summary["bad_frames"]:
         lines.append(f"undecodable video frames skipped: {summary['bad_frames']}")
+    for name, stats in summary.get("outputs", {}).items():
+        lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
     if summary["skipped"]:
         lines.append(f"skipped {len(summary['skipped'])} unreadable: {', '.join(summary['skipped'])}")
     return "\n".join(lines)

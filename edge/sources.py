@@ -256,6 +256,11 @@ def open_demo(count: int = 90, size: tuple[int, int] = (640, 480)) -> Source:
     return Source("demo", _numbered(demo_frames(count, size), "demo", time.monotonic()))
 
 
+def is_live(spec: str) -> bool:
+    """A camera: it never ends, so it cannot be looped."""
+    return spec == "picam" or spec.isdigit()
+
+
 def open_source(spec: str, width: int = 640, height: int = 480, fps: float = 30.0, demo_frames: int = 90) -> Source:
     """`demo`, `picam`, a camera index such as `0`, a video file, an image file or a folder of images."""
     if spec == "demo":
@@ -275,3 +280,33 @@ def open_source(spec: str, width: int = 640, height: int = 480, fps: float = 30.
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return open_images([path], path.name)
     return open_video(path)
+
+
+def looped(open_again: Callable[[], Source]) -> Source:
+    """A finite source replayed forever (`--loop`: a demo to serve), reopened each time it ends.
+
+    Frame numbers and times run on across passes (each pass's numbers shifted past the last one's), so JSONL
+    lines stay unique; unreadable inputs are named once; a pass that yields no frame ends the run rather
+    than spinning."""
+    first = open_again()
+    looping = Source(first.name, iter(()), skipped=first.skipped, continuous=first.continuous)
+    current = first
+    started = time.monotonic()
+
+    def frames() -> Iterator[Frame]:
+        nonlocal current
+        offset = 0
+        while True:
+            last = None
+            for last in current:
+                yield Frame(last.image, offset + last.index, last.name, time.monotonic() - started)
+            current.close()
+            looping.bad_frames += current.bad_frames
+            if last is None:
+                return
+            offset += last.index + 1
+            current = open_again()
+
+    looping.frames = frames()
+    looping.close = lambda: current.close()
+    return looping

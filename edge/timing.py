@@ -1,20 +1,27 @@
-"""Per-stage wall-clock timing: mean, p50 and p95 milliseconds for the summary."""
+"""Per-stage wall-clock timing: mean, p50 and p95 milliseconds for the summary.
+
+Only the newest `WINDOW` samples per stage are kept (count and mean cover the whole run), so a service or a
+`--loop` demo that runs for weeks holds constant memory, and a mid-run summary (the web view) stays cheap.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
 STAGES = ("capture", "detect", "preprocess", "infer", "output")
+WINDOW = 10_000
 
 
 class StageTimes:
-    def __init__(self) -> None:
-        self.samples: dict[str, list[float]] = defaultdict(list)
+    def __init__(self, window: int = WINDOW) -> None:
+        self.samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
+        self.count: dict[str, int] = defaultdict(int)
+        self.total_ms: dict[str, float] = defaultdict(float)
 
     @contextmanager
     def time(self, stage: str) -> Iterator[None]:
@@ -22,16 +29,24 @@ class StageTimes:
         try:
             yield
         finally:
-            self.samples[stage].append((time.perf_counter() - started) * 1000)
+            ms = (time.perf_counter() - started) * 1000
+            self.samples[stage].append(ms)
+            self.count[stage] += 1
+            self.total_ms[stage] += ms
 
     def summary(self) -> dict[str, dict[str, float]]:
-        ordered = [s for s in STAGES if s in self.samples] + [s for s in self.samples if s not in STAGES]
-        return {
-            stage: {
-                "mean_ms": round(float(np.mean(self.samples[stage])), 3),
-                "p50_ms": round(float(np.percentile(self.samples[stage], 50)), 3),
-                "p95_ms": round(float(np.percentile(self.samples[stage], 95)), 3),
-                "count": len(self.samples[stage]),
+        """Safe to call from another thread while frames are being timed (list() copies a deque atomically)."""
+        stages = list(self.samples)
+        ordered = [s for s in STAGES if s in stages] + [s for s in stages if s not in STAGES]
+        out = {}
+        for stage in ordered:
+            recent, count = list(self.samples[stage]), self.count[stage]
+            if not recent or not count:
+                continue
+            out[stage] = {
+                "mean_ms": round(self.total_ms[stage] / count, 3),
+                "p50_ms": round(float(np.percentile(recent, 50)), 3),
+                "p95_ms": round(float(np.percentile(recent, 95)), 3),
+                "count": count,
             }
-            for stage in ordered
-        }
+        return out
