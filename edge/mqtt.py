@@ -143,6 +143,8 @@ class MqttPublisher:
 
     def close(self) -> None:
         """Send what is queued (a few seconds at most), then say offline and disconnect cleanly."""
+        if not self.publisher.is_alive():  # never started (the run failed before it began)
+            return
         self._put("summary", self.summary())
         if self.connected.is_set():
             deadline = time.monotonic() + 5
@@ -218,4 +220,4 @@ class MqttPublisher:
 
     @staticmethod
     def _say(message: str) -> None:
-        print(f"python -m edge: mqtt: {message}", file=sys.stderr, flush=True)
+        print(f"edge: mqtt: {message}", file=sys.stderr, flush=True)

@@ -157,7 +157,8 @@ class WebView:
         self.closing.set()
         self.wake.set()
         self.latest.close()
-        self.server.shutdown()
+        if self.threads[0].is_alive():  # shutdown() would wait forever for a server that never started
+            self.server.shutdown()
         self.server.server_close()
 
     # The encoder thread: newest frame only, at most max_fps a second, only while someone watches.
@@ -350,4 +351,4 @@ def announce(view: WebView, host: str) -> None:
     print(f"serving {view.url} (live view; /stream.mjpg, /events, /api/summary, /healthz)", file=sys.stderr)
     warning = warn_if_exposed(host, view.token)
     if warning:
-        print(f"python -m edge: {warning}", file=sys.stderr)
+        print(f"edge: {warning}", file=sys.stderr)
