@@ -47,7 +47,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
 
 
-def discovery(prefix: str, ha_prefix: str, device: str, state_topic: str, available_topic: str) -> dict[str, dict]:
+def discovery(ha_prefix: str, device: str, state_topic: str, available_topic: str) -> dict[str, dict]:
     """Home Assistant MQTT discovery: a "dominant emotion" sensor and a "faces" sensor on one device."""
     block = {"identifiers": [f"fer_edge_{device}"], "name": f"fer-edge {device}", "manufacturer": "fer-edge",
              "model": "facial expression recognition", "sw_version": version()}  # fmt: skip
@@ -202,7 +202,7 @@ class MqttPublisher:
         client.publish(self.topics["available"], "online", qos=QOS, retain=True)
         if self.ha_prefix:
             topics = self.topics
-            configs = discovery(self.url.prefix, self.ha_prefix, self.device, topics["state"], topics["available"])
+            configs = discovery(self.ha_prefix, self.device, topics["state"], topics["available"])
             for topic, config in configs.items():
                 client.publish(topic, json.dumps(config), qos=QOS, retain=True)
         self.connected.set()

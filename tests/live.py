@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ class EdgeProcess:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = args
+        self.stderr_read = ""
         environment = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edge", *args], cwd=ROOT, env=environment, text=True,
@@ -44,6 +46,16 @@ class EdgeProcess:
             self.process.send_signal(sig)
         out, err = self.process.communicate(timeout=timeout)
         return self.process.returncode, out, err
+
+    def stderr_so_far(self) -> str:
+        """What the process wrote to stderr until now, read without blocking (it keeps running)."""
+        stream = self.process.stderr
+        while select.select([stream], [], [], 0)[0]:
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                break
+            self.stderr_read += chunk.decode()
+        return self.stderr_read
 
     def alive(self) -> bool:
         return self.process.poll() is None
