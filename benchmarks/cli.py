@@ -17,6 +17,7 @@ from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, REPORT_FILE, check
 from train.data import add_data_options
 
 EXIT_TARGET_MISSED = 1
+VIEWER_FRAMES_FACTOR = 3  # viewer rounds run longer than --frames: the video is encoded at 10 frames a second
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="also copy results.md and the 640x480 plot into this README, between its benchmark markers",
     )
+    parser.add_argument(
+        "--no-viewers", action="store_true", help="skip the web view's cost (FPS with two viewers against none)"
+    )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     return parser
 
@@ -96,7 +100,8 @@ def bench(args: argparse.Namespace) -> int:
     sizes = args.sizes if not args.clip else [None]
     reference = _reference_model(args)
     threads = sorted({1, os.cpu_count() or 1})
-    steps = 1 + bool(args.data) + len(sizes) * args.rounds * (4 + bool(reference))
+    viewers = "int8" in models and not args.no_viewers
+    steps = 1 + bool(args.data) + len(sizes) * args.rounds * (4 + bool(reference)) + 2 * args.rounds * viewers
     results: dict = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
         "machine": machine_facts(),
@@ -131,6 +136,11 @@ def bench(args: argparse.Namespace) -> int:
                 variants.append(reference_loop(reference, contract))
             results["pipeline"][clip] = measure(variants, frames, args.rounds, progress)
             results["decode_ms_per_frame"][clip] = round(decode_ms, 3)
+        if viewers:
+            from benchmarks.viewers import viewer_cost
+
+            frames, _ = load_clip(args.clip, (640, 480), args.frames * VIEWER_FRAMES_FACTOR)
+            results["viewers"] = viewer_cost(args.model, frames, args.rounds, progress=progress)
     results["verdicts"] = verdicts(results)
     out.mkdir(parents=True, exist_ok=True)
     results["plots"] = [p.name for p in plots(results, out)]

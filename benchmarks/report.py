@@ -17,6 +17,7 @@ TARGET_FLOOR_SHARE = 0.90
 TARGET_VS_REFERENCE = 10.0
 TARGET_ACCURACY_DROP = 0.005
 TARGET_AGREEMENT = 0.98
+TARGET_VIEWER_COST = 0.10
 
 
 def verdicts(results: dict) -> list[dict]:
@@ -39,6 +40,11 @@ def verdicts(results: dict) -> list[dict]:
                 ratio = pipelines[name]["fps"] / reference["fps"]
                 out.append({"target": f"{clip}: {name} pipeline >= {TARGET_VS_REFERENCE:.0f}x the reference loop's FPS",
                             "value": f"{ratio:.1f}x", "met": ratio >= TARGET_VS_REFERENCE})  # fmt: skip
+    viewers = results.get("viewers")
+    if viewers:
+        out.append({"target": f"web view: FPS with {viewers['viewers']} viewers at most {TARGET_VIEWER_COST:.0%} lower"
+                              " than with none", "value": f"{viewers['ratio'] - 1:+.1%}",
+                    "met": viewers["ratio"] >= 1 - TARGET_VIEWER_COST})  # fmt: skip
     accuracy = results.get("accuracy")
     if accuracy:
         split = accuracy["validation_split"]
@@ -98,6 +104,15 @@ def markdown(results: dict) -> str:
                 f"{stages[s]['mean_ms']:.2f}" if s in stages else "-" for s in ("detect", "preprocess", "infer")
             ])  # fmt: skip
         lines += _table(["pipeline", "FPS", "detect ms", "preprocess ms", "infer ms"], rows)
+    if results.get("viewers"):
+        v = results["viewers"]
+        lines += ["", f"Web view (`--serve`) on the demo clip at 640x480, int8: median of {results['rounds']}"
+                  f" alternating rounds of {v['frames_per_round']} frames; each viewer is a separate process reading"
+                  " /stream.mjpg and /events over HTTP:", ""]  # fmt: skip
+        rows = [
+            [name, f"{fps:.1f}", ", ".join(f"{x:.1f}" for x in v["fps_rounds"][name])] for name, fps in v["fps"].items()
+        ]
+        lines += _table(["viewers", "FPS", "rounds"], rows)
     verdict_rows = [[v["target"], v["value"], "yes" if v["met"] else "**no**"] for v in results["verdicts"]]
     lines += ["", *_table(["target", "measured", "met"], verdict_rows)]
     return "\n".join(lines) + "\n"

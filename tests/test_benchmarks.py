@@ -26,7 +26,10 @@ def test_quick_benchmark_writes_every_field(tmp_path: Path, converted: Path, tra
                               "reference (Keras, full-res Haar)"}  # fmt: skip
     assert all(len(p["fps_rounds"]) == 2 and p["fps"] > 0 for p in pipelines.values())
     assert pipelines["Haar alone"]["faces_per_round"] == pipelines["int8"]["faces_per_round"] >= 10
-    assert {v["target"].split(":")[0] for v in results["verdicts"]} >= {"demo 640x480", "PublicTest"}
+    assert {v["target"].split(":")[0] for v in results["verdicts"]} >= {"demo 640x480", "PublicTest", "web view"}
+    viewers = results["viewers"]
+    assert all(len(rounds) == 2 for rounds in viewers["fps_rounds"].values()) and viewers["ratio"] > 0
+    assert all(seen["events"] > 0 for seen in viewers["received_per_viewer"])  # real clients got real data
     assert sorted(p.name for p in out.iterdir()) == [
         "float_vs_int8.png", "pipeline_demo_640x480.png", "results.json", "results.md",
     ]  # fmt: skip
