@@ -3,10 +3,12 @@
 # apt provides OpenCV and picamera2; a virtual environment made with --system-site-packages sees them,
 # and pip adds the TFLite interpreter. Safe to run again. Every failure is one line and a non-zero exit.
 #
-#   edge/install-pi.sh [--dry-run] [--service] [--no-apt] [--venv DIR]
+#   edge/install-pi.sh [--dry-run] [--service] [--mqtt] [--no-apt] [--venv DIR]
 #
 #   --dry-run   print what would be run, change nothing
-#   --service   also install and start the systemd unit (edge/fer-edge.service)
+#   --service   also install and start the systemd unit (edge/fer-edge.service); its options
+#               (--serve, --mqtt, ...) go in fer-edge.env beside edge/, created once from edge/fer-edge.env
+#   --mqtt      also install paho-mqtt, which --mqtt needs
 #   --no-apt    skip apt (OpenCV then comes from pip, and there is no picamera2)
 #   --venv DIR  where the virtual environment goes (default: .venv beside edge/)
 set -euo pipefail
@@ -16,8 +18,10 @@ APP_DIR=$(dirname "$EDGE_DIR")
 VENV=$APP_DIR/.venv
 DRY_RUN=0
 SERVICE=0
+MQTT=0
 APT=1
 UNIT=/etc/systemd/system/fer-edge.service
+ENV_FILE=$APP_DIR/fer-edge.env
 
 say() { echo "install-pi: $*"; }
 fail() { echo "install-pi: error: $*" >&2; exit 1; }
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --dry-run) DRY_RUN=1 ;;
     --service) SERVICE=1 ;;
+    --mqtt) MQTT=1 ;;
     --no-apt) APT=0 ;;
     --venv) [ $# -ge 2 ] || fail "--venv needs a folder"; VENV=$2; shift ;;
     -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -73,6 +78,10 @@ else
   run "$VENV/bin/python" -m pip install --quiet -r "$EDGE_DIR/requirements.txt"
 fi
 
+if [ "$MQTT" = 1 ]; then
+  run "$VENV/bin/python" -m pip install --quiet "paho-mqtt>=2,<3"
+fi
+
 say "checking the model and face detection on the built-in demo clip"
 (cd "$APP_DIR" && run "$VENV/bin/python" -m edge --source demo --demo-frames 10 --quiet) \
   || fail "the demo check failed; run: cd $APP_DIR && $VENV/bin/python -m edge --source demo"
@@ -88,6 +97,11 @@ fi
 if [ "$SERVICE" = 1 ]; then
   user=${SUDO_USER:-$(id -un)}
   run mkdir -p "$APP_DIR/results"
+  if [ -f "$ENV_FILE" ]; then
+    say "keeping your $ENV_FILE"
+  else
+    run install -m 600 "$EDGE_DIR/fer-edge.env" "$ENV_FILE"  # 600: it may hold a token or a broker password
+  fi
   if [ "$DRY_RUN" = 1 ]; then
     echo "+ write $UNIT from $EDGE_DIR/fer-edge.service (User=$user, WorkingDirectory=$APP_DIR)"
   else
@@ -97,6 +111,7 @@ if [ "$SERVICE" = 1 ]; then
   run $SUDO systemctl daemon-reload
   run $SUDO systemctl enable --now fer-edge.service
   say "service installed: journalctl -u fer-edge -f (log), $APP_DIR/results/fer-edge.jsonl (results)"
+  say "options (live view, MQTT): edit $ENV_FILE, then: sudo systemctl restart fer-edge"
 fi
 
 say "done. Next: cd $APP_DIR && $VENV/bin/python -m edge --source picam --show   (or --source 0 for a USB webcam)"

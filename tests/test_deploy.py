@@ -15,6 +15,7 @@ from tests.conftest import ROOT
 
 SCRIPT = ROOT / "edge" / "install-pi.sh"
 UNIT = ROOT / "edge" / "fer-edge.service"
+ENV_FILE = ROOT / "edge" / "fer-edge.env"
 
 
 def test_install_script_is_shellcheck_clean() -> None:
@@ -30,7 +31,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__"))
     venv = tmp_path / "venv"
     result = subprocess.run(
-        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", "--service", "--venv", str(venv)],
+        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", "--service", "--mqtt", "--venv", str(venv)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -40,6 +41,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert f"-m pip install --quiet -r {tmp_path / 'edge' / 'requirements.txt'}" in out
     assert "-m edge --source demo --demo-frames 10 --quiet" in out
     assert "systemctl enable --now fer-edge.service" in out
+    assert "-m pip install --quiet paho-mqtt>=2,<3" in out
+    assert f"+ install -m 600 {tmp_path / 'edge' / 'fer-edge.env'} {tmp_path / 'fer-edge.env'}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edge"]  # no venv, no results folder
 
 
@@ -67,11 +70,24 @@ def test_service_unit_restarts_and_runs_a_valid_edge_command() -> None:
     text = UNIT.read_text()
     for line in ("Restart=on-failure", "KillSignal=SIGTERM", "WantedBy=multi-user.target", "User=@USER@"):
         assert line in text.splitlines()
+    assert "EnvironmentFile=-@APP_DIR@/fer-edge.env" in text.splitlines()
     exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
     argv = shlex.split(exec_start.removeprefix("ExecStart="))
-    assert argv[:3] == ["@VENV@/bin/python", "-m", "edge"]
-    args = build_parser().parse_args(argv[3:])
+    assert argv[:3] == ["@VENV@/bin/python", "-m", "edge"] and argv[-1] == "$FER_EDGE_ARGS"
+    args = build_parser().parse_args(argv[3:-1])
     assert args.source == "picam" and args.jsonl_max_mb > 0 and args.quiet
+
+
+def test_environment_file_examples_are_valid_edge_options() -> None:
+    """Every FER_EDGE_ARGS line in the shipped environment file, commented or not, parses after the unit's own."""
+    unit_args = shlex.split(next(line for line in UNIT.read_text().splitlines() if line.startswith("ExecStart=")))
+    examples = [line.strip("# ").removeprefix("FER_EDGE_ARGS=") for line in ENV_FILE.read_text().splitlines()
+                if line.strip("# ").startswith("FER_EDGE_ARGS=")]  # fmt: skip
+    assert len(examples) == 4 and "" in examples
+    for example in examples:
+        args = build_parser().parse_args(unit_args[3:-1] + shlex.split(example))
+        assert args.source == "picam"
+    assert "FER_EDGE_SERVE_TOKEN=" in ENV_FILE.read_text().splitlines()
 
 
 def test_rendered_unit_passes_systemd_verify(tmp_path: Path) -> None:
