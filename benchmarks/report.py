@@ -113,6 +113,12 @@ def markdown(results: dict) -> str:
             [name, f"{fps:.1f}", ", ".join(f"{x:.1f}" for x in v["fps_rounds"][name])] for name, fps in v["fps"].items()
         ]
         lines += _table(["viewers", "FPS", "rounds"], rows)
+        share = v["encode_ms_mean"] * v["encode_fps_cap"] / 1000
+        lines += [
+            "",
+            f"Annotating and encoding one frame for the viewers: {v['encode_ms_mean']:.2f} ms (mean), done once for"
+            f" all viewers at most {v['encode_fps_cap']:g} times a second: {share:.1%} of one core.",
+        ]
     verdict_rows = [[v["target"], v["value"], "yes" if v["met"] else "**no**"] for v in results["verdicts"]]
     lines += ["", *_table(["target", "measured", "met"], verdict_rows)]
     return "\n".join(lines) + "\n"

@@ -85,6 +85,8 @@ def viewer_cost(model: Path, frames: list[np.ndarray], rounds: int, viewers: int
         "ratio": round(seen / none, 4),
         "received_per_viewer": received,
         "frames_encoded": view.counters["frames_encoded"],
+        "encode_ms_mean": view.stats()["encode_ms_mean"],
+        "encode_fps_cap": view.max_fps,
     }
 
 

@@ -35,6 +35,7 @@ from edge.errors import UserError
 from edge.output import annotate
 from edge.pipeline import Face
 from edge.sources import Frame
+from edge.timing import StageTimes
 
 PAGE = Path(__file__).resolve().parent / "assets" / "webview.html"
 TOKEN_ENV = "FER_EDGE_SERVE_TOKEN"
@@ -106,6 +107,7 @@ class WebView:
         self.pending: tuple[np.ndarray, list[Face], float] | None = None  # the 1-slot hand-over to the encoder
         self.wake = threading.Event()
         self.latest = LatestJpeg()
+        self.encode_times = StageTimes()  # annotate + JPEG, on the encoder thread: what watching costs the CPU
         self.closing = threading.Event()
         self.summary: Callable[[], dict] = dict
         self.frames, self.started = 0, time.monotonic()
@@ -151,7 +153,8 @@ class WebView:
                     self.counters["events_missed"] += 1
 
     def stats(self) -> dict:
-        return {"url": self.url, **self.counters}
+        encode = self.encode_times.summary().get("encode", {})
+        return {"url": self.url, **self.counters, "encode_ms_mean": encode.get("mean_ms", 0.0)}
 
     def close(self) -> None:
         self.closing.set()
@@ -173,7 +176,8 @@ class WebView:
                 continue
             began = time.monotonic()
             image, faces, fps = pending
-            ok, jpeg = cv2.imencode(".jpg", annotate(image, faces, fps), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            with self.encode_times.time("encode"):
+                ok, jpeg = cv2.imencode(".jpg", annotate(image, faces, fps), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if ok:
                 self.latest.publish(jpeg.tobytes())
                 self.counters["frames_encoded"] += 1
