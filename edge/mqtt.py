@@ -192,8 +192,10 @@ class MqttPublisher:
             self.queue.task_done()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            self._say(f"the broker refused the connection ({reason_code})")
+        if reason_code.is_failure:  # e.g. a wrong password: paho keeps retrying, the log says it once
+            if not self.said_unreachable:
+                self._say(f"the broker refused the connection ({reason_code}); retrying, the run goes on")
+                self.said_unreachable = True
             return
         self.counters["connects"] += 1
         if self.said_unreachable or self.counters["connects"] > 1:
