@@ -9,33 +9,48 @@ from __future__ import annotations
 from edge.pipeline import Face
 
 
-def event(kind: str, face: Face, time: float, previous: str | None = None) -> dict:
-    out = {"event": kind, "track": face.track, "label": face.label, "confidence": round(face.confidence, 4),
-           "time": round(time, 4)}  # fmt: skip
+def event(kind: str, face: Face, time: float, previous: str | None = None, label: str | None = None) -> dict:
+    out = {"event": kind, "track": face.track, "label": label or face.label,
+           "confidence": round(face.confidence, 4), "time": round(time, 4)}  # fmt: skip
     if previous is not None:
         out["previous"] = previous
     return out
 
 
 class FaceEvents:
-    """Remembers each present face's last reported label; `update` returns the events one frame caused."""
+    """Remembers each present face's reported label; `update` returns the events one frame caused.
 
-    def __init__(self) -> None:
-        self.present: dict[int, Face] = {}
+    A new label is reported once it has held for `hold` frames in a row, so a label that flickers for a
+    frame (a blink, motion blur) does not become two messages."""
+
+    def __init__(self, hold: int = 3) -> None:
+        self.hold = hold
+        self.present: dict[int, Face] = {}  # track -> the face as last seen
+        self.reported: dict[int, str] = {}  # track -> the label subscribers were told
+        self.streak: dict[int, int] = {}  # track -> frames in a row with a label other than the reported one
 
     def update(self, faces: list[Face], time: float) -> list[dict]:
         events = []
         now = {face.track: face for face in faces}
         for track, face in self.present.items():
             if track not in now:
-                events.append(event("left", face, time))
+                events.append(event("left", face, time, label=self.reported[track]))
         for track, face in now.items():
-            before = self.present.get(track)
-            if before is None:
+            reported = self.reported.get(track) if track in self.present else None
+            if reported is None:
                 events.append(event("appeared", face, time))
-            elif before.label != face.label:
-                events.append(event("changed", face, time, previous=before.label))
+                self.reported[track], self.streak[track] = face.label, 0
+            elif face.label == reported:
+                self.streak[track] = 0
+            else:
+                same = self.present[track].label == face.label
+                self.streak[track] = self.streak[track] + 1 if same else 1
+                if self.streak[track] >= self.hold:
+                    events.append(event("changed", face, time, previous=reported))
+                    self.reported[track], self.streak[track] = face.label, 0
         self.present = now
+        self.reported = {t: self.reported[t] for t in now}
+        self.streak = {t: self.streak[t] for t in now}
         return events
 
 

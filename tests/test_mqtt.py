@@ -179,16 +179,23 @@ def face(track: int, label: str, happy: float = 0.9) -> Face:
 
 
 def test_events_are_changes_not_frames() -> None:
-    events = FaceEvents()
+    events = FaceEvents(hold=2)
     assert [e["event"] for e in events.update([face(1, "Happy")], 0.0)] == ["appeared"]
     assert events.update([face(1, "Happy")], 0.1) == []
-    changed = events.update([face(1, "Sad", 0.2), face(2, "Happy")], 0.2)
-    assert [(e["event"], e["track"]) for e in changed] == [("changed", 1), ("appeared", 2)]
-    assert changed[0]["previous"] == "Happy" and changed[0]["label"] == "Sad"
-    left = events.update([], 0.3)
-    assert [(e["event"], e["track"], e["label"]) for e in left] == [("left", 1, "Sad"), ("left", 2, "Happy")]
+    assert events.update([face(1, "Sad", 0.2)], 0.2) == []  # one frame of another label is a flicker
+    assert events.update([face(1, "Happy")], 0.3) == []
+    assert events.update([face(1, "Sad", 0.2), face(2, "Happy")], 0.4) == [events_of(2, "appeared", 0.4)]
+    changed = events.update([face(1, "Sad", 0.2), face(2, "Happy")], 0.5)
+    assert [(e["event"], e["track"], e["label"], e["previous"]) for e in changed] == [("changed", 1, "Sad", "Happy")]
+    left = events.update([face(1, "Happy")], 0.6)  # a flicker back to Happy on leaving's frame: still Sad to them
+    assert [(e["event"], e["track"], e["label"]) for e in left] == [("left", 2, "Happy")]
+    assert [(e["event"], e["label"]) for e in events.update([], 0.7)] == [("left", "Sad")]
     assert dominant([]) == "none"
     assert dominant([face(1, "Sad", 0.45), face(2, "Happy", 0.9)]) == "Happy"  # 1.35 of Happy against 0.65 of Sad
+
+
+def events_of(track: int, kind: str, time: float) -> dict:
+    return {"event": kind, "track": track, "label": "Happy", "confidence": 0.9, "time": time}
 
 
 def test_discovery_configs_name_their_device_and_availability() -> None:
