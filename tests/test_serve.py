@@ -175,7 +175,8 @@ def test_port_in_use_is_one_line_before_the_run() -> None:
     ("args", "message"),
     [(["--serve", "99999"], "argument --serve: '99999': the port must be a number from 1 to 65535"),
      (["--serve", "8000", "--serve-fps", "0"], "argument --serve-fps: '0' is not a positive number"),
-     (["--source", "0", "--loop"], "--loop replays a finite source (demo, a video, images); 0 is a live camera")],
+     (["--source", "0", "--loop"], "--loop replays a finite source (demo, a video, images); 0 is a live camera"),
+     (["--ha-discovery"], "--ha-discovery needs --mqtt (discovery messages go to the broker)")],
 )  # fmt: skip
 def test_bad_serve_options_are_refused_before_the_run(args: list[str], message: str) -> None:
     result = run_module("edge", *args, timeout=120)
