@@ -18,6 +18,7 @@ import errno
 import hmac
 import json
 import queue
+import socket
 import sys
 import threading
 import time
@@ -55,6 +56,13 @@ def warn_if_exposed(host: str, token: str | None) -> str | None:
         f"warning: --serve on {host} without a token: anyone who can reach this device sees the camera;"
         f" set --serve-token or {TOKEN_ENV}"
     )
+
+
+def _server_class(host: str) -> type[ThreadingHTTPServer]:
+    """The standard server speaks IPv4 only; an IPv6 host (`[::]:8000`, `[::1]:8000`) needs its own family."""
+    if ":" not in host:
+        return ThreadingHTTPServer
+    return type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
 
 
 class LatestJpeg:
@@ -114,7 +122,7 @@ class WebView:
         self.counters = {"requests": 0, "refused_busy": 0, "refused_token": 0, "frames_encoded": 0,
                          "events_missed": 0}  # fmt: skip
         try:
-            self.server = ThreadingHTTPServer((host, port), self._handler_class())
+            self.server = _server_class(host)((host, port), self._handler_class())
         except OSError as exc:
             reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
             raise UserError(f"--serve {host}:{port}: cannot listen ({reason})") from None
