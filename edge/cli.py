@@ -18,7 +18,7 @@ from edge.cliargs import (
     positive_float,
     positive_int,
 )
-from edge.detector import DetectorConfig
+from edge.detector import DETECTORS, DetectorConfig
 from edge.errors import UserError, run_cli
 from edge.pipeline import DEFAULT_MODEL_DIR, Pipeline, resolve_model
 from edge.runner import Observer, RunOptions, StopRequest, format_summary, human_output, run
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = DetectorConfig()
     parser = argparse.ArgumentParser(
         prog="python -m edge",
-        description="Find faces with OpenCV's Haar cascade and classify their expression with a TFLite model."
+        description="Find faces with OpenCV's Haar cascade or YuNet and classify their expression with a TFLite model."
         " Prints one line per frame and a timing summary; Ctrl-C stops cleanly.",
     )
     add_version(parser)
@@ -47,8 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="demo (built-in clip, no camera needed), a camera index (0), picam, a video file, an image, or a folder"
         " of images (default: demo)",
     )
-    parser.add_argument("--threads", type=positive_int, help="interpreter threads (default: the runtime's choice)")
+    parser.add_argument(
+        "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
+    )
     detection = parser.add_argument_group("detection")
+    detection.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=d.name,
+        help="haar: OpenCV's cascade, any OpenCV 4; yunet: OpenCV's small CNN detector, faster and finds more"
+        " faces, needs OpenCV >= 4.8 (default: %(default)s)",
+    )
     detection.add_argument(
         "--scale-factor", type=above_one, default=d.scale_factor, help="cascade scale step (%(default)s)"
     )
@@ -68,7 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--detect-every",
         type=positive_int,
         default=1,
-        help="run the cascade every N frames and follow faces in between (default: 1)",
+        help="run a full detection every N frames and follow faces in between (default: 1)",
+    )
+    detection.add_argument(
+        "--roi-detect",
+        action="store_true",
+        help="between full detections, re-detect each face in a window around it (follows size changes) instead"
+        " of following it by template matching",
+    )
+    detection.add_argument(
+        "--async-detect",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="detect on a worker thread while every frame follows and classifies the known faces; auto: on for"
+        " cameras (0, picam), off for files, which stay reproducible (default: auto)",
     )
     detection.add_argument(
         "--no-detect",
@@ -181,10 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--loop replays a finite source (demo, a video, images); {args.source} is a live camera")
         if args.ha_discovery and not args.mqtt:
             raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
-        detector = DetectorConfig(args.scale_factor, args.min_neighbors, args.min_face, args.detect_width)
+        detector = DetectorConfig(
+            args.scale_factor, args.min_neighbors, args.min_face, args.detect_width, args.detector
+        )
+        lores = 0 if args.no_detect else args.detect_width  # the Pi camera's detection stream
 
         def reopen() -> Source:
-            return open_source(args.source, args.width, args.height, args.fps, args.demo_frames)
+            return open_source(args.source, args.width, args.height, args.fps, args.demo_frames, lores)
 
         observers = watchers(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
         source = None
@@ -198,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 detect_every=args.detect_every,
                 smooth=args.smooth,
                 detect=not args.no_detect,
+                roi_detect=args.roi_detect,
+                async_detect=args.async_detect == "on" or (args.async_detect == "auto" and is_live(args.source)),
             )
         except BaseException:
             if source is not None:
@@ -217,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         human = human_output(options)
         with StopRequest(finishing=True):  # Ctrl-C from here on must not lose the summary
-            summary = run(source, pipeline, options, human)
+            with pipeline:  # stops the detection worker, also on errors and Ctrl-C
+                summary = run(source, pipeline, options, human)
             human.line(format_summary(summary))
             if args.summary_json:
                 write_json(args.summary_json, summary)

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.async_detect import DetectionWorker, Job
 from edge.classifier import Classifier
-from edge.detector import DetectorConfig, FaceDetector
+from edge.detector import DetectorConfig, check_image, make_detector, to_gray
 from edge.errors import UserError
 from edge.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR  # re-exported: edge.cli and users import it here
 from edge.model_folder import resolve_model
+from edge.regions import redetect
 from edge.timing import StageTimes
-from edge.tracking import Tracker
+from edge.tracking import Track, Tracker
 
 
 @dataclass
@@ -43,72 +45,102 @@ class Face:
         }
 
 
-def to_gray(frame: np.ndarray) -> np.ndarray:
-    """The grayscale view of a uint8 (H, W), (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4) image.
-
-    Anything else raises ValueError naming what is wrong, rather than an AttributeError or a cv2 assertion
-    from deep inside detection."""
-    if not isinstance(frame, np.ndarray):
-        raise ValueError(f"expected an image as a numpy array, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image (0-255), got dtype {frame.dtype}")
-    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (1, 3, 4)):
-        raise ValueError(f"expected an image of shape (H, W) or (H, W, 1|3|4), got {frame.shape}")
-    if frame.size == 0:
-        raise ValueError(f"the image is empty (shape {frame.shape})")
-    if frame.ndim == 2:
-        return frame
-    if frame.shape[2] == 1:
-        return frame[:, :, 0]
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-
-
 class Pipeline:
-    """Haar detection (every `detect_every` frames, following faces in between) + TFLite classification."""
+    """Face detection + TFLite classification of every face.
+
+    `detector`: "haar" (default) or "yunet", or a DetectorConfig. A full detection runs every `detect_every`
+    frames; in between, faces are followed by template matching or, with `roi_detect`, re-detected in a window
+    around each. With `async_detect` the detector runs on a worker thread (for live sources): call `close()`
+    (or use the pipeline as a context manager) to stop it.
+    """
 
     def __init__(
         self,
         model: str | os.PathLike | None = None,
         precision: str = "int8",
         threads: int | None = None,
-        detector: DetectorConfig | None = None,
+        detector: str | DetectorConfig | None = None,
         detect_every: int = 1,
         smooth: float = 0.0,
         detect: bool = True,
         timer: StageTimes | None = None,
+        roi_detect: bool = False,
+        async_detect: bool = False,
     ) -> None:
         if detect_every < 1:
             raise UserError("--detect-every must be at least 1")
         if not 0.0 <= smooth < 1.0:
             raise UserError("--smooth must be in [0, 1): the weight of a face's history")
+        if threads:
+            cv2.setNumThreads(threads)  # OpenCV's detection and resizing, beside the interpreter's threads
         self.model_path, self.contract = resolve_model(model, precision)
         self.classifier = Classifier(self.model_path, self.contract, threads=threads)
-        self.detector = FaceDetector(detector) if detect else None
+        config = DetectorConfig(name=detector) if isinstance(detector, str) else detector or DetectorConfig()
+        self.detector = make_detector(config) if detect else None
+        self.timer = timer or StageTimes()
+        self.worker = DetectionWorker(self.detector, self.timer) if async_detect and self.detector else None
+        # The worker owns self.detector's network; the main thread's window re-detection gets its own.
+        self.roi_detector = (make_detector(config) if self.worker else self.detector) if roi_detect else None
         self.tracker = Tracker(smooth)
         self.detect_every = detect_every
-        self.timer = timer or StageTimes()
         self.frames = 0
+        self._submitted = -detect_every
 
-    def _boxes(self, gray: np.ndarray) -> tuple[list, list[bool]]:
-        if self.detector is None:
-            height, width = gray.shape
-            track = self.tracker.update(np.array([[0, 0, width, height]]), None, 1.0)[0]
-            return [track], [True]
-        small, scale = self.detector.downscale(gray)
-        if self.frames % self.detect_every == 0:
-            tracks = self.tracker.update(self.detector.detect_downscaled(small, scale), small, scale)
-            return tracks, [True] * len(tracks)
+    def close(self) -> None:
+        """Stop the detection worker, if any (idempotent)."""
+        if self.worker is not None:
+            self.worker.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _between_scans(self, small: np.ndarray, scale: float) -> tuple[list[Track], list[bool]]:
+        if self.roi_detector is not None:
+            return redetect(self.roi_detector, self.tracker, small, scale)
         tracks = self.tracker.follow(small, scale)
         return tracks, [False] * len(tracks)
 
-    def crops(self, gray: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
-        """Each box cut from the grayscale frame and resized to the model's input size."""
+    def _async_boxes(self, small: np.ndarray, scale: float) -> tuple[list[Track], list[bool]]:
+        """Correct the tracks with a detection that landed, else follow them; hand the worker this frame when
+        it is free (at most every `detect_every` frames)."""
+        landed = self.worker.take()
+        if landed is not None and landed.job.small.shape == small.shape:
+            job = landed.job
+            tracks = self.tracker.correct(landed.boxes, job.small, job.seen, small, scale)
+            found = [True] * len(tracks)
+        else:
+            tracks, found = self._between_scans(small, scale)
+        if self.frames - self._submitted >= self.detect_every and self.worker.idle():
+            self.worker.submit(Job(small, scale, {t.id: t.box.copy() for t in tracks}))
+            self._submitted = self.frames
+        return tracks, found
+
+    def _boxes(self, frame: np.ndarray, small: np.ndarray | None) -> tuple[list[Track], list[bool]]:
+        if self.detector is None:
+            height, width = frame.shape[:2]
+            track = self.tracker.update(np.array([[0, 0, width, height]]), None, 1.0)[0]
+            return [track], [True]
+        if small is None:
+            small, scale = self.detector.downscale(frame)
+        else:
+            scale = small.shape[1] / frame.shape[1]
+        if self.worker is not None:
+            return self._async_boxes(small, scale)
+        if self.frames % self.detect_every == 0:
+            tracks = self.tracker.update(self.detector.detect_downscaled(small, scale), small, scale)
+            return tracks, [True] * len(tracks)
+        return self._between_scans(small, scale)
+
+    def crops(self, frame: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
+        """Each box cut from the frame, made grayscale (only the face, not the whole frame) and resized to the
+        model's input size."""
         height, width = self.contract.image_size
         out = np.empty((len(boxes), height, width), dtype=np.uint8)
         for i, (x, y, w, h) in enumerate(boxes):
-            face = gray[max(0, y) : y + h, max(0, x) : x + w]
+            face = to_gray(frame[max(0, y) : y + h, max(0, x) : x + w])
             out[i] = cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA)
         return out
 
@@ -118,13 +150,15 @@ class Pipeline:
         self.tracker.reset()
         self.frames = 0
 
-    def process(self, frame: np.ndarray) -> list[Face]:
-        """Faces in a uint8 (H, W), (H, W, 1), BGR or BGRA image; ValueError for anything else."""
+    def process(self, frame: np.ndarray, small: np.ndarray | None = None) -> list[Face]:
+        """Faces in a uint8 (H, W), (H, W, 1), BGR or BGRA image; ValueError for anything else. `small`: the
+        grayscale detection frame when the source already has one (picamera2's lores Y plane), so the full
+        frame is never converted or resized for detection."""
+        check_image(frame)
         with self.timer.time("detect"):
-            gray = to_gray(frame)
-            tracks, detected = self._boxes(gray)
+            tracks, detected = self._boxes(frame, small)
         with self.timer.time("preprocess"):
-            crops = self.crops(gray, [t.box for t in tracks])
+            crops = self.crops(frame, [t.box for t in tracks])
         with self.timer.time("infer"):
             probabilities = self.classifier.predict(crops)
         self.frames += 1

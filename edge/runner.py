@@ -173,7 +173,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
                     break
                 if not source.continuous:
                     pipeline.reset()
-                faces = pipeline.process(frame.image)
+                faces = pipeline.process(frame.image, frame.lores)
                 tally.add(faces)
                 with timer.time("output"):
                     record = frame_record(frame, faces)

@@ -2,6 +2,7 @@
 
 Cameras and videos are read on their own thread, so capture and decoding overlap the pipeline's
 work. A live camera keeps only the newest frame (the display stays real-time); a file keeps all.
+The Pi camera also delivers a small grayscale frame for detection (picamera2's lores stream).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Frame:
     index: int
     name: str  # the image file's name, or the source's
     time: float  # seconds since the source opened
+    lores: np.ndarray | None = None  # a grayscale detection-size frame from the camera itself (picam)
 
 
 @dataclass
@@ -174,33 +176,65 @@ def open_camera(index: int, width: int | None = None, height: int | None = None)
     return _capture_source(capture, f"camera{index}", live=True)
 
 
-def open_picamera(width: int = 640, height: int = 480, fps: float = 30.0) -> Source:
-    """The Raspberry Pi camera through picamera2 (apt's python3-picamera2), imported only when asked for."""
+def lores_size(width: int, height: int, detect_width: int) -> tuple[int, int] | None:
+    """The lores stream's size for detection at `detect_width` (None: detect on the main stream). picamera2
+    wants it no larger than the main stream and with even sides."""
+    if not 0 < detect_width < width:
+        return None
+    lores_width = detect_width - detect_width % 2
+    lores_height = round(height * lores_width / width)
+    return lores_width, lores_height - lores_height % 2
+
+
+def open_picamera(
+    width: int = 640, height: int = 480, fps: float = 30.0, detect_width: int = 0, camera_class: type | None = None
+) -> Source:
+    """The Raspberry Pi camera through picamera2 (apt's python3-picamera2), imported only when asked for.
+
+    With `detect_width` below `width`, a second, low-resolution YUV420 stream of that width comes with each
+    frame; its Y plane is the grayscale detection frame, so the Pi never converts or resizes the full frame
+    for detection (picamera2's opencv_face_detect_2.py pattern). `camera_class` stands in for Picamera2 in tests.
+    """
+    if camera_class is None:
+        try:
+            from picamera2 import Picamera2 as camera_class
+        except ImportError:
+            raise UserError(
+                "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` and use a"
+                " venv made with --system-site-packages"
+            ) from None
+    lores = lores_size(width, height, detect_width)
+    streams = {"main": {"size": (width, height), "format": "RGB888"}}
+    if lores:
+        streams["lores"] = {"size": lores, "format": "YUV420"}
     try:
-        from picamera2 import Picamera2
-    except ImportError:
-        raise UserError(
-            "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` and use a venv"
-            " made with --system-site-packages"
-        ) from None
-    try:
-        camera = Picamera2()
-        config = camera.create_video_configuration(
-            main={"size": (width, height), "format": "RGB888"}, controls={"FrameRate": fps}
-        )
-        camera.configure(config)
+        camera = camera_class()
+        camera.configure(camera.create_video_configuration(**streams, controls={"FrameRate": fps}))
         camera.start()
     except (RuntimeError, IndexError) as exc:
         raise UserError(f"picam: cannot be opened ({exc})") from None
+
     # picamera2's "RGB888" is laid out B, G, R in memory: already what OpenCV expects.
-    reader = ThreadedReader(camera.capture_array, live=True)
+    def read() -> tuple[np.ndarray, np.ndarray | None]:
+        if not lores:
+            return camera.capture_array("main"), None
+        (image, yuv), _ = camera.capture_arrays(["main", "lores"])
+        # YUV420 is the Y plane (height rows) then U and V; rows may be padded beyond the width (the stride).
+        return image, yuv[: lores[1], : lores[0]]
+
+    reader = ThreadedReader(read, live=True)
+    started = time.monotonic()
+
+    def frames() -> Iterator[Frame]:
+        for index, (image, small) in enumerate(reader):
+            yield Frame(image, index, "picam", time.monotonic() - started, small)
 
     def close() -> None:
         reader.stop()
         camera.stop()
         camera.close()
 
-    return Source("picam", _numbered(iter(reader), "picam", time.monotonic()), close=close)
+    return Source("picam", frames(), close=close)
 
 
 def open_video(path: Path) -> Source:
@@ -261,12 +295,15 @@ def is_live(spec: str) -> bool:
     return spec == "picam" or spec.isdigit()
 
 
-def open_source(spec: str, width: int = 640, height: int = 480, fps: float = 30.0, demo_frames: int = 90) -> Source:
-    """`demo`, `picam`, a camera index such as `0`, a video file, an image file or a folder of images."""
+def open_source(
+    spec: str, width: int = 640, height: int = 480, fps: float = 30.0, demo_frames: int = 90, detect_width: int = 0
+) -> Source:
+    """`demo`, `picam`, a camera index such as `0`, a video file, an image file or a folder of images.
+    `detect_width`: the Pi camera's detection stream width (0: none)."""
     if spec == "demo":
         return open_demo(demo_frames, (width, height))
     if spec == "picam":
-        return open_picamera(width, height, fps)
+        return open_picamera(width, height, fps, detect_width)
     if spec.isdigit():
         return open_camera(int(spec), width, height)
     path = Path(spec)

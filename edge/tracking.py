@@ -1,8 +1,10 @@
 """Follow faces between detections and smooth each face's probabilities over time.
 
-Between Haar detections (`--detect-every N`) each face is followed by template matching in a small
-window around its last box, which costs a fraction of a cascade pass. Faces keep an id across
-detections by box overlap, so their probabilities can be smoothed without mixing two people.
+Between detections (`--detect-every N`, or while the asynchronous detector works) each face is followed
+by template matching in a small window around its last box, which costs a fraction of a detector pass.
+Faces keep an id across detections by box overlap, so their probabilities can be smoothed without mixing
+two people. A detection that lands late (made on an earlier frame) is matched to the tracks as they were
+on that frame and followed from there onto the current one (`correct`).
 """
 
 from __future__ import annotations
@@ -63,27 +65,58 @@ class Tracker:
         self.tracks = tracks
         return tracks
 
+    def correct(
+        self, boxes: np.ndarray, then: np.ndarray, seen: dict[int, np.ndarray], now: np.ndarray, scale: float
+    ) -> list[Track]:
+        """Detections made on an earlier frame land: `then` is that frame at detection resolution and `seen`
+        each track's box on it. A detection overlapping a face as it was then keeps that face's id and is moved
+        by as much as the face has moved since; every face takes its template from `then` at the detected box
+        and is followed from there onto `now`, the current frame."""
+        alive = {track.id: track for track in self.tracks}
+        unmatched = dict(seen)
+        tracks = []
+        for box in boxes:
+            best = max(unmatched, key=lambda i: iou(unmatched[i], box), default=None)
+            track, moved = Track(next(self._ids), box), np.zeros(4, dtype=int)
+            if best is not None and iou(unmatched[best], box) >= MIN_IOU:
+                if best in alive:
+                    track = alive[best]
+                    moved[:2] = track.box[:2] - unmatched[best][:2]
+                del unmatched[best]
+            self.redetected(track, box, then, scale)
+            track.box = track.box + moved
+            if self.follow_one(track, now, scale):
+                tracks.append(track)
+        self.tracks = tracks
+        return tracks
+
+    def redetected(self, track: Track, box: np.ndarray, small: np.ndarray, scale: float) -> None:
+        """The detector found `track` again at `box`: follow it from there, at its new size."""
+        track.box = np.asarray(box).round().astype(int)
+        track.template = _crop(small, track.box * scale)
+
+    def follow_one(self, track: Track, small: np.ndarray, scale: float) -> bool:
+        """Move the face to where its template matches best nearby; False when it no longer matches."""
+        if track.template is None or track.template.size == 0:
+            return False
+        x, y, w, h = (track.box * scale).round().astype(int)
+        pad_x, pad_y = max(2, w // 2), max(2, h // 2)
+        x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
+        window = small[y0 : y + h + pad_y, x0 : x + w + pad_x]
+        th, tw = track.template.shape
+        if window.shape[0] < th or window.shape[1] < tw:
+            return False
+        scores = cv2.matchTemplate(window, track.template, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+        if best < MIN_MATCH_SCORE:
+            return False
+        track.box = np.array([(x0 + bx) / scale, (y0 + by) / scale, track.box[2], track.box[3]]).round().astype(int)
+        return True
+
     def follow(self, small: np.ndarray, scale: float) -> list[Track]:
         """Move each face to where its template matches best nearby; drop faces that no longer match."""
-        kept = []
-        for track in self.tracks:
-            if track.template is None or track.template.size == 0:
-                continue
-            x, y, w, h = (track.box * scale).round().astype(int)
-            pad_x, pad_y = max(2, w // 2), max(2, h // 2)
-            x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
-            window = small[y0 : y + h + pad_y, x0 : x + w + pad_x]
-            th, tw = track.template.shape
-            if window.shape[0] < th or window.shape[1] < tw:
-                continue
-            scores = cv2.matchTemplate(window, track.template, cv2.TM_CCOEFF_NORMED)
-            _, best, _, (bx, by) = cv2.minMaxLoc(scores)
-            if best < MIN_MATCH_SCORE:
-                continue
-            track.box = np.array([(x0 + bx) / scale, (y0 + by) / scale, track.box[2], track.box[3]]).round().astype(int)
-            kept.append(track)
-        self.tracks = kept
-        return kept
+        self.tracks = [track for track in self.tracks if self.follow_one(track, small, scale)]
+        return self.tracks
 
     def smoothed(self, track: Track, probabilities: np.ndarray) -> np.ndarray:
         """Exponential moving average: `smooth` is the weight of the face's history."""
