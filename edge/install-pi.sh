@@ -3,13 +3,14 @@
 # apt provides OpenCV and picamera2; a virtual environment made with --system-site-packages sees them,
 # and pip adds the TFLite interpreter. Safe to run again. Every failure is one line and a non-zero exit.
 #
-#   edge/install-pi.sh [--dry-run] [--service] [--mqtt] [--no-apt] [--venv DIR]
+#   edge/install-pi.sh [--dry-run] [--service] [--mqtt] [--no-apt] [--yunet] [--venv DIR]
 #
 #   --dry-run   print what would be run, change nothing
 #   --service   also install and start the systemd unit (edge/fer-edge.service); its options
 #               (--serve, --mqtt, ...) go in fer-edge.env beside edge/, created once from edge/fer-edge.env
 #   --mqtt      also install paho-mqtt, which --mqtt needs
 #   --no-apt    skip apt (OpenCV then comes from pip, and there is no picamera2)
+#   --yunet     add pip OpenCV 4.10 to the venv for --detector yunet (apt's 4.6 cannot load YuNet)
 #   --venv DIR  where the virtual environment goes (default: .venv beside edge/)
 set -euo pipefail
 
@@ -20,6 +21,8 @@ DRY_RUN=0
 SERVICE=0
 MQTT=0
 APT=1
+YUNET=0
+YUNET_OPENCV=opencv-python-headless==4.10.0.84
 UNIT=/etc/systemd/system/fer-edge.service
 ENV_FILE=$APP_DIR/fer-edge.env
 
@@ -39,8 +42,9 @@ while [ $# -gt 0 ]; do
     --service) SERVICE=1 ;;
     --mqtt) MQTT=1 ;;
     --no-apt) APT=0 ;;
+    --yunet) YUNET=1 ;;
     --venv) [ $# -ge 2 ] || fail "--venv needs a folder"; VENV=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -82,9 +86,24 @@ if [ "$MQTT" = 1 ]; then
   run "$VENV/bin/python" -m pip install --quiet "paho-mqtt>=2,<3"
 fi
 
+if [ "$YUNET" = 1 ]; then
+  if [ "$DRY_RUN" = 0 ] && (cd "$APP_DIR" && "$VENV/bin/python" -c "from edge.yunet import check_opencv; check_opencv()") 2>/dev/null; then
+    say "this venv's OpenCV already runs YuNet"
+  else
+    # OpenCV 4.10 is the newest pip OpenCV built against numpy 1.x: keep apt's numpy, which picamera2 needs.
+    keep_numpy="numpy<2"
+    [ "$DRY_RUN" = 1 ] || keep_numpy="numpy==$("$VENV/bin/python" -c "import numpy; print(numpy.__version__)")"
+    run "$VENV/bin/python" -m pip install --quiet "$YUNET_OPENCV" "$keep_numpy"
+  fi
+fi
+
 say "checking the model and face detection on the built-in demo clip"
-(cd "$APP_DIR" && run "$VENV/bin/python" -m edge --source demo --demo-frames 10 --quiet) \
-  || fail "the demo check failed; run: cd $APP_DIR && $VENV/bin/python -m edge --source demo"
+detectors=(haar)
+[ "$YUNET" = 0 ] || detectors+=(yunet)
+for detector in "${detectors[@]}"; do
+  (cd "$APP_DIR" && run "$VENV/bin/python" -m edge --source demo --demo-frames 10 --quiet --detector "$detector") \
+    || fail "the demo check failed; run: cd $APP_DIR && $VENV/bin/python -m edge --source demo --detector $detector"
+done
 
 if [ "$DRY_RUN" = 1 ]; then
   echo "+ $VENV/bin/python -m edge --source picam --max-frames 10 --quiet   (if a Pi camera is connected)"

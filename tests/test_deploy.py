@@ -39,11 +39,24 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert "apt-get install -y python3-venv python3-opencv opencv-data python3-picamera2" in out
     assert f"+ python3 -m venv --system-site-packages {venv}" in out
     assert f"-m pip install --quiet -r {tmp_path / 'edge' / 'requirements.txt'}" in out
-    assert "-m edge --source demo --demo-frames 10 --quiet" in out
+    assert "-m edge --source demo --demo-frames 10 --quiet --detector haar" in out
+    assert "--detector yunet" not in out and "opencv-python-headless" not in out
     assert "systemctl enable --now fer-edge.service" in out
     assert "-m pip install --quiet paho-mqtt>=2,<3" in out
     assert f"+ install -m 600 {tmp_path / 'edge' / 'fer-edge.env'} {tmp_path / 'fer-edge.env'}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edge"]  # no venv, no results folder
+
+
+def test_dry_run_with_yunet_adds_pip_opencv_keeping_numpy_1(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run(
+        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", "--yunet", "--venv", str(tmp_path / "v")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "-m pip install --quiet opencv-python-headless==4.10.0.84 numpy<2" in result.stdout
+    for detector in ("haar", "yunet"):
+        assert f"-m edge --source demo --demo-frames 10 --quiet --detector {detector}" in result.stdout
 
 
 @pytest.mark.parametrize(
