@@ -22,7 +22,8 @@ WORKER_STAGE = "detect (worker)"
 
 @dataclass
 class Job:
-    small: np.ndarray  # the detection frame
+    small: np.ndarray  # the detection frame, as the detector takes it
+    gray: np.ndarray  # the same in grayscale, for the tracker
     scale: float
     seen: dict[int, np.ndarray]  # each track's box on this frame, to match the detections with
 

@@ -57,6 +57,8 @@ class Detector(Protocol):
 
     config: DetectorConfig
 
+    color: bool
+
     def scale_for(self, width: int) -> float: ...
 
     def min_side(self, scale: float) -> int: ...
@@ -67,8 +69,8 @@ class Detector(Protocol):
 
     def detect_downscaled(self, small: np.ndarray, scale: float) -> np.ndarray: ...
 
-    def find(self, small: np.ndarray, min_side: int) -> np.ndarray:
-        """Boxes in `small`'s own pixels, none with a side under `min_side`."""
+    def find(self, small: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
+        """Boxes in `small`'s own pixels, none with a side under `min_side` or (if given) over `max_side`."""
         ...
 
 
@@ -101,10 +103,11 @@ class ScaledDetector(ABC):
     """The downscaling and mapping back that every detector shares; subclasses implement `find`."""
 
     config: DetectorConfig
+    color = False  # True: `find` sees colour when the frame has it (YuNet finds more faces in colour)
 
     @abstractmethod
-    def find(self, small: np.ndarray, min_side: int) -> np.ndarray:
-        """Boxes in `small`'s own pixels, none with a side under `min_side`."""
+    def find(self, small: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
+        """Boxes in `small`'s own pixels, none with a side under `min_side` or (if given) over `max_side`."""
 
     def scale_for(self, width: int) -> float:
         """Factor from full-resolution to detection-resolution coordinates (1.0: no downscaling)."""
@@ -116,12 +119,12 @@ class ScaledDetector(ABC):
         return max(1, round(self.config.min_face * scale))
 
     def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        """The grayscale detection frame: resized first, so a colour frame is converted at the small size only."""
+        """The detection frame: resized first, so a colour frame is converted (if at all) at the small size."""
         scale = self.scale_for(frame.shape[1])
         if scale != 1.0:
             size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        return to_gray(frame), scale
+        return (frame if self.color and frame.ndim == 3 else to_gray(frame)), scale
 
     def detect(self, frame: np.ndarray) -> np.ndarray:
         return self.detect_downscaled(*self.downscale(frame))
@@ -146,12 +149,13 @@ class FaceDetector(ScaledDetector):
         if self.cascade.empty():
             raise UserError(f"{path}: not a loadable Haar cascade")
 
-    def find(self, small: np.ndarray, min_side: int) -> np.ndarray:
+    def find(self, small: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
         boxes = self.cascade.detectMultiScale(
-            small,
+            to_gray(small),
             scaleFactor=self.config.scale_factor,
             minNeighbors=self.config.min_neighbors,
             minSize=(min_side, min_side),
+            maxSize=(max_side, max_side),  # (0, 0): no limit
         )
         return np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
 

@@ -79,8 +79,8 @@ class Pipeline:
         self.detector = make_detector(config) if detect else None
         self.timer = timer or StageTimes()
         self.worker = DetectionWorker(self.detector, self.timer) if async_detect and self.detector else None
-        # The worker owns self.detector's network; the main thread's window re-detection gets its own.
-        self.roi_detector = (make_detector(config) if self.worker else self.detector) if roi_detect else None
+        # Its own detector: the worker may be using self.detector, and YuNet stays fast at one input size.
+        self.roi_detector = make_detector(config) if roi_detect and detect else None
         self.tracker = Tracker(smooth)
         self.detect_every = detect_every
         self.frames = 0
@@ -97,24 +97,24 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _between_scans(self, small: np.ndarray, scale: float) -> tuple[list[Track], list[bool]]:
+    def _between_scans(self, small: np.ndarray, gray: np.ndarray, scale: float) -> tuple[list[Track], list[bool]]:
         if self.roi_detector is not None:
-            return redetect(self.roi_detector, self.tracker, small, scale)
-        tracks = self.tracker.follow(small, scale)
+            return redetect(self.roi_detector, self.tracker, small, gray, scale)
+        tracks = self.tracker.follow(gray, scale)
         return tracks, [False] * len(tracks)
 
-    def _async_boxes(self, small: np.ndarray, scale: float) -> tuple[list[Track], list[bool]]:
+    def _async_boxes(self, small: np.ndarray, gray: np.ndarray, scale: float) -> tuple[list[Track], list[bool]]:
         """Correct the tracks with a detection that landed, else follow them; hand the worker this frame when
         it is free (at most every `detect_every` frames)."""
         landed = self.worker.take()
-        if landed is not None and landed.job.small.shape == small.shape:
+        if landed is not None and landed.job.gray.shape == gray.shape:
             job = landed.job
-            tracks = self.tracker.correct(landed.boxes, job.small, job.seen, small, scale)
+            tracks = self.tracker.correct(landed.boxes, job.gray, job.seen, gray, scale)
             found = [True] * len(tracks)
         else:
-            tracks, found = self._between_scans(small, scale)
+            tracks, found = self._between_scans(small, gray, scale)
         if self.frames - self._submitted >= self.detect_every and self.worker.idle():
-            self.worker.submit(Job(small, scale, {t.id: t.box.copy() for t in tracks}))
+            self.worker.submit(Job(small, gray, scale, {t.id: t.box.copy() for t in tracks}))
             self._submitted = self.frames
         return tracks, found
 
@@ -127,12 +127,13 @@ class Pipeline:
             small, scale = self.detector.downscale(frame)
         else:
             scale = small.shape[1] / frame.shape[1]
+        gray = to_gray(small)  # the tracker's frame: the detector's own when it detects in grayscale
         if self.worker is not None:
-            return self._async_boxes(small, scale)
+            return self._async_boxes(small, gray, scale)
         if self.frames % self.detect_every == 0:
-            tracks = self.tracker.update(self.detector.detect_downscaled(small, scale), small, scale)
+            tracks = self.tracker.update(self.detector.detect_downscaled(small, scale), gray, scale)
             return tracks, [True] * len(tracks)
-        return self._between_scans(small, scale)
+        return self._between_scans(small, gray, scale)
 
     def crops(self, frame: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
         """Each box cut from the frame, made grayscale (only the face, not the whole frame) and resized to the

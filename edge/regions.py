@@ -1,50 +1,64 @@
 """Re-detection in a window around each known face: the cheap pass between full scans (`--roi-detect`).
 
-A full scan searches the whole detection frame at every scale; a window of about twice a face's side
-holds only a few scales and positions, so it costs a fraction of a scan. Unlike template following, it
-follows changes of size, and it drops a face the detector no longer sees. A face the window misses is
-followed by template matching for that frame, so one weak frame does not end its track; new faces wait
-for the next full scan (`--detect-every N`).
+A full scan searches the whole detection frame at every scale. Here each known face's window (about twice its
+side) is resampled so the face is `WINDOW_FACE` pixels wide, and searched only for faces between 0.7 and 1.4
+times that: a few positions and scales, at a fixed small input size (which YuNet needs to stay fast). Unlike
+template following it follows changes of size, and it notices a face that left. A face its window misses is
+followed by template matching for that frame, so one weak frame does not end its track; new faces wait for the
+next full scan (`--detect-every N`).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from edge.detector import Detector
 from edge.tracking import MIN_IOU, Track, Tracker, iou
 
-MARGIN = 0.5  # of the face's side, on each side of it: room for movement and growth between scans
+MARGIN = 0.5  # of the face's side, on each side of it: room for movement and growth between frames
+WINDOW_FACE = 40  # pixels: the known face's side in the resampled window (Haar's smallest is 24)
+SIZE_RANGE = (0.7, 1.4)  # of the known face's side: how much it may shrink or grow between frames
 
 
-def window(box: np.ndarray, shape: tuple[int, ...], margin: float = MARGIN) -> tuple[int, int, int, int]:
-    """x0, y0, x1, y1 of the search window around `box` (detection-resolution pixels), inside the frame."""
+def window_transform(box: np.ndarray) -> tuple[np.ndarray, int]:
+    """The affine matrix that maps the window around `box` (detection-frame pixels) to a square of `side`."""
     x, y, w, h = box
-    pad = margin * max(w, h)
-    height, width = shape[:2]
-    return (
-        max(0, int(x - pad)),
-        max(0, int(y - pad)),
-        min(width, int(np.ceil(x + w + pad))),
-        min(height, int(np.ceil(y + h + pad))),
-    )
+    face = max(w, h, 1.0)
+    factor = WINDOW_FACE / face
+    side = round(WINDOW_FACE * (1 + 2 * MARGIN))
+    x0, y0 = x + w / 2 - face * (0.5 + MARGIN), y + h / 2 - face * (0.5 + MARGIN)
+    return np.array([[factor, 0, -x0 * factor], [0, factor, -y0 * factor]]), side
 
 
-def redetect(detector: Detector, tracker: Tracker, small: np.ndarray, scale: float) -> tuple[list[Track], list[bool]]:
-    """Each known face re-detected in its window (True) or, failing that, followed by its template (False)."""
+def find_near(detector: Detector, small: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """The face the detector finds in `box`'s window, in detection-frame pixels, or None."""
+    matrix, side = window_transform(box)
+    window = cv2.warpAffine(small, matrix, (side, side), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    low, high = (round(WINDOW_FACE * f) for f in SIZE_RANGE)
+    found = detector.find(window, low, high).astype(np.float64)
+    if len(found) == 0:
+        return None
+    factor = matrix[0, 0]
+    found[:, :2] -= matrix[:, 2]
+    found /= factor
+    best = max(found, key=lambda b: iou(b, box))
+    return best if iou(best, box) >= MIN_IOU else None  # not a neighbour's face inside the window
+
+
+def redetect(
+    detector: Detector, tracker: Tracker, small: np.ndarray, gray: np.ndarray, scale: float
+) -> tuple[list[Track], list[bool]]:
+    """Each known face re-detected in its window (True) or, failing that, followed by its template (False).
+    `small` is the detection frame as the detector takes it, `gray` the same frame in grayscale."""
     kept, found = [], []
-    min_side = detector.min_side(scale)
     for track in tracker.tracks:
-        predicted = track.box * scale
-        x0, y0, x1, y1 = window(predicted, small.shape)
-        boxes = detector.find(small[y0:y1, x0:x1], min_side).astype(np.float64)
-        boxes[:, :2] += (x0, y0)
-        best = max(boxes, key=lambda b: iou(b, predicted), default=None)
-        if best is not None and iou(best, predicted) >= MIN_IOU:  # not a neighbour's face inside the window
-            tracker.redetected(track, best / scale, small, scale)
+        box = find_near(detector, small, track.box * scale)
+        if box is not None:
+            tracker.redetected(track, box / scale, gray, scale)
             kept.append(track)
             found.append(True)
-        elif tracker.follow_one(track, small, scale):
+        elif tracker.follow_one(track, gray, scale):
             kept.append(track)
             found.append(False)
     tracker.tracks = kept

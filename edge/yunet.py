@@ -20,7 +20,7 @@ from edge.errors import UserError
 MODEL = Path(__file__).resolve().parent / "detectors" / "face_detection_yunet_2026may.onnx"
 MODEL_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
 MIN_OPENCV = (4, 8)
-SCORE_THRESHOLD = 0.7  # opencv_zoo's demo uses 0.9; lower keeps small and turned faces (measured in benchmarks)
+SCORE_THRESHOLD = 0.6  # opencv_zoo's demo uses 0.9; lower keeps small and turned faces (measured in benchmarks)
 NMS_THRESHOLD = 0.3
 UPGRADE = (
     "pip install opencv-python-headless==4.10.0.84 in the venv (it keeps numpy 1.x for apt's picamera2),"
@@ -61,7 +61,10 @@ def square(boxes: np.ndarray) -> np.ndarray:
 
 
 class YuNetDetector(ScaledDetector):
-    """Faces from YuNet on the grayscale detection frame (given to the network as three equal channels)."""
+    """Faces from YuNet on the colour detection frame; a grayscale one (picamera2's lores Y plane) is given to
+    the network as three equal channels, which finds fewer small faces."""
+
+    color = True
 
     def __init__(self, config: DetectorConfig | None = None, model: Path = MODEL) -> None:
         check_opencv()
@@ -70,8 +73,8 @@ class YuNetDetector(ScaledDetector):
         self.net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), SCORE_THRESHOLD, NMS_THRESHOLD, 5000)
         self.size = (320, 320)
 
-    def find(self, small: np.ndarray, min_side: int) -> np.ndarray:
-        image = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR) if small.ndim == 2 else small
+    def find(self, small: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
+        image = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR) if small.ndim == 2 else small[..., :3]
         size = (image.shape[1], image.shape[0])
         if size != self.size:
             self.net.setInputSize(size)
@@ -80,5 +83,5 @@ class YuNetDetector(ScaledDetector):
         if faces is None or len(faces) == 0:
             return NO_BOXES
         boxes = square(faces[:, :4].astype(np.float64))
-        boxes = boxes[boxes[:, 2] >= min_side]
+        boxes = boxes[(boxes[:, 2] >= min_side) & ((boxes[:, 2] <= max_side) | (max_side == 0))]
         return np.round(boxes).astype(np.int32).reshape(-1, 4)
