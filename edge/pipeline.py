@@ -73,10 +73,10 @@ class Pipeline:
             raise UserError("--smooth must be in [0, 1): the weight of a face's history")
         if threads:
             cv2.setNumThreads(threads)  # OpenCV's detection and resizing, beside the interpreter's threads
+        config = DetectorConfig(name=detector) if isinstance(detector, str) else detector or DetectorConfig()
+        self.detector = make_detector(config) if detect else None  # first: its errors say more than the model's
         self.model_path, self.contract = resolve_model(model, precision)
         self.classifier = Classifier(self.model_path, self.contract, threads=threads)
-        config = DetectorConfig(name=detector) if isinstance(detector, str) else detector or DetectorConfig()
-        self.detector = make_detector(config) if detect else None
         self.timer = timer or StageTimes()
         self.worker = DetectionWorker(self.detector, self.timer) if async_detect and self.detector else None
         # Its own detector: the worker may be using self.detector, and YuNet stays fast at one input size.
