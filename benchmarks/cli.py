@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from benchmarks.photos import FACES
 from edge.atomic import write_json, write_text
 from edge.cliargs import add_version, frame_sizes, non_negative_int, positive_int
 from edge.errors import UserError, run_cli
@@ -51,12 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--keras", type=Path, help="the .keras model for the reference loop (default: the one conversion recorded)"
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the reference Keras loop")
+    detection = parser.add_argument_group("detection (each detector and mode on a labelled multi-face clip)")
+    detection.add_argument("--detection-only", action="store_true", help="run only the detection benchmark")
+    detection.add_argument(
+        "--detect-frames", type=positive_int, default=120, help="labelled clip length (default: %(default)s)"
+    )
+    detection.add_argument(
+        "--detect-rounds", type=positive_int, default=3, help="rounds after a warm-up (default: %(default)s)"
+    )
+    detection.add_argument(
+        "--faces",
+        type=Path,
+        default=FACES,
+        help="labelled real photos to score the detectors on, skipped when absent (default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, help="results folder (default: bench/<model folder name>)")
-    parser.add_argument("--quick", action="store_true", help="2 rounds, 20 repeats, 10 frames, 640x480 only")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 rounds, 20 repeats, 10 frames, 640x480 only; detection: 16 frames, 1"
+    )
     parser.add_argument(
         "--readme",
         type=Path,
-        help="also copy results.md and the 640x480 plot into this README, between its benchmark markers",
+        help="also copy results.md and the plots into this README, between its benchmark and detection markers",
     )
     parser.add_argument(
         "--no-viewers", action="store_true", help="skip the web view's cost (FPS with two viewers against none)"
@@ -77,70 +94,92 @@ def _reference_model(args: argparse.Namespace) -> Path | None:
     return None
 
 
-def bench(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, progress) -> None:
+    """Latency, memory, accuracy, whole-pipeline FPS on the demo clip (or --clip) and the web view's cost."""
     from benchmarks.latency import interpreter_memory, model_latency
-    from benchmarks.machine import machine_facts
     from benchmarks.pipeline import full_pipeline, haar_only, load_clip, measure, reference_loop
-    from benchmarks.report import markdown, plots, terminal, verdicts
     from edge.detector import DetectorConfig
     from train.data import dataset_from
 
-    if args.quick:
-        args.rounds, args.repeats, args.frames, args.sizes = 2, 20, 10, [(640, 480)]
-    if not args.model.is_dir():
-        raise UserError(f"{args.model}: not a model folder (expected the output of `python -m convert`)")
-    models = {name: args.model / f for name, f in MODEL_FILES.items() if (args.model / f).is_file()}
-    if not models:
-        raise UserError(f"{args.model}: no {' or '.join(MODEL_FILES.values())}")
     contract = check_folder(args.model)
     data = dataset_from(args) if args.data else None
-    out = args.out or Path("bench") / args.model.resolve().name
-    sizes = args.sizes if not args.clip else [None]
     reference = _reference_model(args)
     threads = sorted({1, os.cpu_count() or 1})
-    viewers = "int8" in models and not args.no_viewers
-    steps = 1 + bool(args.data) + len(sizes) * args.rounds * (4 + bool(reference)) + 2 * args.rounds * viewers
-    results: dict = {
-        "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
-        "machine": machine_facts(),
+    results.update({
         "model": str(args.model),
         "flip_average": contract.flip_average,
         "rounds": args.rounds,
         "sizes": {name: path.stat().st_size for name, path in models.items()},
         "pipeline": {},
         "decode_ms_per_frame": {},
+    })  # fmt: skip
+    results["latency"] = model_latency(models, contract, threads, args.rounds, args.repeats)
+    results["memory"] = {name: interpreter_memory(path, args.model) for name, path in models.items()}
+    progress.update(1)
+    if data is not None:
+        from benchmarks.accuracy import tflite_accuracy
+
+        results["accuracy"] = tflite_accuracy(models, contract, data, args.max_eval_rows)
+        progress.update(1)
+    detector = DetectorConfig()
+    for size in _sizes(args):
+        frames, decode_ms = load_clip(args.clip, size or (640, 480), args.frames)
+        if not frames:
+            raise UserError(f"{args.clip}: no frames could be decoded")
+        height, width = frames[0].shape[:2]
+        clip = f"{args.clip.name if args.clip else 'demo'} {width}x{height}"
+        variants = [haar_only(detector)]
+        variants += [full_pipeline(name, args.model, name, detector) for name in models]
+        if "int8" in models:
+            variants.append(full_pipeline("int8, --detect-every 3", args.model, "int8", detector, detect_every=3))
+        if reference:
+            variants.append(reference_loop(reference, contract))
+        results["pipeline"][clip] = measure(variants, frames, args.rounds, progress)
+        results["decode_ms_per_frame"][clip] = round(decode_ms, 3)
+    if _viewers(args, models):
+        from benchmarks.viewers import viewer_cost
+
+        frames, _ = load_clip(args.clip, (640, 480), args.frames * VIEWER_FRAMES_FACTOR)
+        results["viewers"] = viewer_cost(args.model, frames, args.rounds, progress=progress)
+
+
+def _sizes(args: argparse.Namespace) -> list:
+    return args.sizes if not args.clip else [None]
+
+
+def _viewers(args: argparse.Namespace, models: dict) -> bool:
+    return "int8" in models and not args.no_viewers
+
+
+def bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from benchmarks.detection import DETECTORS, MODES, detection_benchmark
+    from benchmarks.machine import machine_facts
+    from benchmarks.report import markdown, plots, terminal, verdicts
+
+    if args.quick:
+        args.rounds, args.repeats, args.frames, args.sizes = 2, 20, 10, [(640, 480)]
+        args.detect_frames, args.detect_rounds = 16, 1
+    if not args.model.is_dir():
+        raise UserError(f"{args.model}: not a model folder (expected the output of `python -m convert`)")
+    models = {name: args.model / f for name, f in MODEL_FILES.items() if (args.model / f).is_file()}
+    if not models:
+        raise UserError(f"{args.model}: no {' or '.join(MODEL_FILES.values())}")
+    out = args.out or Path("bench") / args.model.resolve().name
+    steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
+    if not args.detection_only:
+        steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + bool(_reference_model(args)))
+        steps += 2 * args.rounds * _viewers(args, models)
+    results: dict = {
+        "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
+        "machine": machine_facts(),
     }
     with tqdm(total=steps, desc="benchmarks", unit="step", file=sys.stderr) as progress:
-        results["latency"] = model_latency(models, contract, threads, args.rounds, args.repeats)
-        results["memory"] = {name: interpreter_memory(path, args.model) for name, path in models.items()}
-        progress.update(1)
-        if data is not None:
-            from benchmarks.accuracy import tflite_accuracy
-
-            results["accuracy"] = tflite_accuracy(models, contract, data, args.max_eval_rows)
-            progress.update(1)
-        detector = DetectorConfig()
-        for size in sizes:
-            frames, decode_ms = load_clip(args.clip, size or (640, 480), args.frames)
-            if not frames:
-                raise UserError(f"{args.clip}: no frames could be decoded")
-            height, width = frames[0].shape[:2]
-            clip = f"{args.clip.name if args.clip else 'demo'} {width}x{height}"
-            variants = [haar_only(detector)]
-            variants += [full_pipeline(name, args.model, name, detector) for name in models]
-            if "int8" in models:
-                variants.append(full_pipeline("int8, --detect-every 3", args.model, "int8", detector, detect_every=3))
-            if reference:
-                variants.append(reference_loop(reference, contract))
-            results["pipeline"][clip] = measure(variants, frames, args.rounds, progress)
-            results["decode_ms_per_frame"][clip] = round(decode_ms, 3)
-        if viewers:
-            from benchmarks.viewers import viewer_cost
-
-            frames, _ = load_clip(args.clip, (640, 480), args.frames * VIEWER_FRAMES_FACTOR)
-            results["viewers"] = viewer_cost(args.model, frames, args.rounds, progress=progress)
+        if not args.detection_only:
+            _model_and_pipeline(args, models, results, progress)
+        model = args.model if "int8" in models else models[next(iter(models))]
+        results["detection"] = detection_benchmark(model, args.detect_frames, args.detect_rounds, args.faces, progress)
     results["verdicts"] = verdicts(results)
     out.mkdir(parents=True, exist_ok=True)
     results["plots"] = [p.name for p in plots(results, out)]

@@ -111,8 +111,27 @@ def detector_ms(frames: list[np.ndarray], widths: tuple[int, ...], rounds: int) 
                 if round_:
                     samples[key].append((time.perf_counter() - started) * 1000)
     out: dict = {}
-    for (name, width), values in samples.items():
-        height = round(frames[0].shape[0] * detectors[name, width].scale_for(frames[0].shape[1]) * 1)
-        size = f"{width or frames[0].shape[1]}x{height if width else frames[0].shape[0]}"
-        out.setdefault(size, {})[name] = round(float(np.percentile(values, 50)), 3)
+    height, width = frames[0].shape[:2]
+    for (name, detect_width), values in samples.items():
+        scale = detectors[name, detect_width].scale_for(width)
+        out.setdefault(f"{round(width * scale)}x{round(height * scale)}", {})[name] = round(
+            float(np.percentile(values, 50)), 3
+        )
     return out
+
+
+def detection_benchmark(model: Path, frames: int, rounds: int, faces: Path | None, progress=None) -> dict:
+    """Everything the detection section reports: modes on the clip, one-detection times, real photos."""
+    from benchmarks.clip import labelled_clip
+    from benchmarks.photos import photo_scores
+
+    clip, truth = labelled_clip(frames)
+    height, width = clip[0].shape[:2]
+    return {
+        "clip": f"the labelled clip {width}x{height}, {frames} frames, {sum(map(len, truth))} faces",
+        "rounds": rounds,
+        "camera_fps": CAMERA_FPS,
+        "modes": mode_table(model, clip, truth, rounds, progress),
+        "detector_ms": detector_ms(clip, (320, 0), rounds),
+        "photos": photo_scores(faces, DETECTORS, (320, 0)) if faces and faces.is_dir() else None,
+    }

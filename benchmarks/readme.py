@@ -1,29 +1,46 @@
-"""Put a benchmark's own results.md and plot into the README, so its figures are never retyped."""
+"""Put a benchmark's own results and plots into the README, so its figures are never retyped.
+
+Two blocks, each replaced only when this run measured it: the model and pipeline figures between the
+`benchmarks` markers, the detection figures between the `detection` markers."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from benchmarks.detection_report import PLOT, detection_markdown
+from benchmarks.report import general_markdown
 from edge.atomic import write_text
 from edge.errors import UserError
 
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+DETECTION_START, DETECTION_END = "<!-- detection:start -->", "<!-- detection:end -->"
 FIGURES = "docs"
+
+
+def _replace(text: str, start: str, end: str, body: str, readme: Path) -> str:
+    if start not in text or end not in text:
+        raise UserError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    return f"{before}{start}\n{body}\n{end}{after}"
+
+
+def _figures(readme: Path, out: Path, names: list[str]) -> str:
+    figures = readme.parent / FIGURES
+    figures.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copyfile(out / name, figures / name)
+    return "\n\n".join(f"![{name}]({FIGURES}/{name})" for name in names)
 
 
 def update_readme(readme: Path, out: Path, results: dict) -> None:
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise UserError(f"{readme}: no '{START}' ... '{END}' markers to put the results between")
-    figures = readme.parent / FIGURES
-    figures.mkdir(exist_ok=True)
-    images = []
-    for name in results["plots"]:
-        if "640x480" in name or name == "float_vs_int8.png":
-            shutil.copyfile(out / name, figures / name)
-            images.append(f"![{name}]({FIGURES}/{name})")
-    body = (out / "results.md").read_text(encoding="utf-8").strip()
-    before, rest = text.split(START, 1)
-    after = rest.split(END, 1)[1]
-    write_text(readme, f"{before}{START}\n{body}\n\n" + "\n\n".join(images) + f"\n{END}{after}")
+    if "latency" in results:
+        names = [n for n in results["plots"] if "640x480" in n or n == "float_vs_int8.png"]
+        body = general_markdown(results).strip() + "\n\n" + _figures(readme, out, names)
+        text = _replace(text, START, END, body, readme)
+    if results.get("detection"):
+        body = detection_markdown(results).strip() + "\n\n" + _figures(readme, out, [PLOT])
+        text = _replace(text, DETECTION_START, DETECTION_END, body, readme)
+    write_text(readme, text)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib
 
+from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
 from edge.atomic import atomic_path
 from edge.timing import STAGES
 
@@ -45,6 +46,8 @@ def verdicts(results: dict) -> list[dict]:
         out.append({"target": f"web view: FPS with {viewers['viewers']} viewers at most {TARGET_VIEWER_COST:.0%} lower"
                               " than with none", "value": f"{viewers['ratio'] - 1:+.1%}",
                     "met": viewers["ratio"] >= 1 - TARGET_VIEWER_COST})  # fmt: skip
+    if results.get("detection"):
+        out += detection_verdicts(results["detection"])
     accuracy = results.get("accuracy")
     if accuracy:
         split = accuracy["validation_split"]
@@ -63,6 +66,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def markdown(results: dict) -> str:
+    """The whole results.md: the model and pipeline part, then the detection part (either may be absent)."""
+    parts = [general_markdown(results)] if "latency" in results else []
+    if results.get("detection"):
+        parts.append(detection_markdown(results))
+    return "\n".join(parts)
+
+
+def general_markdown(results: dict) -> str:
     facts = results["machine"]
     lines = [
         f"Measured on {facts['cpu']} ({facts['cores']} cores, {facts['machine']}), Python {facts['python']},"
@@ -119,7 +130,11 @@ def markdown(results: dict) -> str:
             f"Annotating and encoding one frame for the viewers: {v['encode_ms_mean']:.2f} ms (mean), done once for"
             f" all viewers at most {v['encode_fps_cap']:g} times a second: {share:.1%} of one core.",
         ]
-    verdict_rows = [[v["target"], v["value"], "yes" if v["met"] else "**no**"] for v in results["verdicts"]]
+    verdict_rows = [
+        [v["target"], v["value"], "yes" if v["met"] else "**no**"]
+        for v in results["verdicts"]
+        if v.get("group") != "detection"
+    ]
     lines += ["", *_table(["target", "measured", "met"], verdict_rows)]
     return "\n".join(lines) + "\n"
 
@@ -137,7 +152,9 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def plots(results: dict, out: Path) -> list[Path]:
-    written = []
+    written = [detection_plot(results["detection"], out)] if results.get("detection") else []
+    if "latency" not in results:
+        return written
     for clip, pipelines in results["pipeline"].items():
         slug = clip.replace(" ", "_")
         names = list(pipelines)

@@ -20,7 +20,7 @@ from edge.detector import DetectorConfig, check_image, make_detector, to_gray
 from edge.errors import UserError
 from edge.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR  # re-exported: edge.cli and users import it here
 from edge.model_folder import resolve_model
-from edge.regions import redetect
+from edge.regions import recover, redetect
 from edge.timing import StageTimes
 from edge.tracking import Track, Tracker
 
@@ -108,9 +108,9 @@ class Pipeline:
         it is free (at most every `detect_every` frames)."""
         landed = self.worker.take()
         if landed is not None and landed.job.gray.shape == gray.shape:
-            job = landed.job
+            job, before = landed.job, list(self.tracker.tracks)
             tracks = self.tracker.correct(landed.boxes, job.gray, job.seen, gray, scale)
-            found = [True] * len(tracks)
+            found = [True] * len(tracks) + self._recover(before, small, gray, scale)
         else:
             tracks, found = self._between_scans(small, gray, scale)
         if self.frames - self._submitted >= self.detect_every and self.worker.idle():
@@ -131,9 +131,16 @@ class Pipeline:
         if self.worker is not None:
             return self._async_boxes(small, gray, scale)
         if self.frames % self.detect_every == 0:
+            before = list(self.tracker.tracks)
             tracks = self.tracker.update(self.detector.detect_downscaled(small, scale), gray, scale)
-            return tracks, [True] * len(tracks)
+            return tracks, [True] * len(tracks) + self._recover(before, small, gray, scale)
         return self._between_scans(small, gray, scale)
+
+    def _recover(self, before: list[Track], small: np.ndarray, gray: np.ndarray, scale: float) -> list[bool]:
+        """With window re-detection on, faces a full detection missed are looked for in their windows."""
+        if self.roi_detector is None:
+            return []
+        return recover(self.roi_detector, self.tracker, before, small, gray, scale)
 
     def crops(self, frame: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
         """Each box cut from the frame, made grayscale (only the face, not the whole frame) and resized to the

@@ -5,7 +5,8 @@ side) is resampled so the face is `WINDOW_FACE` pixels wide, and searched only f
 times that: a few positions and scales, at a fixed small input size (which YuNet needs to stay fast). Unlike
 template following it follows changes of size, and it notices a face that left. A face its window misses is
 followed by template matching for that frame, so one weak frame does not end its track; new faces wait for the
-next full scan (`--detect-every N`).
+next full scan (`--detect-every N`). A known face that a full scan misses is looked for in its window before
+its track ends (`recover`), so a full scan's miss does not last until the next one.
 """
 
 from __future__ import annotations
@@ -63,3 +64,20 @@ def redetect(
             found.append(False)
     tracker.tracks = kept
     return kept, found
+
+
+def recover(
+    detector: Detector, tracker: Tracker, before: list[Track], small: np.ndarray, gray: np.ndarray, scale: float
+) -> list[bool]:
+    """Tracks of `before` that a full detection just dropped, kept when their window still holds the face (and
+    no kept track has it). Returns the detected flags of the tracks added to `tracker.tracks`."""
+    added = []
+    for track in before:
+        if track in tracker.tracks:
+            continue
+        box = find_near(detector, small, track.box * scale)
+        if box is not None and all(iou(box / scale, t.box) < MIN_IOU for t in tracker.tracks):
+            tracker.redetected(track, box / scale, gray, scale)
+            tracker.tracks.append(track)
+            added.append(True)
+    return added

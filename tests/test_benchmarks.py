@@ -31,8 +31,9 @@ def test_quick_benchmark_writes_every_field(tmp_path: Path, converted: Path, tra
     assert all(len(rounds) == 2 for rounds in viewers["fps_rounds"].values()) and viewers["ratio"] > 0
     assert all(seen["events"] > 0 for seen in viewers["received_per_viewer"])  # real clients got real data
     assert sorted(p.name for p in out.iterdir()) == [
-        "float_vs_int8.png", "pipeline_demo_640x480.png", "results.json", "results.md",
+        "detection_fps_vs_recall.png", "float_vs_int8.png", "pipeline_demo_640x480.png", "results.json", "results.md",
     ]  # fmt: skip
+    assert len(results["detection"]["modes"]) == 12
     assert "| target | measured | met |" in (out / "results.md").read_text()
     assert "Haar alone" in result.stdout
 
@@ -44,3 +45,26 @@ def test_missing_model_folder_is_one_line(tmp_path: Path) -> None:
         result.stderr.strip().splitlines()[-1] == f"benchmarks: error: {tmp_path / 'none'}: not a model folder"
         " (expected the output of `python -m convert`)"
     )
+
+
+def test_detection_only_benchmark_scores_every_mode_and_fills_its_readme_block(tmp_path: Path) -> None:
+    out, readme = tmp_path / "bench", tmp_path / "README.md"
+    untouched = "<!-- benchmarks:start -->\nold figures\n<!-- benchmarks:end -->"
+    readme.write_text(f"# x\n{untouched}\n<!-- detection:start -->\n<!-- detection:end -->\nafter\n")
+    run_module("benchmarks", "--detection-only", "--quick", "--faces", str(tmp_path / "no-photos"),
+               "--out", str(out), "--readme", str(readme), check=True)  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    detection = results["detection"]
+    assert detection["photos"] is None and "latency" not in results
+    assert {m["detector"] for m in detection["modes"].values()} == {"haar", "yunet"}
+    for mode in detection["modes"].values():
+        assert 0 <= mode["recall"] <= 1 and 0 <= mode["precision"] <= 1 and mode["fps"] > 0
+        assert (mode["worker_p50_ms"] is not None) == ("--async-detect on" in mode["options"])
+    assert detection["modes"]["haar, every frame"]["recall"] >= 0.9  # the clip's faces are findable
+    assert set(detection["detector_ms"]) == {"320x240", "640x480"}
+    assert {v["group"] for v in results["verdicts"]} == {"detection"} and len(results["verdicts"]) == 3
+    text = readme.read_text()
+    assert untouched in text and text.endswith("<!-- detection:end -->\nafter\n")
+    assert "| `--detector yunet --detect-every 3 --roi-detect` |" in text
+    assert "![detection_fps_vs_recall.png](docs/detection_fps_vs_recall.png)" in text
+    assert (tmp_path / "docs" / "detection_fps_vs_recall.png").is_file()
