@@ -5,8 +5,9 @@
 #  1. Debian bookworm arm64 packages for Python 3.11, downloaded by apt with a private arm64 state and
 #     unpacked (dpkg -x) into a sysroot. No chroot, no binfmt registration needed.
 #  2. Exactly edge/requirements.txt, as aarch64 wheels for CPython 3.11, installed into a folder.
-#  3. `python -m edge --source demo` with the shipped model and each detector (haar, yunet), run by qemu-aarch64-static -L SYSROOT on an
-#     emulated Cortex-A72 (a Pi 4's core). It must find faces and label them.
+#  3. `python -m edge --source demo` with the shipped model and each detector (haar, yunet), run by
+#     qemu-aarch64-static -L SYSROOT on an emulated Cortex-A72 (a Pi 4's core). It must find faces and
+#     label them.
 #
 # qemu-user passes the host's x86 /proc/cpuinfo through, and LiteRT's CPU detection (the cpuinfo library)
 # crashes on it (a null dereference after it finds no ARM cores). So step 3 runs in a private mount

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib
 
+from benchmarks.markdown import table
 from edge.atomic import atomic_path
 
 matplotlib.use("Agg")
@@ -51,10 +52,6 @@ def detection_verdicts(detection: dict) -> list[dict]:
     return out
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
-
-
 def detection_markdown(results: dict) -> str:
     detection, facts = results["detection"], results["machine"]
     lines = [
@@ -70,10 +67,10 @@ def detection_markdown(results: dict) -> str:
          f"{m['recall']:.3f}", f"{m['precision']:.3f}"]
         for m in detection["modes"].values()
     ]  # fmt: skip
-    lines += _table(["options", "FPS", "detect ms p50 (per frame)", "worker ms p50", "recall", "precision"], rows)
+    lines += table(["options", "FPS", "detect ms p50 (per frame)", "worker ms p50", "recall", "precision"], rows)
     lines += ["", "One full detection, p50 ms, on the clip's frames:", ""]
     sizes = detection["detector_ms"]
-    lines += _table(["detection size", *next(iter(sizes.values()))], [
+    lines += table(["detection size", *next(iter(sizes.values()))], [
         [size, *(f"{ms:.2f}" for ms in times.values())] for size, times in sizes.items()
     ])  # fmt: skip
     photos = detection.get("photos")
@@ -85,9 +82,9 @@ def detection_markdown(results: dict) -> str:
             for name, widths in photos["scores"].items()
             for width, s in widths.items()
         ]
-        lines += _table(["detector", "detect width", "recall", "precision"], rows)
+        lines += table(["detector", "detect width", "recall", "precision"], rows)
     verdicts = [v for v in results["verdicts"] if v.get("group") == "detection"]
-    lines += ["", *_table(["target", "measured", "met"],
+    lines += ["", *table(["target", "measured", "met"],
                           [[v["target"], v["value"], "yes" if v["met"] else "**no**"] for v in verdicts])]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -97,8 +94,9 @@ def detection_plot(detection: dict, out: Path) -> Path:
     for detector, marker in (("haar", "o"), ("yunet", "s")):
         points = [(name, m) for name, m in detection["modes"].items() if m["detector"] == detector]
         ax.scatter([m["fps"] for _, m in points], [m["recall"] for _, m in points], marker=marker, label=detector)
-        for _, m in points:
-            ax.annotate(m["mode"], (m["fps"], m["recall"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        for i, (_, m) in enumerate(points):  # labels alternate above and below, so neighbours stay readable
+            offset = (4, 4) if i % 2 == 0 else (4, -10)
+            ax.annotate(m["mode"], (m["fps"], m["recall"]), fontsize=7, xytext=offset, textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("frames per second (median, log scale)")
     ax.set_ylabel("recall at IoU >= 0.4")

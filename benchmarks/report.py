@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
+from benchmarks.markdown import table
 from edge.atomic import atomic_path
 from edge.timing import STAGES
 
@@ -61,10 +62,6 @@ def verdicts(results: dict) -> list[dict]:
     return out
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
-
-
 def markdown(results: dict) -> str:
     """The whole results.md: the model and pipeline part, then the detection part (either may be absent)."""
     parts = [general_markdown(results)] if "latency" in results else []
@@ -90,7 +87,7 @@ def general_markdown(results: dict) -> str:
                 f"{face['p50_ms']:.3f}", f"{face['p95_ms']:.3f}", f"{invoke['p50_ms']:.3f}", f"{memory:.1f}",
             ])  # fmt: skip
     header = ["model", "size", "threads", "per face p50 ms", "per face p95 ms", "one invoke p50 ms", "interpreter MB"]
-    lines += _table(header, rows)
+    lines += table(header, rows)
     if results.get("flip_average"):
         lines += [
             "",
@@ -103,7 +100,7 @@ def general_markdown(results: dict) -> str:
             for name in results["latency"]:
                 rows.append([split, str(entry["rows"]), name, f"{entry[name]['accuracy']:.2%}",
                              f"{entry[name]['macro_f1']:.3f}"])  # fmt: skip
-        lines += _table(["split", "rows", "model", "accuracy", "macro-F1"], rows)
+        lines += table(["split", "rows", "model", "accuracy", "macro-F1"], rows)
     for clip, pipelines in results["pipeline"].items():
         decode = results.get("decode_ms_per_frame", {}).get(clip)
         decoded = f"; capture/decode {decode:.2f} ms per frame, outside the FPS" if decode is not None else ""
@@ -114,7 +111,7 @@ def general_markdown(results: dict) -> str:
             rows.append([name, f"{p['fps']:.1f}"] + [
                 f"{stages[s]['mean_ms']:.2f}" if s in stages else "-" for s in ("detect", "preprocess", "infer")
             ])  # fmt: skip
-        lines += _table(["pipeline", "FPS", "detect ms", "preprocess ms", "infer ms"], rows)
+        lines += table(["pipeline", "FPS", "detect ms", "preprocess ms", "infer ms"], rows)
     if results.get("viewers"):
         v = results["viewers"]
         lines += ["", f"Web view (`--serve`) on the demo clip at 640x480, int8: median of {results['rounds']}"
@@ -123,7 +120,7 @@ def general_markdown(results: dict) -> str:
         rows = [
             [name, f"{fps:.1f}", ", ".join(f"{x:.1f}" for x in v["fps_rounds"][name])] for name, fps in v["fps"].items()
         ]
-        lines += _table(["viewers", "FPS", "rounds"], rows)
+        lines += table(["viewers", "FPS", "rounds"], rows)
         share = v["encode_ms_mean"] * v["encode_fps_cap"] / 1000
         lines += [
             "",
@@ -135,7 +132,7 @@ def general_markdown(results: dict) -> str:
         for v in results["verdicts"]
         if v.get("group") != "detection"
     ]
-    lines += ["", *_table(["target", "measured", "met"], verdict_rows)]
+    lines += ["", *table(["target", "measured", "met"], verdict_rows)]
     return "\n".join(lines) + "\n"
 
 

@@ -77,12 +77,13 @@ class Tracker:
         tracks = []
         for box in boxes:
             best = max(unmatched, key=lambda i: iou(unmatched[i], box), default=None)
-            track, moved = Track(next(self._ids), box), np.zeros(4, dtype=int)
+            track, moved = None, np.zeros(4, dtype=int)
             if best is not None and iou(unmatched[best], box) >= MIN_IOU:
-                if best in alive:
-                    track = alive[best]
+                track = alive.get(best)
+                if track is not None:
                     moved[:2] = track.box[:2] - unmatched[best][:2]
                 del unmatched[best]
+            track = track or Track(next(self._ids), box)
             self.redetected(track, box, then, scale)
             track.box = track.box + moved
             if self.follow_one(track, now, scale):
