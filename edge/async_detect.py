@@ -26,6 +26,7 @@ class Job:
     gray: np.ndarray  # the same in grayscale, for the tracker
     scale: float
     seen: dict[int, np.ndarray]  # each track's box on this frame, to match the detections with
+    generation: int = 0  # the pipeline's count of resets when submitted: a later one makes the result stale
 
 
 @dataclass

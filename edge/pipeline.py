@@ -85,6 +85,7 @@ class Pipeline:
         self.detect_every = detect_every
         self.frames = 0
         self._submitted = -detect_every
+        self._generation = 0
 
     def close(self) -> None:
         """Stop the detection worker, if any (idempotent)."""
@@ -107,14 +108,14 @@ class Pipeline:
         """Correct the tracks with a detection that landed, else follow them; hand the worker this frame when
         it is free (at most every `detect_every` frames)."""
         landed = self.worker.take()
-        if landed is not None and landed.job.gray.shape == gray.shape:
+        if landed is not None and landed.job.generation == self._generation and landed.job.gray.shape == gray.shape:
             job, before = landed.job, list(self.tracker.tracks)
             tracks = self.tracker.correct(landed.boxes, job.gray, job.seen, gray, scale)
             found = [True] * len(tracks) + self._recover(before, small, gray, scale)
         else:
             tracks, found = self._between_scans(small, gray, scale)
         if self.frames - self._submitted >= self.detect_every and self.worker.idle():
-            self.worker.submit(Job(small, gray, scale, {t.id: t.box.copy() for t in tracks}))
+            self.worker.submit(Job(small, gray, scale, {t.id: t.box.copy() for t in tracks}, self._generation))
             self._submitted = self.frames
         return tracks, found
 
@@ -157,6 +158,8 @@ class Pipeline:
         or smoothed across, and detection runs on it whatever `detect_every` says."""
         self.tracker.reset()
         self.frames = 0
+        self._submitted = -self.detect_every
+        self._generation += 1  # a detection still running on the previous image is ignored when it lands
 
     def process(self, frame: np.ndarray, small: np.ndarray | None = None) -> list[Face]:
         """Faces in a uint8 (H, W), (H, W, 1), BGR or BGRA image; ValueError for anything else. `small`: the

@@ -284,3 +284,19 @@ def test_threads_option_sets_opencv_threads(converted: Path) -> None:
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(previous)
+
+
+def test_a_detection_made_before_reset_is_not_used_after_it(converted: Path) -> None:
+    """Unrelated images (a folder) reset the pipeline: a detection still running on the last image must not
+    put that image's faces on the next one. (Here the next image is the same photo, where a stale detection
+    would be followed and reported; the reset pipeline waits for its own.)"""
+    frame = next(demo_frames(1))
+    with Pipeline(converted, async_detect=True) as pipeline:
+        pipeline.process(frame)  # the worker starts detecting the astronaut
+        pipeline.reset()
+        while not pipeline.worker.idle():
+            time.sleep(0.005)
+        assert pipeline.process(frame) == []
+        while not pipeline.worker.idle():
+            time.sleep(0.005)
+        assert len(pipeline.process(frame)) == 1  # its own detection lands
