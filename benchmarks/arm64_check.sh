@@ -80,6 +80,6 @@ assert summary["frames"] == frames, summary
 assert summary["frames_with_faces"] == frames and summary["labels"], summary
 print(f"arm64_check: PASS on {platform.machine()} with --detector {detector}: {summary['frames']} frames,"
       f" {summary['faces']} faces, labels {summary['labels']}, runtime {summary['runtime']} ({summary['input_dtype']}),"
-      f" detect {summary['stages']['detect']['p50_ms']} ms p50 (emulated: only the ratio means anything)")
+      f" detect {summary['stages']['detect']['p50_ms']} ms p50 (emulated: says nothing about a Pi)")
 PY
 done
