@@ -193,6 +193,12 @@ def watchers(args: argparse.Namespace, labels: list[str]) -> list[Observer]:
     return observers
 
 
+def detects_async(choice: str, source: str) -> bool:
+    """`--async-detect`: on, off, or auto: on for cameras, whose frames come at their own pace; off for files,
+    which stay reproducible."""
+    return choice == "on" or (choice == "auto" and is_live(source))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -224,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 smooth=args.smooth,
                 detect=not args.no_detect,
                 roi_detect=args.roi_detect,
-                async_detect=args.async_detect == "on" or (args.async_detect == "auto" and is_live(args.source)),
+                async_detect=detects_async(args.async_detect, args.source),
             )
         except BaseException:
             if source is not None:

@@ -21,6 +21,7 @@ from benchmarks.photos import FACES, photo_scores
 from benchmarks.scoring import true_positives
 from edge import Pipeline
 from edge.async_detect import THREAD_NAME
+from edge.cli import build_parser, detects_async
 from edge.detector import DetectorConfig, FaceDetector, make_detector
 from edge.errors import UserError
 from edge.runner import RunOptions, run
@@ -165,7 +166,7 @@ def test_async_pipeline_labels_every_frame_once_detections_land(converted: Path)
 def test_async_run_leaves_no_thread_and_flushes_every_output(tmp_path: Path, converted: Path) -> None:
     jsonl = tmp_path / "out.jsonl"
     frames = (Frame(image, i, "cam", 0.0) for i, image in enumerate(demo_frames(15)))
-    source = Source("camera-like", frames, live=True)
+    source = Source("camera-like", frames)
     pipeline = Pipeline(converted, async_detect=True)
     assert len(worker_threads()) == 1
     with pipeline:
@@ -257,7 +258,6 @@ def test_lores_sizes_are_even_and_no_larger_than_main() -> None:
 def test_picam_detects_on_the_lores_y_plane_and_crops_from_main(converted: Path) -> None:
     source = open_picamera(640, 480, 30, detect_width=320, camera_class=StandInCamera)
     assert StandInCamera.configured["lores"] == {"size": (320, 240), "format": "YUV420"}
-    assert source.live
     pipeline = Pipeline(converted)
 
     def no_full_frame_work(frame: np.ndarray) -> None:
@@ -300,3 +300,14 @@ def test_a_detection_made_before_reset_is_not_used_after_it(converted: Path) -> 
         while not pipeline.worker.idle():
             time.sleep(0.005)
         assert len(pipeline.process(frame)) == 1  # its own detection lands
+
+
+@pytest.mark.parametrize(
+    ("choice", "spec", "expected"),
+    [("auto", "0", True), ("auto", "picam", True), ("auto", "demo", False), ("auto", "clip.mp4", False),
+     ("on", "demo", True), ("off", "0", False)],
+)  # fmt: skip
+def test_async_detection_is_on_by_default_only_for_cameras(choice: str, spec: str, expected: bool) -> None:
+    args = build_parser().parse_args(["--source", spec, "--async-detect", choice])
+    assert detects_async(args.async_detect, args.source) is expected
+    assert build_parser().parse_args([]).async_detect == "auto"
