@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.photos import FACES
 from edge.atomic import write_json, write_text
-from edge.cliargs import add_version, frame_sizes, non_negative_int, positive_int
+from edge.cliargs import Parser, add_version, frame_sizes, non_negative_int, positive_int
 from edge.errors import UserError, run_cli
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, REPORT_FILE, check_folder
 from train.data import add_data_options
@@ -22,7 +22,7 @@ VIEWER_FRAMES_FACTOR = 3  # viewer rounds run longer than --frames: the video is
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m benchmarks",
         description="Measure a converted model on this machine: per-face latency (float32 vs int8, 1 thread and all"
         " cores), interpreter memory, accuracy from the .tflite files, pipeline FPS with a per-stage breakdown next"

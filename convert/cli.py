@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from edge.cliargs import add_verbose, add_version, fraction, non_negative_int, positive_int
+from edge.cliargs import Parser, add_verbose, add_version, fraction, non_negative_int, positive_int
 from edge.errors import run_cli
 from edge.quiet import quiet_native
 from train.data import add_data_options
@@ -23,7 +23,7 @@ SUBCOMMANDS = ("card",)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m convert",
         description="Convert a trained .keras model to float32 and full-integer int8 TFLite models, check both "
         "against Keras, and write them with their contract and a conversion report into one folder for the device"
@@ -108,7 +108,7 @@ def convert(args: argparse.Namespace) -> int:
 
 
 def build_card_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m convert card",
         description="Write MODEL_CARD.md into a converted model folder from the files train and convert wrote.",
     )

@@ -8,6 +8,7 @@ import sys
 
 from edge.atomic import check_writable, write_json
 from edge.cliargs import (
+    Parser,
     above_one,
     add_version,
     fraction_below_one,
@@ -27,7 +28,7 @@ from edge.sources import Source, is_live, looped, open_source
 
 def build_parser() -> argparse.ArgumentParser:
     d = DetectorConfig()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m edge",
         description="Find faces with OpenCV's Haar cascade or YuNet and classify their expression with a TFLite model."
         " Prints one line per frame and a timing summary; Ctrl-C stops cleanly.",

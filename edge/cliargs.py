@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from importlib import metadata
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 from urllib.parse import unquote, urlsplit
 
 DISTRIBUTION = "fer-edge"
@@ -22,6 +22,17 @@ def version() -> str:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return FALLBACK_VERSION
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the error contract of every stage: a bad option is one line on stderr and exit 2.
+
+    Stock argparse prints its whole usage block first, which buries the one line that says what is wrong; the
+    usage stays one `--help` away. Subcommand parsers inherit this class from their parent.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:

@@ -220,10 +220,11 @@ def format_summary(summary: dict) -> str:
         f"{summary['frames']} frames, {summary['faces']} faces ({summary['frames_with_faces']} frames with a face)"
         f" in {summary['seconds']:.2f} s: {summary['fps']:.1f} FPS [{summary['stopped']}]",
         f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']})",
-        f"{'stage':<12}{'mean ms':>9}{'p50 ms':>9}{'p95 ms':>9}",
     ]
+    width = max([len("stage"), *map(len, summary["stages"])]) + 2
+    lines.append(f"{'stage':<{width}}{'mean ms':>9}{'p50 ms':>9}{'p95 ms':>9}")
     for stage, s in summary["stages"].items():
-        lines.append(f"{stage:<12}{s['mean_ms']:>9.2f}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}")
+        lines.append(f"{stage:<{width}}{s['mean_ms']:>9.2f}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}")
     if summary["labels"]:
         lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
     if summary["bad_frames"]:

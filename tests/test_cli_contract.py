@@ -48,10 +48,12 @@ def test_version(command: list[str]) -> None:
 
 
 def argparse_error(result) -> str:
-    """argparse's own error line (after its usage lines), and nothing from TensorFlow."""
+    """argparse's error as the only line, ending with a pointer to --help, and nothing from TensorFlow."""
     assert result.returncode == 2
     assert_no_tf_noise(result.stderr)
-    return result.stderr.splitlines()[-1]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].endswith(" (see --help)"), result.stderr
+    return lines[0]
 
 
 @pytest.mark.parametrize(

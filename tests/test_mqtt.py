@@ -145,7 +145,7 @@ def test_unreachable_broker_the_run_goes_on() -> None:
 def test_bad_url_is_refused_at_parse_time(value: str, message: str) -> None:
     result = run_module("edge", "--mqtt", value, timeout=120)
     assert result.returncode == 2
-    assert error_lines(result.stderr)[-1] == f"python -m edge: error: argument --mqtt: {message}"
+    assert error_lines(result.stderr)[-1] == f"python -m edge: error: argument --mqtt: {message} (see --help)"
 
 
 def test_without_paho_edge_runs_and_mqtt_says_how_to_install() -> None:

@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from edge.cliargs import (
+    Parser,
     add_verbose,
     add_version,
     fraction,
@@ -39,7 +40,7 @@ def _common(parser: argparse.ArgumentParser, verbose: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m train",
         description="Train a facial-expression CNN on FER-2013 (48x48 grayscale, 7 classes). "
         "The default subcommand is fit; an interrupted fit resumes when rerun with the same arguments.",
