@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_version(parser)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="converted folder (default: shipped)")
-    add_data_options(parser, required=False, labels=False)
+    add_data_options(parser, required=False)
     parser.add_argument("--clip", type=Path, help="a video to time the pipeline on (default: the demo clip)")
     parser.add_argument(
         "--sizes", type=frame_sizes, default="640x480,1280x720", help="demo clip sizes (default: %(default)s)"
@@ -99,10 +99,12 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
     from benchmarks.latency import interpreter_memory, model_latency
     from benchmarks.pipeline import full_pipeline, haar_only, load_clip, measure, reference_loop
     from edge.detector import DetectorConfig
-    from train.data import dataset_from
+    from train.data import check_labels, dataset_from
 
     contract = check_folder(args.model)
     data = dataset_from(args) if args.data else None
+    if data is not None:
+        check_labels(data, contract, args.model)
     reference = _reference_model(args)
     threads = sorted({1, os.cpu_count() or 1})
     results.update({

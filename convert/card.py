@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edge.errors import UserError
 from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, file_sha256, write_folder
+from train.data import LABEL_SOURCES
 
 LIMITS = """\
 - FER-2013 is web-scraped: faces skew young, light-skinned and posed, labels are noisy (FER+ relabelled
@@ -46,6 +47,7 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
             " made of those figures; reconvert with --data CSV first"
         )
     metrics = _read_json(run / "metrics.json")
+    source = contract.extra.get("label_source", "fer2013")
     epochs, train_seconds = epoch_seconds(run)
     teacher_seconds = sum(epoch_seconds(t)[1] for t in teachers)
     variants = report["variants"]
@@ -53,7 +55,7 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
     lines = [
         f"# fer-edge default model: `{contract.architecture}`",
         "",
-        "Facial expression classifier for 48x48 grayscale face crops, seven FER-2013 classes"
+        f"Facial expression classifier for 48x48 grayscale face crops, {contract.num_classes} classes"
         f" ({', '.join(contract.labels)}). Written by `python -m convert card`; every figure below is copied",
         f"from `{models}/{REPORT_FILE}`, `{run}/metrics.json` and `{run}/history.csv`.",
         "",
@@ -63,7 +65,7 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
     for variant in variants.values():
         lines.append(
             f"| `{variant['file']}` | {variant['bytes'] / 1e6:.2f} MB | {variant['input_dtype']} 1x48x48x1"
-            f" | {variant['output_dtype']} 1x7 |"
+            f" | {variant['output_dtype']} 1x{contract.num_classes} |"
         )
     lines += [
         "",
@@ -103,7 +105,7 @@ def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: s
     lines += [
         "## Training",
         "",
-        f"- Data: {data_line}; labels: FER-2013's own (`--labels fer2013`); Training rows for fitting,"
+        f"- Data: {data_line}; labels: {LABEL_SOURCES[source]} (`--labels {source}`); Training rows for fitting,"
         " PublicTest for choosing the epoch, the recipe and the model. PrivateTest was never used.",
         f"- Student: {epochs} epochs, best at epoch {contract.extra.get('best_epoch', '?')}"
         f" (PublicTest accuracy without mirror averaging {_pct(metrics['splits']['PublicTest']['accuracy'])}),"

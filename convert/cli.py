@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "model", nargs="?", type=Path, help="a .keras model written by `python -m train` (contract.json beside it)"
     )
     source.add_argument("--model", dest="model_option", type=Path, help="the same, as an option")
-    add_data_options(parser, required=False, labels=False)
+    add_data_options(parser, required=False)
     parser.add_argument("--out", type=Path, default=Path("models/model"), help="output folder (default: models/model)")
     parser.add_argument(
         "--calibration", type=Path, help="folder of face images to calibrate int8 on, instead of --data"
@@ -83,6 +83,8 @@ def convert(args: argparse.Namespace) -> int:
         max_eval_rows=args.max_eval_rows,
         skip_bad_rows=args.skip_bad_rows,
         seed=args.seed,
+        labels=args.labels,
+        ferplus_csv=args.ferplus_csv,
     )
     inputs = check_inputs(options)
     with quiet_native(not args.verbose, hide_stdout=True):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.contract import IMAGE_SIZE, Contract
+from edge.contract import CONTRACT_FILENAME, IMAGE_SIZE, Contract
 from edge.errors import UserError, described
 from edge.model_folder import (
     CONFUSION_PLOT,
@@ -27,7 +27,7 @@ from edge.model_folder import (
     file_sha256,
     write_folder,
 )
-from train.data import Dataset, load_dataset, stratified_sample, validation_split_name
+from train.data import Dataset, check_labels, load_dataset, stratified_sample, validation_split_name
 
 
 @dataclass
@@ -42,6 +42,8 @@ class Options:
     max_eval_rows: int = 4000
     skip_bad_rows: bool = False
     seed: int = 0
+    labels: str = "fer2013"
+    ferplus_csv: Path | None = None
 
 
 @dataclass
@@ -83,7 +85,11 @@ def check_inputs(options: Options) -> Inputs:
     """The checks that need no TensorFlow: the model file exists, the data and images load, --out can be written."""
     if not options.model.is_file():
         raise UserError(f"{options.model}: model not found")
-    data = load_dataset(options.data, options.skip_bad_rows, seed=options.seed) if options.data else None
+    data = None
+    if options.data:
+        data = load_dataset(options.data, options.skip_bad_rows, options.labels, options.ferplus_csv, options.seed)
+        beside = options.model.parent / CONTRACT_FILENAME
+        check_labels(data, Contract.load(beside) if beside.exists() else Contract("?"), options.model)
     calibration, source = None, None
     if data is not None:
         images, labels = data.split("Training")

@@ -18,6 +18,8 @@ from edge.atomic import write_json
 from edge.errors import UserError
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+# FER+'s eight emotions in its vote columns' order (the FER+ model's output order), named as FER-2013's are.
+FERPLUS_LABELS: tuple[str, ...] = ("Neutral", "Happy", "Surprise", "Sad", "Angry", "Disgust", "Fear", "Contempt")
 IMAGE_SIZE = 48
 INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)
 PIXEL_SCALE = 1.0 / 255.0

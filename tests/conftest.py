@@ -18,13 +18,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def run_module(
-    *args: str, check: bool = False, timeout: float = 600, max_file_bytes: int | None = None
+    *args: str,
+    check: bool = False,
+    timeout: float = 600,
+    max_file_bytes: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `python -m ...` from the repo root, as a user would.
 
     max_file_bytes: the process may write no file larger than this (RLIMIT_FSIZE): the writes of a full disk.
+    env: variables to set on top of this process's environment.
     """
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))

@@ -64,7 +64,9 @@ class FerBatches(keras.utils.PyDataset):
     """Shuffled, optionally augmented batches of (normalised images, target probabilities, sample weights).
 
     Targets are one-hot labels, or a blend with a teacher's probabilities for distillation; `labels`
-    (the hard classes) choose each row's class weight.
+    (the hard classes) choose each row's class weight. With `shard=(i, n)` this process of n training together
+    feeds the i-th slice of every global batch of `batch_size`, cut after augmentation and mixup so the global
+    batch is the one a single process would make.
     """
 
     def __init__(
@@ -77,13 +79,14 @@ class FerBatches(keras.utils.PyDataset):
         weights: np.ndarray | None = None,
         augment: AugmentConfig | None = None,
         seed: int = 0,
+        shard: tuple[int, int] = (0, 1),
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         if len(images) < batch_size:
             raise ValueError(f"{len(images)} training images is fewer than one batch of {batch_size}")
         self.images, self.targets, self.labels, self.contract = images, targets, labels, contract
-        self.batch_size, self.augment, self.seed = batch_size, augment, seed
+        self.batch_size, self.augment, self.seed, self.shard = batch_size, augment, seed, shard
         self.class_weight = weights if weights is not None else np.ones(contract.num_classes, dtype=np.float32)
         self.epoch = 0
         self.order = self._order(0)
@@ -117,4 +120,7 @@ class FerBatches(keras.utils.PyDataset):
             x = lam[..., None, None] * x + (1 - lam[..., None, None]) * x[partner]
             y = lam * y + (1 - lam) * y[partner]
             w = lam[:, 0] * w + (1 - lam[:, 0]) * w[partner]
-        return x, y, w
+        index, count = self.shard
+        size = len(x) // count
+        part = slice(index * size, (index + 1) * size)
+        return x[part], y[part], w[part]

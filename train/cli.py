@@ -23,7 +23,8 @@ from edge.cliargs import (
 )
 from edge.errors import UserError, described, run_cli
 from edge.quiet import quiet_native
-from train.data import add_data_options, dataset_from, validation_split_name
+from train import distribute
+from train.data import add_data_options, check_labels, dataset_from, validation_split_name
 from train.models import ARCHITECTURES, DEFAULT_ARCH
 from train.run import TrainConfig, check_against_data, prepare_out, run_identity
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     parser = Parser(
         prog="python -m train",
-        description="Train a facial-expression CNN on FER-2013 (48x48 grayscale, 7 classes). "
+        description="Train a facial-expression CNN on FER-2013 (48x48 grayscale; its 7 labels, or FER+'s 8). "
         "The default subcommand is fit; an interrupted fit resumes when rerun with the same arguments.",
     )
     add_version(parser)
@@ -104,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="teacher share of each target; the rest is the one-hot label (default: %(default)s)",
     )
     fit.add_argument(
+        "--soft-targets",
+        action="store_true",
+        help="with --labels ferplus: train on each face's FER+ vote distribution instead of its majority label",
+    )
+    fit.add_argument(
+        "--distribute",
+        choices=distribute.CHOICES,
+        default=defaults.distribute,
+        help="data-parallel: split every batch across all local devices (and hosts, through Keras's"
+        " KERAS_DISTRIBUTION_* variables); needs KERAS_BACKEND=jax and a --batch-size divisible by the"
+        " device count (default: %(default)s)",
+    )
+    fit.add_argument(
         "--workers", type=positive_int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
     )
 
@@ -160,6 +174,8 @@ def _parse(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     """Every check first (options, data, --out, resume), then TensorFlow."""
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    with quiet_native(not args.verbose):
+        devices = distribute.devices_for(config.distribute, config.batch_size)
     data = dataset_from(args)
     check_against_data(config, data, validation_split_name(data))
     identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows)
@@ -170,7 +186,7 @@ def _fit(args: argparse.Namespace) -> int:
         from train.report import format_metrics
 
         try:
-            metrics = train(data, config, args.out, state, identity)
+            metrics = train(data, config, args.out, state, identity, devices)
         except OSError as exc:  # a disk that fills up during the run
             raise UserError(f"{exc.filename or args.out}: cannot write ({exc.strerror or exc})") from None
         except Exception as exc:
@@ -191,6 +207,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model}: model not found")
     contract = Contract.load(args.model.parent)
     data = dataset_from(args)
+    check_labels(data, contract, args.model)
     with quiet_native(not args.verbose):
         from train.models import load
         from train.report import evaluate, format_metrics

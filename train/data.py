@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from edge.contract import IMAGE_SIZE, LABELS
+from edge.contract import FERPLUS_LABELS, IMAGE_SIZE, LABELS, Contract
 from edge.errors import UserError, described
 
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
@@ -38,7 +38,13 @@ FERPLUS_COLUMNS = (
     "unknown",
     "NF",
 )
+FERPLUS_EMOTIONS = len(FERPLUS_LABELS)  # the first eight vote columns; the last two are unknown and not-a-face
 DEFAULT_FERPLUS = "fer2013new.csv"
+LABEL_SOURCES = {  # --labels, and how a model card names each
+    "fer2013": "FER-2013's own",
+    "ferplus": "FER+'s eight, by the FER+ authors' majority rule",
+    "ferplus7": "FER+ majority votes mapped onto FER-2013's seven",
+}
 FERPLUS_TO_FER = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
 _INTEGER = re.compile(r"^\d+$")
 
@@ -51,7 +57,11 @@ class BadRow:
 
 @dataclass
 class Dataset:
-    """Images (N, 48, 48) uint8, labels (N,) int64, and each row's split name and CSV line number."""
+    """Images (N, 48, 48) uint8, labels (N,) int64, and each row's split name and CSV line number.
+
+    `class_names` names the label indices (FER-2013's seven, or FER+'s eight); `votes`, with FER+'s own labels,
+    is each row's distribution of annotator votes over those classes (N, 8) float32, for soft targets.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -60,6 +70,8 @@ class Dataset:
     source: str
     skipped: list[BadRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    class_names: tuple[str, ...] = LABELS
+    votes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -82,7 +94,7 @@ class Dataset:
         return images, labels
 
     def class_counts(self, name: str) -> list[int]:
-        return np.bincount(self.labels[self.usage == name], minlength=len(LABELS)).tolist()
+        return np.bincount(self.labels[self.usage == name], minlength=len(self.class_names)).tolist()
 
 
 def _diagnose_pixels(text: str) -> str | None:
@@ -251,7 +263,7 @@ def hold_out_validation(data: Dataset, fraction: float = 0.1, seed: int = 0) -> 
     """Give a CSV without PublicTest rows a seeded, stratified validation split taken from Training."""
     rng = np.random.default_rng(seed)
     training = np.flatnonzero(data.usage == "Training")
-    for label in range(len(LABELS)):
+    for label in range(len(data.class_names)):
         members = training[data.labels[training] == label]
         take = round(len(members) * fraction)
         if take:
@@ -265,13 +277,12 @@ def validation_split_name(data: Dataset) -> str:
     return VALIDATION_USAGE if VALIDATION_USAGE in data.splits else HELD_OUT_USAGE
 
 
-def apply_ferplus(data: Dataset, ferplus_csv: str | Path) -> None:
-    """Replace labels with the FER+ majority vote; drop rows whose majority is contempt, unknown or not-a-face.
+def _read_votes(path: Path, data: Dataset) -> np.ndarray:
+    """The FER+ vote counts (N, 10) of the data set's rows, in FER+'s column order.
 
     FER+ lists the same rows in the same order as the full FER-2013 file, so row i of the FER+ file is
-    line i+2 of the original CSV. Ties go to the first class in FER+'s column order.
+    line i+2 of the original CSV.
     """
-    path = Path(ferplus_csv)
     if not path.exists():
         raise UserError(f"{path}: FER+ label file not found")
     try:
@@ -284,12 +295,59 @@ def apply_ferplus(data: Dataset, ferplus_csv: str | Path) -> None:
     rows = data.lines - 2
     if rows.max() >= len(votes):
         raise UserError(f"{path}: {len(votes)} rows, but {data.source} has a row at line {rows.max() + 2}")
-    majority = np.asarray(FERPLUS_COLUMNS)[votes[list(FERPLUS_COLUMNS)].to_numpy().argmax(axis=1)][rows]
-    keep = np.isin(majority, list(FERPLUS_TO_FER))
+    counts = pd.DataFrame(votes[list(FERPLUS_COLUMNS)]).apply(pd.to_numeric, errors="coerce").to_numpy()[rows]
+    bad = np.flatnonzero(~(counts >= 0).all(axis=1))
+    if len(bad):
+        raise UserError(f"{path} line {rows[bad[0]] + 2}: vote counts must be numbers >= 0")
+    return counts.astype(np.float32)
+
+
+def _keep_rows(data: Dataset, keep: np.ndarray, labels: np.ndarray, majority: np.ndarray, path: Path) -> None:
     dropped = {name: int(n) for name, n in zip(*np.unique(majority[~keep], return_counts=True), strict=True)}
     data.images, data.usage, data.lines = data.images[keep], data.usage[keep], data.lines[keep]
-    data.labels = np.array([FERPLUS_TO_FER[name] for name in majority[keep]], dtype=np.int64)
+    data.labels = labels[keep].astype(np.int64)
     data.notes.append(f"FER+ majority labels from {path}; dropped {int((~keep).sum())} rows {dropped}")
+
+
+def apply_ferplus(data: Dataset, ferplus_csv: str | Path) -> None:
+    """FER+'s own eight labels, by the FER+ authors' majority rule (their reference code's `majority` mode).
+
+    A single vote for a class is dropped as an outlier; the top class must then hold more than half of the
+    remaining votes, so a tie has no majority. Rows without a majority, or whose majority is unknown or
+    not-a-face, are dropped. `votes` keeps each row's remaining votes over the eight emotions, normalised.
+    """
+    path = Path(ferplus_csv)
+    counts = _read_votes(path, data)
+    counts[counts <= 1] = 0
+    top = counts.argmax(axis=1)
+    has_majority = counts.max(axis=1) > 0.5 * counts.sum(axis=1)
+    keep = has_majority & (top < FERPLUS_EMOTIONS)
+    majority = np.where(has_majority, np.asarray(FERPLUS_COLUMNS)[top], "no majority")
+    emotions = counts[keep, :FERPLUS_EMOTIONS]
+    _keep_rows(data, keep, top, majority, path)
+    data.class_names = FERPLUS_LABELS
+    data.votes = emotions / emotions.sum(axis=1, keepdims=True)
+
+
+def apply_ferplus7(data: Dataset, ferplus_csv: str | Path) -> None:
+    """FER+ majority votes mapped onto FER-2013's seven labels; rows whose majority is contempt, unknown or
+    not-a-face are dropped. Ties go to the first class in FER+'s column order."""
+    path = Path(ferplus_csv)
+    majority = np.asarray(FERPLUS_COLUMNS)[_read_votes(path, data).argmax(axis=1)]
+    keep = np.isin(majority, list(FERPLUS_TO_FER))
+    labels = np.array([FERPLUS_TO_FER.get(name, -1) for name in majority], dtype=np.int64)
+    _keep_rows(data, keep, labels, majority, path)
+
+
+def check_labels(data: Dataset, contract: Contract, model: Path) -> None:
+    """Refuse to score a model on data labelled with another class list (FER+'s eight against FER-2013's seven)."""
+    if list(data.class_names) != contract.labels:
+        source = contract.extra.get("label_source")
+        raise UserError(
+            f"{model}: its contract's {contract.num_classes} labels ({', '.join(contract.labels)}) are not the"
+            f" data's {len(data.class_names)} ({', '.join(data.class_names)}); pass"
+            + (f" --labels {source}, which it was trained with" if source else " the --labels it was trained with")
+        )
 
 
 def add_data_options(parser: argparse.ArgumentParser, required: bool = True, labels: bool = True) -> None:
@@ -305,14 +363,15 @@ def add_data_options(parser: argparse.ArgumentParser, required: bool = True, lab
     if labels:
         parser.add_argument(
             "--labels",
-            choices=("fer2013", "ferplus"),
+            choices=tuple(LABEL_SOURCES),
             default="fer2013",
-            help="label source: the CSV's own labels, or the FER+ majority vote (default: fer2013)",
+            help="label source: the CSV's own 7 labels; FER+'s 8 (majority vote, contempt included); or the FER+"
+            " majority mapped onto the 7 FER-2013 labels (default: fer2013)",
         )
         parser.add_argument(
             "--ferplus-csv",
             type=Path,
-            help=f"FER+ votes file for --labels ferplus (default: {DEFAULT_FERPLUS} beside --data)",
+            help=f"FER+ votes file for --labels ferplus[7] (default: {DEFAULT_FERPLUS} beside --data)",
         )
 
 
@@ -325,8 +384,9 @@ def load_dataset(
         print(f"skipped {len(data.skipped)} bad row(s) of {path}:", file=sys.stderr)
         for row in data.skipped:
             print(f"  line {row.line}: {row.reason}", file=sys.stderr)
-    if labels == "ferplus":
-        apply_ferplus(data, ferplus_csv or path.parent / DEFAULT_FERPLUS)
+    if labels != "fer2013":
+        relabel = apply_ferplus if labels == "ferplus" else apply_ferplus7
+        relabel(data, ferplus_csv or path.parent / DEFAULT_FERPLUS)
     if VALIDATION_USAGE not in data.splits:
         hold_out_validation(data, seed=seed)
     for note in data.notes:

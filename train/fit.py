@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from train import models
 from train.augment import AugmentConfig, FerBatches, class_weights
 from train.data import Dataset, validation_split_name
 from train.distill import load_soft_labels
+from train.distribute import Devices, padded_validation
 from train.report import write_reports
 from train.resume import ResumableState, history_csv
 from train.run import BEST_WEIGHTS, RunState, TrainConfig, state_dir
@@ -37,8 +39,8 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
     return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
 
 
-def _compiled_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
-    model = models.build(config.arch)
+def _compiled_model(config: TrainConfig, num_classes: int, steps_per_epoch: int) -> keras.Model:
+    model = models.build(config.arch, num_classes)
     model.compile(
         optimizer=_optimizer(config, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -61,18 +63,31 @@ def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
     return tracked
 
 
-def train(data: Dataset, config: TrainConfig, out: Path, state: RunState | None, identity: dict) -> dict:
+def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np.ndarray:
+    """What each Training row is taught (N, C): its one-hot label, or with `--soft-targets` its FER+ vote
+    distribution; with `--soft-labels`, blended with the teachers' probabilities."""
+    _, labels = data.split("Training")
+    targets = np.eye(num_classes, dtype=np.float32)[labels]
+    if config.soft_targets and data.votes is not None:
+        targets = data.votes[data.usage == "Training"]
+    if config.soft_labels is not None:
+        soft = load_soft_labels(config.soft_labels, len(labels), num_classes)
+        targets = config.distill_weight * soft + (1 - config.distill_weight) * targets
+    return targets
+
+
+def train(
+    data: Dataset, config: TrainConfig, out: Path, state: RunState | None, identity: dict, devices: Devices | None
+) -> dict:
     """Train (or resume `state`, checked by `run.prepare_out`) into `out` and write every output file; returns the
-    metrics. `identity` is recorded in the state for the next resume to check against."""
+    metrics. `identity` is recorded in the state for the next resume to check against. With `devices` (from
+    `distribute.devices_for`), every batch is split across them."""
     keras.utils.set_random_seed(config.seed)
-    contract = Contract(architecture=config.arch)
+    contract = Contract(architecture=config.arch, labels=list(data.class_names))
     val_name = validation_split_name(data)
     x_train, y_train = data.split("Training")
     x_val, y_val = data.split(val_name)
-    targets = np.eye(contract.num_classes, dtype=np.float32)[y_train]
-    if config.soft_labels is not None:
-        soft = load_soft_labels(config.soft_labels, len(y_train), contract.num_classes)
-        targets = config.distill_weight * soft + (1 - config.distill_weight) * targets
+    targets = training_targets(data, config, contract.num_classes)
     batches = FerBatches(
         x_train,
         targets,
@@ -84,37 +99,46 @@ def train(data: Dataset, config: TrainConfig, out: Path, state: RunState | None,
         seed=config.seed,
         workers=config.workers,
         use_multiprocessing=False,
+        shard=devices.shard if devices else (0, 1),
     )
-    validation = (contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val])
-
-    if state is None:
-        state = RunState(config={})
-        model = _compiled_model(config, len(batches))
-    else:
-        print(f"Resuming {out} after epoch {state.epochs_done} (best val_accuracy {state.best_val_accuracy:.4f})")
-        model = keras.models.load_model(state_dir(out) / "state.keras")
-    state.config = identity
-    tracked = _callbacks(config)
-    remaining = not state.stopped_early and state.epochs_done < config.epochs
-    if remaining:
-        batches.set_epoch(state.epochs_done)
-        model.fit(
-            batches,
-            validation_data=validation,
-            epochs=config.epochs,
-            initial_epoch=state.epochs_done,
-            callbacks=[*tracked.values(), ResumableState(out, state, tracked)],
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+    validation = padded_validation(
+        contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val], devices
+    )
+    # The final files are written after this scope, on one device, from the best epoch's weights.
+    with keras.distribution.DataParallel(devices=devices.names).scope() if devices else contextlib.nullcontext():
+        if state is None:
+            state = RunState(config={})
+            model = _compiled_model(config, contract.num_classes, len(batches))
+        else:
+            print(f"Resuming {out} after epoch {state.epochs_done} (best val_accuracy {state.best_val_accuracy:.4f})")
+            model = keras.models.load_model(state_dir(out) / "state.keras")
+        state.config = identity
+        tracked = _callbacks(config)
+        remaining = not state.stopped_early and state.epochs_done < config.epochs
+        if remaining:
+            batches.set_epoch(state.epochs_done)
+            model.fit(
+                batches,
+                validation_data=validation,
+                epochs=config.epochs,
+                initial_epoch=state.epochs_done,
+                callbacks=[*tracked.values(), ResumableState(out, state, tracked)],
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
     return _finish(data, config, contract, out, state)
 
 
 def _finish(data: Dataset, config: TrainConfig, contract: Contract, out: Path, state: RunState) -> dict:
     """Write the final files from the best epoch's weights, then drop the resume state."""
-    best = models.build(config.arch)
+    best = models.build(config.arch, contract.num_classes)
     best.load_weights(state_dir(out) / BEST_WEIGHTS)
     contract.extra.update(
-        {"trained_epochs": state.epochs_done, "best_epoch": state.best_epoch, "data": Path(data.source).name}
+        {
+            "label_source": state.config.get("labels", "fer2013"),
+            "trained_epochs": state.epochs_done,
+            "best_epoch": state.best_epoch,
+            "data": Path(data.source).name,
+        }
     )
     save_model_files(best, contract, out)
     write_text(out / "history.csv", history_csv(state.history))  # also when killed before the last epoch's copy

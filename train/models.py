@@ -19,7 +19,7 @@ from edge.errors import UserError
 if TYPE_CHECKING:
     import keras
 
-Builder = Callable[[], "keras.Model"]
+Builder = Callable[[int], "keras.Model"]  # from the number of classes
 ARCHITECTURES: dict[str, Builder] = {}
 DEFAULT_ARCH = "edge_vgg"
 
@@ -32,10 +32,11 @@ def register(name: str) -> Callable[[Builder], Builder]:
     return add
 
 
-def build(name: str) -> keras.Model:
+def build(name: str, num_classes: int = len(LABELS)) -> keras.Model:
+    """Architecture `name` with one output per class of the contract it is trained for."""
     if name not in ARCHITECTURES:
         raise KeyError(f"unknown architecture {name!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
-    return ARCHITECTURES[name]()
+    return ARCHITECTURES[name](num_classes)
 
 
 def load(path: Path) -> keras.Model:
@@ -57,7 +58,7 @@ def predict(model: keras.Model, images: np.ndarray, contract: Contract, batch_si
 
 
 @register("seed")
-def seed() -> keras.Model:
+def seed(num_classes: int) -> keras.Model:
     """The reference notebook's Sequential CNN: plain conv/pool/dropout blocks and a 1024-unit dense head."""
     import keras
     from keras import layers
@@ -77,7 +78,7 @@ def seed() -> keras.Model:
             layers.Flatten(),
             layers.Dense(1024, activation="relu"),
             layers.Dropout(0.5),
-            layers.Dense(len(LABELS), activation="softmax"),
+            layers.Dense(num_classes, activation="softmax"),
         ],
         name="seed",
     )
@@ -91,7 +92,9 @@ def _conv_bn_relu(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
     return layers.ReLU()(x)
 
 
-def _vgg_bn(name: str, widths: tuple[int, ...], convs: tuple[int, ...], dropout: float) -> keras.Model:
+def _vgg_bn(
+    name: str, num_classes: int, widths: tuple[int, ...], convs: tuple[int, ...], dropout: float
+) -> keras.Model:
     """VGG-style blocks (conv-BN-ReLU, max-pool) ending in global average pooling: no giant dense layer."""
     import keras
     from keras import layers
@@ -104,35 +107,35 @@ def _vgg_bn(name: str, widths: tuple[int, ...], convs: tuple[int, ...], dropout:
         x = layers.MaxPooling2D(2)(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(len(LABELS), activation="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 @register("edge_vgg")
-def edge_vgg() -> keras.Model:
+def edge_vgg(num_classes: int) -> keras.Model:
     """The edge default: about 1.2 M parameters, one conv at full 48x48 resolution to keep per-face cost low."""
-    return _vgg_bn("edge_vgg", widths=(32, 64, 128, 256), convs=(1, 2, 2, 2), dropout=0.4)
+    return _vgg_bn("edge_vgg", num_classes, widths=(32, 64, 128, 256), convs=(1, 2, 2, 2), dropout=0.4)
 
 
 @register("edge_vgg_small")
-def edge_vgg_small() -> keras.Model:
+def edge_vgg_small(num_classes: int) -> keras.Model:
     """Half the width of edge_vgg (about 0.3 M parameters) for the slowest devices."""
-    return _vgg_bn("edge_vgg_small", widths=(16, 32, 64, 128), convs=(1, 2, 2, 2), dropout=0.3)
+    return _vgg_bn("edge_vgg_small", num_classes, widths=(16, 32, 64, 128), convs=(1, 2, 2, 2), dropout=0.3)
 
 
 @register("tiny")
-def tiny() -> keras.Model:
+def tiny(num_classes: int) -> keras.Model:
     """A few thousand parameters: trains in seconds, for tests and smoke runs."""
-    return _vgg_bn("tiny", widths=(8, 16), convs=(1, 1), dropout=0.0)
+    return _vgg_bn("tiny", num_classes, widths=(8, 16), convs=(1, 1), dropout=0.0)
 
 
 @register("edge_vgg_deep")
-def edge_vgg_deep() -> keras.Model:
+def edge_vgg_deep(num_classes: int) -> keras.Model:
     """edge_vgg with a third conv in the last block (about 1.76 M parameters, int8 file under 2 MB)."""
-    return _vgg_bn("edge_vgg_deep", widths=(32, 64, 128, 256), convs=(1, 2, 2, 3), dropout=0.4)
+    return _vgg_bn("edge_vgg_deep", num_classes, widths=(32, 64, 128, 256), convs=(1, 2, 2, 3), dropout=0.4)
 
 
 @register("edge_vgg_wide")
-def edge_vgg_wide() -> keras.Model:
+def edge_vgg_wide(num_classes: int) -> keras.Model:
     """edge_vgg_deep at 1.25x width in the first three blocks (about 1.8 M parameters)."""
-    return _vgg_bn("edge_vgg_wide", widths=(40, 80, 160, 240), convs=(1, 2, 2, 3), dropout=0.4)
+    return _vgg_bn("edge_vgg_wide", num_classes, widths=(40, 80, 160, 240), convs=(1, 2, 2, 3), dropout=0.4)

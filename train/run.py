@@ -15,7 +15,7 @@ from typing import Any
 
 from edge.errors import UserError
 from edge.model_folder import file_sha256
-from train.data import Dataset
+from train.data import DEFAULT_FERPLUS, Dataset
 from train.models import DEFAULT_ARCH
 
 STATE_DIR = ".resume"
@@ -43,10 +43,13 @@ class TrainConfig:
     workers: int = 1
     soft_labels: Path | None = None
     distill_weight: float = 0.7
+    soft_targets: bool = False
+    distribute: str = "none"
 
 
-# What may change between a run and its resume: how long it goes on, and how many threads augment.
-MAY_CHANGE = ("epochs", "workers")
+# What may change between a run and its resume: how long it goes on, how many threads augment, and whether the
+# batches are split across devices (the same result up to float rounding, so a run may move machines).
+MAY_CHANGE = ("epochs", "workers", "distribute")
 # Option names as the user typed them, where they differ from the config key.
 FLAGS = {
     "augment": "--no-augment",
@@ -91,7 +94,7 @@ def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path
     identity.update(
         data_sha256=file_sha256(data),
         labels=labels,
-        ferplus_sha256=file_sha256(ferplus_csv) if labels == "ferplus" and ferplus_csv else None,
+        ferplus_sha256=file_sha256(ferplus_csv or data.parent / DEFAULT_FERPLUS) if labels != "fer2013" else None,
         skip_bad_rows=skip_bad_rows,
         soft_labels_sha256=file_sha256(config.soft_labels) if config.soft_labels else None,
     )
@@ -147,5 +150,7 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
             f"--batch-size {config.batch_size} is more than the {training} Training rows of {data.source};"
             f" use at most {training}"
         )
+    if config.soft_targets and data.votes is None:
+        raise UserError("--soft-targets needs --labels ferplus (the FER+ vote distributions)")
     if not (data.usage == validation).any():
         raise UserError(f"{data.source}: no validation rows ({validation}) to select the best epoch on")

@@ -1,0 +1,97 @@
+"""`--distribute data-parallel`: one global batch split across every device, through Keras 3's distribution API.
+
+JAX backend only (`KERAS_BACKEND=jax`): `keras.distribution.DataParallel` places a copy of the model on every
+device and shards each batch along its first axis; gradients and BatchNorm statistics are reduced over the whole
+global batch, so a run gives the same result as on one device up to float rounding (and may resume on another
+machine). Several hosts join through `keras.distribution.initialize()`, which reads Keras's standard variables
+KERAS_DISTRIBUTION_JOB_ADDRESSES (the coordinator's host:port), KERAS_DISTRIBUTION_NUM_PROCESSES and
+KERAS_DISTRIBUTION_PROCESS_ID; each process then feeds its own slice of every global batch.
+
+Every check here runs before any training: the backend, the variables, and a batch size that divides evenly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.errors import UserError
+
+CHOICES = ("none", "data-parallel")
+NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
+
+
+@dataclass(frozen=True)
+class Devices:
+    """The devices of every process taking part, and which process this one is."""
+
+    names: list[str]
+    processes: int = 1
+    process: int = 0
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        """(this process, processes): which slice of each global batch this process feeds."""
+        return self.process, self.processes
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise UserError(f"{name}={text!r} is not an integer >= 0")
+    return int(text)
+
+
+def devices_for(mode: str, batch_size: int) -> Devices | None:
+    """The devices to split batches across, or None to train as usual; refuses what cannot work, in one line.
+
+    One device in all falls back to an ordinary run with a note on stderr, so a recipe written for a
+    multi-GPU machine still runs (with the same result) on a laptop.
+    """
+    if mode == "none":
+        return None
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "jax":
+        raise UserError(f"--distribute {mode} needs the JAX backend (this is {backend}); run with KERAS_BACKEND=jax")
+    processes, process = _env_int(NUM_PROCESSES, 1), _env_int(PROCESS_ID, 0)
+    if processes < 1 or process >= processes:
+        raise UserError(f"{PROCESS_ID}={process} must be below {NUM_PROCESSES}={processes}")
+    if batch_size % processes:
+        raise UserError(f"--batch-size {batch_size} cannot be split evenly across {processes} processes")
+    import keras
+
+    if processes > 1:
+        keras.distribution.initialize()
+    names = keras.distribution.list_devices()
+    if batch_size % len(names):
+        raise UserError(
+            f"--batch-size {batch_size} cannot be split evenly across {len(names)} devices"
+            f" ({', '.join(names)}); use a multiple of {len(names)}"
+        )
+    if len(names) == 1:
+        print(f"--distribute {mode}: one device ({names[0]}), so this is an ordinary run", file=sys.stderr)
+        return None
+    print(f"--distribute {mode}: each batch of {batch_size} split across {', '.join(names)}", file=sys.stderr)
+    return Devices(names, processes, process)
+
+
+def padded_validation(
+    x: np.ndarray, y: np.ndarray, devices: Devices | None
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validation data whose last batch still splits evenly across the devices.
+
+    JAX cannot shard a batch unevenly, so rows of weight 0 fill the last batch: they leave val_accuracy (which
+    picks the best epoch) exact; val_loss counts them in its denominator, at most devices-1 rows in all.
+    """
+    if devices is None or len(x) % len(devices.names) == 0:
+        return x, y
+    pad = len(devices.names) - len(x) % len(devices.names)
+    weights = np.concatenate([np.ones(len(x), np.float32), np.zeros(pad, np.float32)])
+    fill = np.arange(pad) % len(x)
+    return np.concatenate([x, x[fill]]), np.concatenate([y, y[fill]]), weights
