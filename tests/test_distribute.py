@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -25,26 +28,60 @@ def history(run: Path) -> dict[str, np.ndarray]:
     return {key: np.array([float(row[key]) for row in rows]) for key in columns}
 
 
-def test_two_devices_train_as_one(tmp_path: Path, synthetic_csv: Path) -> None:
-    runs = {}
-    for mode in ("none", "data-parallel"):
-        runs[mode] = tmp_path / mode
-        result = run_module("train", "--data", str(synthetic_csv), *FIT, "--distribute", mode, "--out",
-                            str(runs[mode]), env=TWO_DEVICES, check=True)  # fmt: skip
-    assert "--distribute data-parallel: each batch of 16 split across cpu:0, cpu:1" in result.stderr
-    one, two = history(runs["none"]), history(runs["data-parallel"])
-    # The gradient of a global batch is summed in another order across two devices: the same numbers up to float
-    # rounding, which grows a little with every step; an accuracy may move by a row near a decision boundary.  An epoch
-    # moves weights by up to about 0.3 here, hundreds of times the tolerance on them.
-    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
-    np.testing.assert_allclose(two["val_loss"], one["val_loss"], rtol=1e-4)
-    np.testing.assert_allclose(two["accuracy"], one["accuracy"], atol=2 / 448)
-    np.testing.assert_allclose(two["val_accuracy"], one["val_accuracy"], atol=2 / 112)
-    contracts = [json.loads((run / "contract.json").read_text()) for run in runs.values()]
+def assert_same_training(one: Path, other: Path) -> None:
+    """Two runs equal up to float rounding: the gradient of a global batch summed in another order across devices
+    grows a little with every step, and an accuracy may move by a row near a decision boundary. An epoch moves
+    weights by up to about 0.3 here, hundreds of times the tolerance on them."""
+    a, b = history(one), history(other)
+    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-4)
+    np.testing.assert_allclose(b["val_loss"], a["val_loss"], rtol=1e-4)
+    np.testing.assert_allclose(b["accuracy"], a["accuracy"], atol=2 / 448)
+    np.testing.assert_allclose(b["val_accuracy"], a["val_accuracy"], atol=2 / 112)
+    contracts = [json.loads((run / "contract.json").read_text()) for run in (one, other)]
     assert contracts[0]["extra"]["best_epoch"] == contracts[1]["extra"]["best_epoch"]
-    models = [keras.models.load_model(run / "model.keras") for run in runs.values()]
-    for a, b in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
-        np.testing.assert_allclose(b, a, atol=1e-3)  # Adam divides by sqrt(v): rounding in tiny gradients shows
+    models = [keras.models.load_model(run / "model.keras") for run in (one, other)]
+    for x, y in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_allclose(y, x, atol=1e-3)  # Adam divides by sqrt(v): rounding in tiny gradients shows
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "one"
+    run_module("train", "--data", str(synthetic_csv), *FIT, "--out", str(out), env={"KERAS_BACKEND": "jax"},
+               check=True)  # fmt: skip
+    return out
+
+
+def test_two_devices_train_as_one(tmp_path: Path, synthetic_csv: Path, one_device: Path) -> None:
+    out = tmp_path / "two"
+    result = run_module("train", "--data", str(synthetic_csv), *FIT, "--distribute", "data-parallel", "--out",
+                        str(out), env=TWO_DEVICES, check=True)  # fmt: skip
+    assert "--distribute data-parallel: each batch of 16 split across 2 devices (cpu:0, cpu:1)" in result.stderr
+    assert_same_training(one_device, out)
+
+
+def test_two_processes_train_as_one(tmp_path: Path, synthetic_csv: Path, one_device: Path) -> None:
+    """Two hosts, played by two local processes of one CPU device each, joined through Keras's variables."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def process(rank: int) -> subprocess.CompletedProcess:
+        env = {
+            "KERAS_BACKEND": "jax",
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(rank),
+        }
+        return run_module("train", "--data", str(synthetic_csv), *FIT, "--distribute", "data-parallel", "--out",
+                          str(tmp_path / f"host{rank}"), env=env, check=True, timeout=300)  # fmt: skip
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(process, (0, 1)))
+    assert "each batch of 16 split across 2 devices in 2 processes" in results[0].stderr
+    assert (tmp_path / "host0" / "history.csv").read_text().split("seconds")[1].count("\n") == 3
+    for rank in (0, 1):
+        assert_same_training(one_device, tmp_path / f"host{rank}")
 
 
 def test_batch_size_must_split_evenly_across_the_devices(tmp_path: Path, synthetic_csv: Path) -> None:

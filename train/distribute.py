@@ -77,7 +77,12 @@ def devices_for(mode: str, batch_size: int) -> Devices | None:
     if len(names) == 1:
         print(f"--distribute {mode}: one device ({names[0]}), so this is an ordinary run", file=sys.stderr)
         return None
-    print(f"--distribute {mode}: each batch of {batch_size} split across {', '.join(names)}", file=sys.stderr)
+    where = f" in {processes} processes" if processes > 1 else ""
+    print(
+        f"--distribute {mode}: each batch of {batch_size} split across {len(names)} devices{where}"
+        f" ({', '.join(names)})",
+        file=sys.stderr,
+    )
     return Devices(names, processes, process)
 
 

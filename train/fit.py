@@ -105,7 +105,9 @@ def train(
         contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val], devices
     )
     # The final files are written after this scope, on one device, from the best epoch's weights.
-    with keras.distribution.DataParallel(devices=devices.names).scope() if devices else contextlib.nullcontext():
+    # FerBatches feeds each process its own slice of every batch (`shard`), so Keras must not shard again.
+    distribution = devices and keras.distribution.DataParallel(devices=devices.names, auto_shard_dataset=False)
+    with distribution.scope() if distribution else contextlib.nullcontext():
         if state is None:
             state = RunState(config={})
             model = _compiled_model(config, contract.num_classes, len(batches))
