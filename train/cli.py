@@ -21,6 +21,7 @@ from edge.cliargs import (
     positive_float,
     positive_int,
 )
+from edge.contract import Contract
 from edge.errors import UserError, described, run_cli
 from edge.quiet import quiet_native
 from train import distribute
@@ -174,8 +175,7 @@ def _parse(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     """Every check first (options, data, --out, resume), then TensorFlow."""
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    with quiet_native(not args.verbose):
-        devices = distribute.devices_for(config.distribute, config.batch_size)
+    devices = distribute.devices_for(config.distribute, config.batch_size, quiet=not args.verbose)
     data = dataset_from(args)
     check_against_data(config, data, validation_split_name(data))
     identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows)
@@ -201,8 +201,6 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from edge.contract import Contract
-
     if not args.model.is_file():
         raise UserError(f"{args.model}: model not found")
     contract = Contract.load(args.model.parent)
@@ -223,6 +221,8 @@ def _teach(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
     data = dataset_from(args)
+    for model in args.model:
+        check_labels(data, Contract.load(model.parent), model)
     with quiet_native(not args.verbose):
         soft = teacher_probabilities(args.model, data)
     save_soft_labels(args.out, soft)

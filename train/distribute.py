@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.errors import UserError
+from edge.quiet import quiet_native
 
 CHOICES = ("none", "data-parallel")
 NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
@@ -48,7 +49,7 @@ def _env_int(name: str, default: int) -> int:
     return int(text)
 
 
-def devices_for(mode: str, batch_size: int) -> Devices | None:
+def devices_for(mode: str, batch_size: int, quiet: bool = True) -> Devices | None:
     """The devices to split batches across, or None to train as usual; refuses what cannot work, in one line.
 
     One device in all falls back to an ordinary run with a note on stderr, so a recipe written for a
@@ -64,11 +65,12 @@ def devices_for(mode: str, batch_size: int) -> Devices | None:
         raise UserError(f"{PROCESS_ID}={process} must be below {NUM_PROCESSES}={processes}")
     if batch_size % processes:
         raise UserError(f"--batch-size {batch_size} cannot be split evenly across {processes} processes")
-    import keras
+    with quiet_native(quiet):  # what JAX's start-up prints
+        import keras
 
-    if processes > 1:
-        keras.distribution.initialize()
-    names = keras.distribution.list_devices()
+        if processes > 1:
+            keras.distribution.initialize()
+        names = keras.distribution.list_devices()
     if batch_size % len(names):
         raise UserError(
             f"--batch-size {batch_size} cannot be split evenly across {len(names)} devices"
