@@ -12,9 +12,10 @@ from pathlib import Path
 
 from benchmarks.photos import FACES
 from edge.atomic import write_json, write_text
-from edge.cliargs import Parser, add_version, frame_sizes, non_negative_int, positive_int
+from edge.cliargs import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
 from edge.errors import UserError, run_cli
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, REPORT_FILE, check_folder
+from edge.quiet import quiet_native
 from train.data import add_data_options
 
 EXIT_TARGET_MISSED = 1
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         " to the Haar-alone floor and the reference notebook's loop, and verdicts against the project's targets.",
     )
     add_version(parser)
+    add_verbose(parser)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="converted folder (default: shipped)")
     add_data_options(parser, required=False)
     parser.add_argument("--clip", type=Path, help="a video to time the pipeline on (default: the demo clip)")
@@ -49,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows per split for accuracy (0: all; default: 4000)",
     )
     parser.add_argument(
-        "--keras", type=Path, help="the .keras model for the reference loop (default: the one conversion recorded)"
+        "--keras",
+        type=Path,
+        help="the .keras model for the reference loop (default: the one conversion recorded, else the contract's"
+        " architecture with fresh weights, which costs the same to run)",
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the reference Keras loop")
     detection = parser.add_argument_group("detection (each detector and mode on a labelled multi-face clip)")
@@ -82,9 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reference_wanted(args: argparse.Namespace) -> bool:
+    return not args.no_reference and importlib.util.find_spec("keras") is not None
+
+
 def _reference_model(args: argparse.Namespace) -> Path | None:
-    if args.no_reference or importlib.util.find_spec("keras") is None:
-        return None
+    """The .keras model the conversion recorded, when it is on this machine (runs/ are not shipped)."""
     if args.keras:
         return args.keras
     report = args.model / REPORT_FILE
@@ -105,7 +113,6 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
     data = dataset_from(args) if args.data else None
     if data is not None:
         check_labels(data, contract, args.model)
-    reference = _reference_model(args)
     threads = sorted({1, os.cpu_count() or 1})
     results.update({
         "model": str(args.model),
@@ -134,8 +141,8 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
         variants += [full_pipeline(name, args.model, name, detector) for name in models]
         if "int8" in models:
             variants.append(full_pipeline("int8, --detect-every 3", args.model, "int8", detector, detect_every=3))
-        if reference:
-            variants.append(reference_loop(reference, contract))
+        if _reference_wanted(args):
+            variants.append(reference_loop(_reference_model(args), contract))
         results["pipeline"][clip] = measure(variants, frames, args.rounds, progress)
         results["decode_ms_per_frame"][clip] = round(decode_ms, 3)
     if _viewers(args, models):
@@ -171,7 +178,7 @@ def bench(args: argparse.Namespace) -> int:
     out = args.out or Path("bench") / args.model.resolve().name
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
     if not args.detection_only:
-        steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + bool(_reference_model(args)))
+        steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + _reference_wanted(args))
         steps += 2 * args.rounds * _viewers(args, models)
     results: dict = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
@@ -201,4 +208,9 @@ def bench(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: bench(args), "benchmarks")
+
+    def go() -> int:
+        with quiet_native(not args.verbose):  # the reference loop's TensorFlow start-up lines
+            return bench(args)
+
+    return run_cli(go, "benchmarks")

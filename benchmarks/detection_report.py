@@ -58,7 +58,8 @@ def detection_markdown(results: dict) -> str:
         f"Detection on {detection['clip']} (median of {detection['rounds']} alternating rounds after a warm-up);"
         f" {facts['cpu']} ({facts['cores']} cores), {facts['date'][:10]}; `{results['command']}`."
         " FPS counts only the time inside the pipeline; asynchronous modes get frames at a camera's"
-        f" {detection['camera_fps']:.0f} FPS. The machine was shared with other jobs: compare within this table.",
+        f" {detection['camera_fps']:.0f} FPS. Compare rows within this table: absolute figures vary between"
+        " machines and runs.",
         "",
     ]
     rows = [

@@ -64,11 +64,15 @@ def full_pipeline(name: str, model: Path, precision: str, detector_config: Detec
     return Variant(name, lambda frame: len(pipeline.process(frame)), timer)
 
 
-def reference_loop(keras_model: Path, contract: Contract) -> Variant:
-    """The reference notebook's loop: Haar at full resolution (scale 1.3), Keras `predict` on each face in turn."""
-    from train.models import load
+def reference_loop(keras_model: Path | None, contract: Contract) -> Variant:
+    """The reference notebook's loop: Haar at full resolution (scale 1.3), Keras `predict` on each face in turn.
 
-    model = load(keras_model)
+    Without the trained .keras file (training runs are not shipped), the contract's architecture is built with
+    fresh weights: `predict` costs the same whatever the weights hold, and this loop is only timed.
+    """
+    from train.models import build, load
+
+    model = load(keras_model) if keras_model else build(contract.architecture, contract.num_classes)
     cascade = cv2.CascadeClassifier(str(find_cascade()))
     timer = StageTimes()
 
