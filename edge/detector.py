@@ -90,8 +90,9 @@ def check_image(frame: np.ndarray) -> None:
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
-    """The grayscale view of an image `check_image` accepts; ValueError for anything else."""
-    check_image(frame)
+    """The grayscale view of an image `check_image` accepts. Unchecked: it runs several times a frame (detection
+    frame, tracker frame, each face crop), so callers check their input once where it enters (`Pipeline.process`,
+    `detect`)."""
     if frame.ndim == 2:
         return frame
     if frame.shape[2] == 1:
@@ -127,6 +128,7 @@ class ScaledDetector(ABC):
         return (frame if self.color and frame.ndim == 3 else to_gray(frame)), scale
 
     def detect(self, frame: np.ndarray) -> np.ndarray:
+        check_image(frame)
         return self.detect_downscaled(*self.downscale(frame))
 
     def detect_downscaled(self, small: np.ndarray, scale: float) -> np.ndarray:
