@@ -128,11 +128,12 @@ class JsonlWriter:
         self.stream = self._open("ab")
 
     def write(self, record: dict) -> None:
-        line = (json.dumps(record) + "\n").encode("utf-8")
+        text = json.dumps(record)
         if self.stream is None:
-            if not self.stdout.line(line.decode("utf-8").rstrip("\n")):
+            if not self.stdout.line(text):
                 self.stdout.check("stdout")  # a closed pipe is left to the runner: it ends the run quietly
             return
+        line = (text + "\n").encode("utf-8")
         good = self.stream.seek(0, os.SEEK_END)
         if self.max_bytes and good and good + len(line) > self.max_bytes:
             self._rotate()
