@@ -7,7 +7,6 @@ checked first and an old OpenCV gets one line that says how to get a newer one.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from edge.detector import NO_BOXES, DetectorConfig, ScaledDetector
 from edge.errors import UserError
+from edge.model_folder import file_sha256
 
 MODEL = Path(__file__).resolve().parent / "detectors" / "face_detection_yunet_2026may.onnx"
 MODEL_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
@@ -47,7 +47,7 @@ def check_model(path: Path = MODEL) -> None:
     """The shipped model is the published file: a truncated or swapped copy would detect nonsense, not fail."""
     if not path.is_file():
         raise UserError(f"{path}: the YuNet model is missing from this copy of edge/")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     if digest != MODEL_SHA256:
         raise UserError(f"{path}: sha256 {digest} is not the published {MODEL_SHA256}")
 
