@@ -10,7 +10,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -52,28 +51,6 @@ class DetectorConfig:
     name: str = "haar"  # one of DETECTORS
 
 
-class Detector(Protocol):
-    """What the pipeline needs from a face detector; boxes are (N, 4) int32 arrays of x, y, w, h."""
-
-    config: DetectorConfig
-
-    color: bool
-
-    def scale_for(self, width: int) -> float: ...
-
-    def min_side(self, scale: float) -> int: ...
-
-    def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]: ...
-
-    def detect(self, frame: np.ndarray) -> np.ndarray: ...
-
-    def detect_downscaled(self, small: np.ndarray, scale: float) -> np.ndarray: ...
-
-    def find(self, small: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
-        """Boxes in `small`'s own pixels, none with a side under `min_side` or (if given) over `max_side`."""
-        ...
-
-
 def check_image(frame: np.ndarray) -> None:
     """Accept a uint8 (H, W), (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4) image.
 
@@ -100,8 +77,9 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY if frame.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
 
 
-class ScaledDetector(ABC):
-    """The downscaling and mapping back that every detector shares; subclasses implement `find`."""
+class Detector(ABC):
+    """What the pipeline needs from a face detector: the downscaling and mapping back that every detector
+    shares; subclasses implement `find`. Boxes are (N, 4) int32 arrays of x, y, w, h."""
 
     config: DetectorConfig
     color = False  # True: `find` sees colour when the frame has it (YuNet finds more faces in colour)
@@ -139,7 +117,7 @@ class ScaledDetector(ABC):
         return np.round(np.asarray(boxes, dtype=np.float64) / scale).astype(np.int32)
 
 
-class FaceDetector(ScaledDetector):
+class FaceDetector(Detector):
     """OpenCV's Haar frontal-face cascade: finds frontal faces on any OpenCV 4."""
 
     def __init__(self, config: DetectorConfig | None = None, cascade: Path | None = None) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detector import NO_BOXES, DetectorConfig, ScaledDetector
+from edge.detector import NO_BOXES, Detector, DetectorConfig
 from edge.errors import UserError
 from edge.model_folder import file_sha256
 
@@ -60,7 +60,7 @@ def square(boxes: np.ndarray) -> np.ndarray:
     return np.stack([x + (w - side) / 2, y + (h - side) / 2, side, side], axis=1)
 
 
-class YuNetDetector(ScaledDetector):
+class YuNetDetector(Detector):
     """Faces from YuNet on the colour detection frame; a grayscale one (picamera2's lores Y plane) is given to
     the network as three equal channels, which finds fewer small faces."""
 
