@@ -176,7 +176,8 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
                 faces = pipeline.process(frame.image, frame.lores)
                 tally.add(faces)
                 with timer.time("output"):
-                    record = frame_record(frame, faces)
+                    # Only for the outputs that take it: a terminal, --save or --show alone needs no record.
+                    record = frame_record(frame, faces) if jsonl or options.observers else None
                     if jsonl:
                         jsonl.write(record)
                     for observer in options.observers:
