@@ -103,7 +103,8 @@ class Detector(ABC):
         if scale != 1.0:
             size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        return (frame if self.color and frame.ndim == 3 else to_gray(frame)), scale
+        colour = self.color and frame.ndim == 3 and frame.shape[2] >= 3  # (H, W, 1) is grayscale too
+        return (frame if colour else to_gray(frame)), scale
 
     def detect(self, frame: np.ndarray) -> np.ndarray:
         check_image(frame)

@@ -63,6 +63,12 @@ def test_detectors_on_the_labelled_real_photos() -> None:
     assert min(haar["precision"], yunet["precision"]) >= 0.8
 
 
+def test_yunet_takes_a_single_channel_image_at_full_resolution() -> None:
+    gray = cv2.cvtColor(astronaut(), cv2.COLOR_BGR2GRAY)
+    detector = make_detector(DetectorConfig(name="yunet", detect_width=0))  # no resize to drop the channel axis
+    assert detector.detect(gray[:, :, None]).tolist() == detector.detect(gray).tolist()
+
+
 def test_shipped_yunet_model_is_checked(tmp_path: Path) -> None:
     check_model()
     tampered = tmp_path / MODEL.name
