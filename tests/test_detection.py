@@ -118,6 +118,7 @@ def test_demo_with_yunet_finds_the_face_on_every_frame(tmp_path: Path) -> None:
 def moving_faces(count: int, step: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Two astronaut faces drifting right by `step` px a frame, with their true boxes."""
     face = cv2.resize(astronaut()[20:260, 130:370], (160, 160), interpolation=cv2.INTER_AREA)
+    in_face = FaceDetector().detect(face)[0]  # the face's box within the pasted patch, the same on every frame
     frames, truth = [], []
     for i in range(count):
         frame = np.full((480, 640, 3), 90, np.uint8)
@@ -125,7 +126,7 @@ def moving_faces(count: int, step: int) -> tuple[list[np.ndarray], list[np.ndarr
         for x0, y0 in ((40, 60), (360, 260)):
             x = x0 + step * i
             frame[y0 : y0 + 160, x : x + 160] = face
-            boxes.append(FaceDetector().detect(face)[0] + (x, y0, 0, 0))
+            boxes.append(in_face + np.array([x, y0, 0, 0]))
         frames.append(frame)
         truth.append(np.array(boxes))
     return frames, truth
