@@ -34,9 +34,10 @@ class FaceEvents:
         now = {face.track: face for face in faces}
         for track, face in self.present.items():
             if track not in now:
-                events.append(event("left", face, time, label=self.reported[track]))
+                events.append(event("left", face, time, label=self.reported.pop(track)))
+                del self.streak[track]
         for track, face in now.items():
-            reported = self.reported.get(track) if track in self.present else None
+            reported = self.reported.get(track)  # holds exactly the tracks present on the last frame
             if reported is None:
                 events.append(event("appeared", face, time))
                 self.reported[track], self.streak[track] = face.label, 0
@@ -49,8 +50,6 @@ class FaceEvents:
                     events.append(event("changed", face, time, previous=reported))
                     self.reported[track], self.streak[track] = face.label, 0
         self.present = now
-        self.reported = {t: self.reported[t] for t in now}
-        self.streak = {t: self.streak[t] for t in now}
         return events
 
 
