@@ -77,7 +77,6 @@ class MqttPublisher:
         device: str,
         summary_every: float = 60.0,
         ha_prefix: str | None = None,
-        queue_size: int = QUEUE_SIZE,
     ) -> None:
         try:
             from paho.mqtt.client import CallbackAPIVersion, Client
@@ -90,7 +89,7 @@ class MqttPublisher:
             raise UserError(f"--device-name {device!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
         self.topics = {k: f"{base}/{k}" for k in ("available", "state", "events", "summary")}
-        self.queue: queue.Queue[tuple[str, dict | str, bool]] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[tuple[str, dict | str, bool]] = queue.Queue(maxsize=QUEUE_SIZE)
         self.connected = threading.Event()
         self.closing = threading.Event()
         self.counters = {"published": 0, "dropped": 0, "connects": 0}
@@ -104,7 +103,7 @@ class MqttPublisher:
             self.client.username_pw_set(url.user, url.password)
         self.client.will_set(self.topics["available"], "offline", qos=QOS, retain=True)
         self.client.reconnect_delay_set(*RECONNECT_DELAY)
-        self.client.max_queued_messages_set(queue_size)
+        self.client.max_queued_messages_set(QUEUE_SIZE)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
