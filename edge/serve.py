@@ -111,7 +111,7 @@ class WebView:
         self.slots = threading.BoundedSemaphore(max_clients)
         self.lock = threading.Lock()
         self.viewers = 0  # clients on /stream.mjpg: frames are only encoded while this is > 0
-        self.event_queues: set[queue.Queue] = set()
+        self.event_queues: tuple[queue.Queue, ...] = ()  # replaced, never mutated: frame() reads it without the lock
         self.pending: tuple[np.ndarray, list[Face], float] | None = None  # the 1-slot hand-over to the encoder
         self.wake = threading.Event()
         self.latest = LatestJpeg()
@@ -151,16 +151,13 @@ class WebView:
             fps = self.frames / max(time.monotonic() - self.started, 1e-9)
             self.pending = (frame.image, faces, fps)
             self.wake.set()
-        if self.event_queues:
-            with self.lock:
-                targets = list(self.event_queues)
-            for target in targets:
-                if target.full():  # a slow client: drop its oldest record, so it catches up with the newest
-                    with contextlib.suppress(queue.Empty):
-                        target.get_nowait()
-                        self.counters["events_missed"] += 1
-                with contextlib.suppress(queue.Full):
-                    target.put_nowait(record)
+        for target in self.event_queues:
+            if target.full():  # a slow client: drop its oldest record, so it catches up with the newest
+                with contextlib.suppress(queue.Empty):
+                    target.get_nowait()
+                    self.counters["events_missed"] += 1
+            with contextlib.suppress(queue.Full):
+                target.put_nowait(record)
 
     def stats(self) -> dict:
         encode = self.encode_times.summary().get("encode", {})
@@ -335,7 +332,7 @@ class ViewHandler(BaseHTTPRequestHandler):
         view = self.view
         records: queue.Queue = queue.Queue(maxsize=EVENTS_BUFFER)
         with view.lock:
-            view.event_queues.add(records)
+            view.event_queues = (*view.event_queues, records)
         try:
             self.wfile.write(f"event: hello\ndata: {json.dumps({'labels': view.labels})}\n\n".encode())
             next_stats = 0.0
@@ -353,7 +350,7 @@ class ViewHandler(BaseHTTPRequestHandler):
                 self.wfile.write(f"data: {json.dumps(record)}\n\n".encode())
         finally:
             with view.lock:
-                view.event_queues.discard(records)
+                view.event_queues = tuple(other for other in view.event_queues if other is not records)
 
 
 def token_from(option: str | None, environ: dict[str, str]) -> str | None:
