@@ -112,7 +112,7 @@ class WebView:
         self.lock = threading.Lock()
         self.viewers = 0  # clients on /stream.mjpg: frames are only encoded while this is > 0
         self.event_queues: tuple[queue.Queue, ...] = ()  # replaced, never mutated: frame() reads it without the lock
-        self.pending: tuple[np.ndarray, list[Face], float] | None = None  # the 1-slot hand-over to the encoder
+        self.pending: tuple[np.ndarray, list[Face]] | None = None  # the 1-slot hand-over to the encoder
         self.wake = threading.Event()
         self.latest = LatestJpeg()
         self.encode_times = StageTimes()  # annotate + JPEG, on the encoder thread: what watching costs the CPU
@@ -148,8 +148,7 @@ class WebView:
     def frame(self, frame: Frame, faces: list[Face], record: dict) -> None:
         self.frames += 1
         if self.viewers:
-            fps = self.frames / max(time.monotonic() - self.started, 1e-9)
-            self.pending = (frame.image, faces, fps)
+            self.pending = (frame.image, faces)
             self.wake.set()
         for target in self.event_queues:
             if target.full():  # a slow client: drop its oldest record, so it catches up with the newest
@@ -182,7 +181,8 @@ class WebView:
             if pending is None or not self.viewers:
                 continue
             began = time.monotonic()
-            image, faces, fps = pending
+            image, faces = pending
+            fps = self.frames / max(began - self.started, 1e-9)  # the run's rate so far, as the overlay shows it
             with self.encode_times.time("encode"):
                 ok, jpeg = cv2.imencode(".jpg", annotate(image, faces, fps), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if ok:
