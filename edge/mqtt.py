@@ -142,7 +142,7 @@ class MqttPublisher:
 
     def close(self) -> None:
         """Send what is queued (a few seconds at most), then say offline and disconnect cleanly."""
-        if not self.publisher.is_alive():  # never started (the run failed before it began)
+        if self.publisher.ident is None:  # never started (the run failed before it began)
             return
         self._put("summary", self.summary())
         if self.connected.is_set():
