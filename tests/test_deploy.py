@@ -27,13 +27,17 @@ def test_install_script_is_shellcheck_clean() -> None:
     assert result.returncode == 0, result.stdout
 
 
+def dry_run(tmp_path: Path, *args: str, leave_out: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """install-pi.sh --dry-run from a copy of edge/ in tmp_path (the script works beside its edge/ folder)."""
+    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__", *leave_out))
+    return subprocess.run(
+        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", *args], capture_output=True, text=True
+    )
+
+
 def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__"))
     venv = tmp_path / "venv"
-    result = subprocess.run(
-        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", "--service", "--mqtt", "--venv", str(venv)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = dry_run(tmp_path, "--service", "--mqtt", "--venv", str(venv))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "apt-get install -y python3-venv python3-opencv opencv-data python3-picamera2" in out
@@ -48,11 +52,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_dry_run_with_yunet_adds_pip_opencv_keeping_numpy_1(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__"))
-    result = subprocess.run(
-        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", "--yunet", "--venv", str(tmp_path / "v")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = dry_run(tmp_path, "--yunet", "--venv", str(tmp_path / "v"))
     assert result.returncode == 0, result.stderr
     assert "-m pip install --quiet opencv-python-headless==4.10.0.84 numpy<2" in result.stdout
     for detector in ("haar", "yunet"):
@@ -71,10 +71,7 @@ def test_bad_options_are_one_line(args: list[str], message: str) -> None:
 
 
 def test_missing_model_is_refused(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__", "model"))
-    result = subprocess.run(
-        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run"], capture_output=True, text=True
-    )
+    result = dry_run(tmp_path, leave_out=("model",))
     assert result.returncode == 1
     assert result.stderr.strip().endswith("model/model_int8.tflite missing: copy the whole edge/ folder")
 
