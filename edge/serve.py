@@ -122,7 +122,8 @@ class WebView:
         self.counters = {"requests": 0, "refused_busy": 0, "refused_token": 0, "frames_encoded": 0,
                          "events_missed": 0}  # fmt: skip
         try:
-            self.server = _server_class(host)((host, port), self._handler_class())
+            handler = type("Handler", (ViewHandler,), {"view": self})  # the request handler, bound to this view
+            self.server = _server_class(host)((host, port), handler)
         except OSError as exc:
             reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
             raise UserError(f"--serve {host}:{port}: cannot listen ({reason})") from None
@@ -189,17 +190,6 @@ class WebView:
                 self.latest.publish(jpeg.tobytes())
                 self.counters["frames_encoded"] += 1
             self.closing.wait(max(0.0, interval - (time.monotonic() - began)))
-
-    # The HTTP side: one thread per client.
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        view = self
-
-        class Handler(ViewHandler):
-            pass
-
-        Handler.view = view
-        return Handler
 
 
 class ViewHandler(BaseHTTPRequestHandler):
