@@ -152,16 +152,20 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
     output stream. Whatever stops it, the outputs written so far are closed whole."""
     timer = pipeline.timer
     human = human or human_output(options)
-    saver = FrameSaver(options.save) if options.save else None  # checks its target first: it truncates nothing
-    jsonl = JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep) if options.jsonl else None
-    if options.show:
-        _check_display()
+    saver: FrameSaver | None = None
+    jsonl: JsonlWriter | None = None
+    window = False
     tally = Tally(source, pipeline, options.observers)
-    for observer in options.observers:
-        observer.start(tally.summary)
     iterator = iter(source)
     with StopRequest() as stop:
-        try:
+        try:  # set-up inside: a refused output still closes the source and the observers already listening
+            saver = FrameSaver(options.save) if options.save else None  # checks its target first: truncates nothing
+            jsonl = JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep) if options.jsonl else None
+            if options.show:
+                _check_display()
+                window = True
+            for observer in options.observers:
+                observer.start(tally.summary)
             while True:
                 if stop.requested:
                     tally.stopped = "interrupted"
@@ -209,7 +213,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
                 jsonl.close()
             if saver:
                 saver.close()
-            if options.show:
+            if window:
                 cv2.destroyAllWindows()
             for observer in options.observers:
                 observer.close()

@@ -240,3 +240,23 @@ def test_browser_shows_live_video_and_a_labelled_face(tmp_path: Path) -> None:
         assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         edge.stop()
+
+
+def test_a_refused_output_still_closes_the_web_view(tmp_path: Path) -> None:
+    """The web view listens before the run; an output the run refuses must not leave its socket open."""
+    from edge.errors import UserError
+    from edge.pipeline import Pipeline
+    from edge.runner import RunOptions, run
+    from edge.serve import WebView
+    from edge.sources import open_source
+
+    pipeline = Pipeline()
+    view = WebView("127.0.0.1", 0, pipeline.contract.labels)
+    host, port = view.address
+    with socket.create_connection((host, port), timeout=5):
+        pass  # listening
+    options = RunOptions(save=str(tmp_path / "out.gif"), quiet=True, observers=[view])
+    with pytest.raises(UserError, match=r"cannot write \.gif"):
+        run(open_source("demo", demo_frames=3), pipeline, options)
+    with pytest.raises(OSError):
+        socket.create_connection((host, port), timeout=5)
