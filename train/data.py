@@ -350,7 +350,7 @@ def check_labels(data: Dataset, contract: Contract, model: Path) -> None:
         )
 
 
-def add_data_options(parser: argparse.ArgumentParser, required: bool = True, labels: bool = True) -> None:
+def add_data_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """`--data` and the options of how to read it, declared once for every command that loads a CSV."""
     parser.add_argument(
         "--data", required=required, type=Path, help="FER-2013 CSV (emotion,pixels[,Usage]), plain or compressed"
@@ -360,19 +360,18 @@ def add_data_options(parser: argparse.ArgumentParser, required: bool = True, lab
         action="store_true",
         help="drop invalid rows (each named on stderr with its line number) instead of stopping",
     )
-    if labels:
-        parser.add_argument(
-            "--labels",
-            choices=tuple(LABEL_SOURCES),
-            default="fer2013",
-            help="label source: the CSV's own 7 labels; FER+'s 8 (majority vote, contempt included); or the FER+"
-            " majority mapped onto the 7 FER-2013 labels (default: fer2013)",
-        )
-        parser.add_argument(
-            "--ferplus-csv",
-            type=Path,
-            help=f"FER+ votes file for --labels ferplus[7] (default: {DEFAULT_FERPLUS} beside --data)",
-        )
+    parser.add_argument(
+        "--labels",
+        choices=tuple(LABEL_SOURCES),
+        default="fer2013",
+        help="label source: the CSV's own 7 labels; FER+'s 8 (majority vote, contempt included); or the FER+"
+        " majority mapped onto the 7 FER-2013 labels (default: fer2013)",
+    )
+    parser.add_argument(
+        "--ferplus-csv",
+        type=Path,
+        help=f"FER+ votes file for --labels ferplus[7] (default: {DEFAULT_FERPLUS} beside --data)",
+    )
 
 
 def load_dataset(
@@ -395,8 +394,5 @@ def load_dataset(
 
 
 def dataset_from(args: argparse.Namespace) -> Dataset:
-    """The data set the options of `add_data_options` name."""
-    return load_dataset(
-        args.data, args.skip_bad_rows, getattr(args, "labels", "fer2013"), getattr(args, "ferplus_csv", None),
-        getattr(args, "seed", 0),
-    )  # fmt: skip
+    """The data set the options of `add_data_options` name (and `--seed`, where the command has one)."""
+    return load_dataset(args.data, args.skip_bad_rows, args.labels, args.ferplus_csv, getattr(args, "seed", 0))
