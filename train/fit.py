@@ -66,12 +66,13 @@ def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
 def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np.ndarray:
     """What each Training row is taught (N, C): its one-hot label, or with `--soft-targets` its FER+ vote
     distribution; with `--soft-labels`, blended with the teachers' probabilities."""
-    _, labels = data.split("Training")
-    targets = np.eye(num_classes, dtype=np.float32)[labels]
+    training = data.usage == "Training"  # the labels alone: data.split would copy every Training image too
     if config.soft_targets and data.votes is not None:
-        targets = data.votes[data.usage == "Training"]
+        targets = data.votes[training]
+    else:
+        targets = np.eye(num_classes, dtype=np.float32)[data.labels[training]]
     if config.soft_labels is not None:
-        soft = load_soft_labels(config.soft_labels, len(labels), num_classes)
+        soft = load_soft_labels(config.soft_labels, len(targets), num_classes)
         targets = config.distill_weight * soft + (1 - config.distill_weight) * targets
     return targets
 
