@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from edge.contract import Contract
 from edge.errors import UserError
 from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, file_sha256, write_folder
 from train.data import LABEL_SOURCES
@@ -38,8 +39,10 @@ def epoch_seconds(run: Path) -> tuple[int, float]:
     return len(history), sum(float(row["seconds"] or 0) for row in history)
 
 
-def render(run: Path, models: Path, recipe: Path, data: Path | None, hardware: str, teachers: list[Path]) -> str:
-    contract = check_folder(models)
+def render(
+    run: Path, models: Path, contract: Contract, recipe: Path, data: Path | None, hardware: str, teachers: list[Path]
+) -> str:
+    """The card's text; `contract` is the folder's, from `check_folder`."""
     report = _read_json(models / REPORT_FILE)
     if "compared_on" not in report or "int8" not in report["variants"]:
         raise UserError(
@@ -145,11 +148,12 @@ def write_card(
     """MODEL_CARD.md (and the run's training curves) added to the folder, which is rewritten as one unit."""
     if not models.is_dir():
         raise UserError(f"{models}: not a model folder (expected the output of `python -m convert`)")
-    files = {CARD_FILE: render(run, models, recipe, data, hardware, teachers or []).encode()}
+    contract = check_folder(models)
+    files = {CARD_FILE: render(run, models, contract, recipe, data, hardware, teachers or []).encode()}
     if (run / "curves.png").is_file():
         files[CURVES_PLOT] = (run / "curves.png").read_bytes()
     try:
-        write_folder(models, files, check_folder(models), keep=True)
+        write_folder(models, files, contract, keep=True)
     except OSError as exc:
         raise UserError(f"{models}: cannot write the model card ({exc.strerror or exc})") from None
     return models / CARD_FILE
