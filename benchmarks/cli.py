@@ -131,6 +131,8 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
         results["accuracy"] = tflite_accuracy(models, contract, data, args.max_eval_rows)
         progress.update(1)
     detector = DetectorConfig()
+    reference = _reference_wanted(args)
+    keras_model = _reference_model(args) if reference else None
     for size in _sizes(args):
         frames, decode_ms = load_clip(args.clip, size or (640, 480), args.frames)
         if not frames:
@@ -141,8 +143,8 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
         variants += [full_pipeline(name, args.model, name, detector) for name in models]
         if "int8" in models:
             variants.append(full_pipeline("int8, --detect-every 3", args.model, "int8", detector, detect_every=3))
-        if _reference_wanted(args):
-            variants.append(reference_loop(_reference_model(args), contract))
+        if reference:
+            variants.append(reference_loop(keras_model, contract))
         results["pipeline"][clip] = measure(variants, frames, args.rounds, progress)
         results["decode_ms_per_frame"][clip] = round(decode_ms, 3)
     if _viewers(args, models):
