@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,25 @@ def run_module(
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+def train_killed_after(out: Path, epochs: int, *args: str, env: dict[str, str] | None = None) -> int:
+    """Run `python -m train ... --out OUT`, SIGKILL it once `epochs` epochs are saved; the epochs it had done.
+
+    env: variables to set on top of this process's environment, as for `run_module`.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    command = [sys.executable, "-m", "train", *args, "--out", str(out)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / ".resume" / "state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= epochs:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return json.loads(state.read_text())["epochs_done"]
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import socket
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, error_lines, run_module
+from tests.conftest import error_lines, run_module, train_killed_after
 
 TWO_DEVICES = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 FIT = ("--arch", "tiny", "--epochs", "2", "--batch-size", "16", "--lr", "0.01", "--no-augment")
@@ -121,23 +117,10 @@ def test_padded_validation_keeps_accuracy_exact() -> None:
 def test_a_data_parallel_run_resumes_on_one_device(tmp_path: Path, synthetic_csv: Path) -> None:
     """--distribute may change on resume: a run killed on two devices continues on one."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "train", "--data", str(synthetic_csv), *FIT[:2], "--epochs", "30",
-               "--batch-size", "16", "--out", str(out)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **TWO_DEVICES}
-    process = subprocess.Popen([*command, "--distribute", "data-parallel"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    state = out / ".resume" / "state.json"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 1:
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = json.loads(state.read_text())["epochs_done"]
+    args = ["--data", str(synthetic_csv), *FIT[:2], "--batch-size", "16"]
+    done = train_killed_after(out, 1, *args, "--epochs", "30", "--distribute", "data-parallel", env=TWO_DEVICES)
     assert 1 <= done < 30, "the kill should land mid-run"
-    command[command.index("30")] = str(done + 1)
-    resumed = run_module(*command[2:], env={"KERAS_BACKEND": "jax"})
+    resumed = run_module("train", *args, "--epochs", str(done + 1), "--out", str(out), env={"KERAS_BACKEND": "jax"})
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resuming {out} after epoch {done}" in resumed.stdout
     assert [int(row) for row in history(out)["epoch"]] == list(range(1, done + 2))

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import keras
@@ -16,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge.contract import LABELS, Contract
-from tests.conftest import ROOT, error_lines, run_module
+from tests.conftest import error_lines, run_module, train_killed_after
 from train.augment import AugmentConfig, FerBatches, augment_batch, class_weights
 
 RUN_FILES = {
@@ -60,23 +55,12 @@ def test_saved_model_pair_and_contract_round_trip(trained_run: Path) -> None:
 
 def test_resume_after_kill_continues(tmp_path: Path, synthetic_csv: Path) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "train", "--data", str(synthetic_csv), "--arch", "tiny", "--epochs", "5",
-               "--batch-size", "32", "--out", str(out)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = out / ".resume" / "state.json"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 2:
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    done = json.loads(state.read_text())["epochs_done"]
+    args = ["--data", str(synthetic_csv), "--arch", "tiny", "--epochs", "5", "--batch-size", "32"]
+    done = train_killed_after(out, 2, *args)
     assert 2 <= done < 5, "the kill should land mid-run"
     assert not (out / "model.keras").exists()
 
-    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    resumed = run_module("train", *args, "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resuming {out} after epoch {done}" in resumed.stdout
     assert history_epochs(out) == [1, 2, 3, 4, 5]
