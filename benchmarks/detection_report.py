@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib
 
-from benchmarks.markdown import table
+from benchmarks.markdown import table, verdict_table
 from edge.atomic import atomic_path
 
 matplotlib.use("Agg")
@@ -84,9 +84,7 @@ def detection_markdown(results: dict) -> str:
             for width, s in widths.items()
         ]
         lines += table(["detector", "detect width", "recall", "precision"], rows)
-    verdicts = [v for v in results["verdicts"] if v.get("group") == "detection"]
-    lines += ["", *table(["target", "measured", "met"],
-                          [[v["target"], v["value"], "yes" if v["met"] else "**no**"] for v in verdicts])]  # fmt: skip
+    lines += ["", *verdict_table([v for v in results["verdicts"] if v.get("group") == "detection"])]
     return "\n".join(lines) + "\n"
 
 

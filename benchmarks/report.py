@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 
 from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
-from benchmarks.markdown import table
+from benchmarks.markdown import table, verdict_table
 from edge.atomic import atomic_path
 from edge.timing import STAGES
 
@@ -127,12 +127,7 @@ def general_markdown(results: dict) -> str:
             f"Annotating and encoding one frame for the viewers: {v['encode_ms_mean']:.2f} ms (mean), done once for"
             f" all viewers at most {v['encode_fps_cap']:g} times a second: {share:.1%} of one core.",
         ]
-    verdict_rows = [
-        [v["target"], v["value"], "yes" if v["met"] else "**no**"]
-        for v in results["verdicts"]
-        if v.get("group") != "detection"
-    ]
-    lines += ["", *table(["target", "measured", "met"], verdict_rows)]
+    lines += ["", *verdict_table([v for v in results["verdicts"] if v.get("group") != "detection"])]
     return "\n".join(lines) + "\n"
 
 
