@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from edge.cliargs import Parser, add_verbose, add_version, fraction, non_negative_int, positive_int
@@ -19,7 +20,6 @@ from edge.quiet import quiet_native
 from train.data import add_data_options
 
 EXIT_DISAGREES = 1
-SUBCOMMANDS = ("card",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,20 +72,8 @@ def convert(args: argparse.Namespace) -> int:
     from convert.conversion import Options, check_inputs, write
     from convert.conversion import convert as run_conversion
 
-    options = Options(
-        model=args.model or args.model_option,
-        out=args.out,
-        data=args.data,
-        calibration=args.calibration,
-        calibration_size=args.calibration_size,
-        min_agreement=args.min_agreement,
-        flip_average=args.flip_average,
-        max_eval_rows=args.max_eval_rows,
-        skip_bad_rows=args.skip_bad_rows,
-        seed=args.seed,
-        labels=args.labels,
-        ferplus_csv=args.ferplus_csv,
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(Options) if f.name != "model"}
+    options = Options(model=args.model or args.model_option, **given)
     inputs = check_inputs(options)
     with quiet_native(not args.verbose, hide_stdout=True):
         conversion = run_conversion(options, inputs)
