@@ -55,7 +55,6 @@ FLAGS = {
     "augment": "--no-augment",
     "data_sha256": "--data",
     "ferplus_sha256": "--ferplus-csv",
-    "soft_labels": "--soft-labels",
     "soft_labels_sha256": "--soft-labels",
 }
 
