@@ -22,6 +22,7 @@ from edge.model_folder import (
     FAILED_REPORT_FILE,
     FLOAT32_FILE,
     INT8_FILE,
+    MODEL_FILES,
     REPORT_FILE,
     check_writable,
     file_sha256,
@@ -163,7 +164,7 @@ def convert(options: Options, inputs: Inputs) -> Conversion:
         files[INT8_FILE] = _converted("int8", options, lambda: to_int8(model, inputs.calibration, contract))
     else:
         print("int8 skipped: it needs calibration images; give --data CSV or --calibration DIR", file=sys.stderr)
-    names = {FLOAT32_FILE: "float32", INT8_FILE: "int8"}
+    names = {file: name for name, file in MODEL_FILES.items()}  # "model_int8.tflite" -> "int8"
     classifiers = {names[f]: load_variant(content, contract) for f, content in files.items()}
     report: dict = {
         "source_model": str(options.model),
