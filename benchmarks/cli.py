@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--readme",
         type=Path,
-        help="also copy results.md and the plots into this README, between its benchmark and detection markers",
+        help="also copy results.md and the plots into this Markdown page (docs/performance.md), between its"
+        " benchmark and detection markers",
     )
     parser.add_argument(
         "--no-viewers", action="store_true", help="skip the web view's cost (FPS with two viewers against none)"
@@ -202,7 +203,7 @@ def bench(args: argparse.Namespace) -> int:
         from benchmarks.readme import update_readme
 
         update_readme(args.readme, out, results)
-        print(f"updated the Performance section of {args.readme}")
+        print(f"updated the benchmark blocks of {args.readme}")
     missed = [v for v in results["verdicts"] if not v["met"]]
     return EXIT_TARGET_MISSED if missed and args.fail_on_miss else 0
 

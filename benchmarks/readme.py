@@ -1,7 +1,9 @@
-"""Put a benchmark's own results and plots into the README, so its figures are never retyped.
+"""Put a benchmark's own results and plots into a Markdown page (docs/performance.md), so its figures are never
+retyped.
 
 Two blocks, each replaced only when this run measured it: the model and pipeline figures between the
-`benchmarks` markers, the detection figures between the `detection` markers."""
+`benchmarks` markers, the detection figures between the `detection` markers. The plots go into a docs/ folder:
+the page's own when it lives in one (linked by name), else one beside it (linked as docs/NAME)."""
 
 from __future__ import annotations
 
@@ -27,11 +29,12 @@ def _replace(text: str, start: str, end: str, body: str, readme: Path) -> str:
 
 
 def _figures(readme: Path, out: Path, names: list[str]) -> str:
-    figures = readme.parent / FIGURES
+    inside = readme.resolve().parent.name == FIGURES
+    figures, prefix = (readme.parent, "") if inside else (readme.parent / FIGURES, f"{FIGURES}/")
     figures.mkdir(exist_ok=True)
     for name in names:
         shutil.copyfile(out / name, figures / name)
-    return "\n\n".join(f"![{name}]({FIGURES}/{name})" for name in names)
+    return "\n\n".join(f"![{name}]({prefix}{name})" for name in names)
 
 
 def update_readme(readme: Path, out: Path, results: dict) -> None:

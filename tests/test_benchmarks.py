@@ -68,3 +68,15 @@ def test_detection_only_benchmark_scores_every_mode_and_fills_its_readme_block(t
     assert "| `--detector yunet --detect-every 3 --roi-detect` |" in text
     assert "![detection_fps_vs_recall.png](docs/detection_fps_vs_recall.png)" in text
     assert (tmp_path / "docs" / "detection_fps_vs_recall.png").is_file()
+
+
+def test_plots_go_beside_a_page_inside_docs_and_into_docs_beside_any_other(tmp_path: Path) -> None:
+    from benchmarks.readme import _figures
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    (out / "plot.png").write_bytes(b"png")
+    (tmp_path / "docs").mkdir()
+    assert _figures(tmp_path / "docs" / "performance.md", out, ["plot.png"]) == "![plot.png](plot.png)"
+    assert (tmp_path / "docs" / "plot.png").read_bytes() == b"png"
+    assert _figures(tmp_path / "README.md", out, ["plot.png"]) == "![plot.png](docs/plot.png)"
