@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.scoring import Tally
-from edge.detector import DetectorConfig, make_detector
-from edge.pipeline import Pipeline
-from edge.timing import StageTimes
+from edge.common.timing import StageTimes
+from edge.detectors.base import DetectorConfig
+from edge.detectors.registry import make_detector
+from edge.pipeline.pipeline import Pipeline
 
 DETECTORS = ("haar", "yunet")
 CAMERA_FPS = 30.0

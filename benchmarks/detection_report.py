@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 
 from benchmarks.markdown import table, verdict_table
-from edge.atomic import atomic_path
+from edge.common.files import atomic_path
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from benchmarks.scoring import Tally
-from edge.detector import DetectorConfig, make_detector
+from edge.detectors.base import DetectorConfig
+from edge.detectors.registry import make_detector
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "detect-faces"
 LABEL_FILES = ("training.xml", "testing.xml")

@@ -8,8 +8,8 @@ import matplotlib
 
 from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
 from benchmarks.markdown import table, verdict_table
-from edge.atomic import atomic_path
-from edge.timing import STAGES
+from edge.common.files import atomic_path
+from edge.common.timing import STAGES
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.output import frame_record
-from edge.pipeline import Pipeline
-from edge.serve import BOUNDARY, WebView
-from edge.sources import Frame
+from edge.frames import Frame, frame_record
+from edge.outputs.web import BOUNDARY, WebView
+from edge.pipeline.pipeline import Pipeline
 
 NONE, WATCHED = "no viewer", "{} viewers"
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+from edge.common.errors import UserError
 from edge.contract import Contract
-from edge.errors import UserError
 from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, file_sha256, write_folder
 from train.data import LABEL_SOURCES
 

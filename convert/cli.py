@@ -14,9 +14,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from edge.cliargs import Parser, add_verbose, add_version, fraction, non_negative_int, positive_int
-from edge.errors import run_cli
-from edge.quiet import quiet_native
+from edge.common.errors import run_cli
+from edge.common.options import Parser, add_verbose, add_version, fraction, non_negative_int, positive_int
+from edge.common.quiet import quiet_native
 from train.data import add_data_options
 
 EXIT_DISAGREES = 1

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.common.errors import UserError, described
 from edge.contract import CONTRACT_FILENAME, IMAGE_SIZE, Contract
-from edge.errors import UserError, described
 from edge.model_folder import (
     CONFUSION_PLOT,
     FAILED_REPORT_FILE,
@@ -204,7 +204,7 @@ def convert(options: Options, inputs: Inputs) -> Conversion:
 
 def write(conversion: Conversion, out: Path) -> Path:
     """The whole folder swapped in (passed), or only the failed report beside the old models; returns the report."""
-    from edge.atomic import write_bytes
+    from edge.common.files import write_bytes
 
     try:
         if not conversion.passed:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.classifier import Classifier
+from edge.common.errors import UserError
 from edge.contract import CONTRACT_FILENAME, Contract
-from edge.errors import UserError
 
 
 def contract_for(model, model_path: Path) -> Contract:

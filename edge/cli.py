@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from edge.atomic import check_writable, write_json
-from edge.cliargs import (
+from edge.common.errors import UserError, run_cli
+from edge.common.files import check_writable, write_json
+from edge.common.options import (
     Parser,
     above_one,
     add_version,
@@ -19,11 +20,12 @@ from edge.cliargs import (
     positive_float,
     positive_int,
 )
-from edge.detector import DETECTORS, DetectorConfig
-from edge.errors import UserError, run_cli
-from edge.pipeline import DEFAULT_MODEL_DIR, Pipeline, resolve_model
-from edge.runner import Observer, RunOptions, StopRequest, format_summary, human_output, run
-from edge.sources import Source, is_live, looped, open_source
+from edge.detectors.base import DetectorConfig
+from edge.detectors.registry import NAMES as DETECTORS
+from edge.model_folder import DEFAULT_MODEL_DIR, resolve_model
+from edge.pipeline.pipeline import Pipeline
+from edge.run import Observer, RunOptions, StopRequest, format_summary, human_output, run
+from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_watch_options(parser: argparse.ArgumentParser) -> None:
-    """--serve and --mqtt: watch a headless device and wire it to other systems (edge/serve.py, edge/mqtt.py)."""
+    """--serve and --mqtt: watch a headless device and wire it to other systems (edge/outputs/)."""
     serve = parser.add_argument_group("live web view")
     serve.add_argument(
         "--serve",
@@ -174,7 +176,7 @@ def watchers(args: argparse.Namespace, labels: list[str]) -> list[Observer]:
     """The web view and MQTT publisher the options ask for; the server's port is taken now, before the run."""
     observers: list[Observer] = []
     if args.serve:
-        from edge.serve import WebView, announce, token_from
+        from edge.outputs.web import WebView, announce, token_from
 
         host, port = args.serve
         token = token_from(args.serve_token, os.environ)
@@ -182,7 +184,7 @@ def watchers(args: argparse.Namespace, labels: list[str]) -> list[Observer]:
         announce(view, host)
         observers.append(view)
     if args.mqtt:
-        from edge.mqtt import MqttPublisher, default_device
+        from edge.outputs.mqtt import MqttPublisher, default_device
 
         device = args.device_name or default_device()
         try:
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         lores = 0 if args.no_detect else args.detect_width  # the Pi camera's detection stream
 
         def reopen() -> Source:
-            return open_source(args.source, args.width, args.height, args.fps, args.demo_frames, lores)
+            return open_source(args.source, SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores))
 
         observers = watchers(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
         source = None

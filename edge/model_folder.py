@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
+from edge.common.errors import UserError
+from edge.common.files import file_sha256
 from edge.contract import CONTRACT_FILENAME, Contract
-from edge.errors import UserError
 
 INT8_FILE = "model_int8.tflite"
 FLOAT32_FILE = "model_float32.tflite"
@@ -44,14 +44,6 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest(folder: Path) -> dict[str, dict[str, int | str]]:

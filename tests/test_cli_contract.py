@@ -189,7 +189,7 @@ def test_no_stage_imports_another_stages_cli_or_report(stage: str) -> None:
 
 NATIVE = """
 import os, sys
-from edge.quiet import quiet_native
+from edge.common.quiet import quiet_native
 with quiet_native(hide_stdout={hide}):
     os.write(1, b"native out\\n"); os.write(2, b"native err\\n")
     print("python out"); print("python err", file=sys.stderr)

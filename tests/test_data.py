@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge.common.errors import UserError
 from edge.contract import FERPLUS_LABELS, LABELS
-from edge.errors import UserError
 from tests.conftest import REAL_DATA, error_lines, requires_real_data, run_module
 from tests.synthetic import synthetic_images, write_csv
 from train.data import apply_ferplus, apply_ferplus7, hold_out_validation, load_fer_csv

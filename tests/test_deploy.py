@@ -13,9 +13,9 @@ import pytest
 from edge.cli import build_parser
 from tests.conftest import ROOT
 
-SCRIPT = ROOT / "edge" / "install-pi.sh"
-UNIT = ROOT / "edge" / "fer-edge.service"
-ENV_FILE = ROOT / "edge" / "fer-edge.env"
+SCRIPT = ROOT / "edge" / "deploy" / "install-pi.sh"
+UNIT = ROOT / "edge" / "deploy" / "fer-edge.service"
+ENV_FILE = ROOT / "edge" / "deploy" / "fer-edge.env"
 
 
 def test_install_script_is_shellcheck_clean() -> None:
@@ -30,9 +30,8 @@ def test_install_script_is_shellcheck_clean() -> None:
 def dry_run(tmp_path: Path, *args: str, leave_out: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """install-pi.sh --dry-run from a copy of edge/ in tmp_path (the script works beside its edge/ folder)."""
     shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__", *leave_out))
-    return subprocess.run(
-        ["bash", str(tmp_path / "edge" / "install-pi.sh"), "--dry-run", *args], capture_output=True, text=True
-    )
+    script = tmp_path / "edge" / "deploy" / "install-pi.sh"
+    return subprocess.run(["bash", str(script), "--dry-run", *args], capture_output=True, text=True)
 
 
 def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
@@ -47,7 +46,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert "--detector yunet" not in out and "opencv-python-headless" not in out
     assert "systemctl enable --now fer-edge.service" in out
     assert "-m pip install --quiet paho-mqtt>=2,<3" in out
-    assert f"+ install -m 600 {tmp_path / 'edge' / 'fer-edge.env'} {tmp_path / 'fer-edge.env'}" in out
+    assert f"+ install -m 600 {tmp_path / 'edge' / 'deploy' / 'fer-edge.env'} {tmp_path / 'fer-edge.env'}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edge"]  # no venv, no results folder
 
 

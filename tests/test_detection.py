@@ -20,14 +20,19 @@ from benchmarks.clip import labelled_clip
 from benchmarks.photos import FACES, photo_scores
 from benchmarks.scoring import true_positives
 from edge import Pipeline
-from edge.async_detect import THREAD_NAME
 from edge.cli import build_parser, detects_async
-from edge.detector import DetectorConfig, FaceDetector, make_detector
-from edge.errors import UserError
-from edge.runner import RunOptions, run
-from edge.sources import DEMO_IMAGE, Frame, Source, demo_frames, lores_size, open_picamera
-from edge.tracking import Tracker, iou
-from edge.yunet import MODEL, YuNetDetector, check_model, check_opencv
+from edge.common.errors import UserError
+from edge.detectors.base import DetectorConfig
+from edge.detectors.haar import HaarDetector
+from edge.detectors.registry import make_detector
+from edge.detectors.worker import THREAD_NAME
+from edge.detectors.yunet import MODEL, YuNetDetector, check_model, check_opencv
+from edge.frames import Frame
+from edge.pipeline.tracker import Tracker, iou
+from edge.run import RunOptions, run
+from edge.sources.base import Source
+from edge.sources.images import DEMO_IMAGE, demo_frames
+from edge.sources.picamera import lores_size, open_picamera
 from tests.conftest import ROOT, error_lines, run_module
 
 
@@ -40,7 +45,7 @@ def worker_threads() -> list[threading.Thread]:
 
 
 def test_yunet_finds_the_astronaut_where_haar_does() -> None:
-    haar = FaceDetector().detect(astronaut())
+    haar = HaarDetector().detect(astronaut())
     yunet = YuNetDetector().detect(astronaut())
     assert len(haar) == len(yunet) == 1
     assert iou(haar[0], yunet[0]) > 0.6
@@ -103,7 +108,7 @@ def test_cli_on_an_opencv_without_yunet_is_one_line_exit_2(tmp_path: Path) -> No
     assert error_lines(result.stderr) == [
         "edge: error: --detector yunet needs OpenCV >= 4.8 with FaceDetectorYN (this is 4.6.0): pip install"
         " opencv-python-headless==4.10.0.84 in the venv (it keeps numpy 1.x for apt's picamera2), e.g. with"
-        " edge/install-pi.sh --yunet"
+        " edge/deploy/install-pi.sh --yunet"
     ]
 
 
@@ -118,7 +123,7 @@ def test_demo_with_yunet_finds_the_face_on_every_frame(tmp_path: Path) -> None:
 def moving_faces(count: int, step: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Two astronaut faces drifting right by `step` px a frame, with their true boxes."""
     face = cv2.resize(astronaut()[20:260, 130:370], (160, 160), interpolation=cv2.INTER_AREA)
-    in_face = FaceDetector().detect(face)[0]  # the face's box within the pasted patch, the same on every frame
+    in_face = HaarDetector().detect(face)[0]  # the face's box within the pasted patch, the same on every frame
     frames, truth = [], []
     for i in range(count):
         frame = np.full((480, 640, 3), 90, np.uint8)
@@ -136,7 +141,7 @@ def test_a_late_detection_corrects_the_tracks_on_the_current_frame() -> None:
     """A detection made on frame 2 lands on frame 6: the face it shares with the tracker keeps its id, a face only
     it found joins, and both are placed where the faces are on frame 6, not where they were on frame 2."""
     frames, truth = moving_faces(7, step=6)
-    detector, tracker = FaceDetector(), Tracker()
+    detector, tracker = HaarDetector(), Tracker()
     smalls = [detector.downscale(f) for f in frames]
     scale = smalls[0][1]
     first = tracker.update(detector.detect(frames[0])[:1], smalls[0][0], scale)[0]  # only one face known
@@ -215,7 +220,7 @@ def test_window_redetection_follows_a_face_that_grows(converted: Path) -> None:
     roi = Pipeline(converted, detect_every=100, roi_detect=True)
     template = Pipeline(converted, detect_every=100)
     last = [p.process(f) for p in (roi, template) for f in frames][7::8]
-    true = FaceDetector().detect(frames[-1])[0]
+    true = HaarDetector().detect(frames[-1])[0]
     (grown,), (stuck,) = last
     assert iou(np.array(grown.box), true) > 0.7 and grown.detected
     assert stuck.box[2] < 0.8 * true[2] and not stuck.detected  # template following keeps the first size
@@ -279,7 +284,7 @@ def test_picam_detects_on_the_lores_y_plane_and_crops_from_main(converted: Path)
         assert np.abs(frame.lores.astype(int) - y_plane).mean() < 10  # Y: grayscale in video range
         faces = pipeline.process(frame.image, frame.lores)
         assert len(faces) == 1
-        assert iou(np.array(faces[0].box), FaceDetector().detect(frame.image)[0]) > 0.7
+        assert iou(np.array(faces[0].box), HaarDetector().detect(frame.image)[0]) > 0.7
     source.close()
     assert frames >= 3  # (a slow machine may drop a frame, as a camera source does)
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from edge import Pipeline
-from edge.detector import FaceDetector
-from edge.errors import UserError
-from edge.sources import DEMO_IMAGE, demo_frames
+from edge.common.errors import UserError
+from edge.detectors.haar import HaarDetector
+from edge.sources.images import DEMO_IMAGE, demo_frames
 from tests.conftest import ROOT, error_lines, run_module
 
 
@@ -29,7 +29,7 @@ def edge(*args: str) -> subprocess.CompletedProcess:
 
 def test_haar_finds_the_one_face_in_the_bundled_photo() -> None:
     gray = cv2.cvtColor(cv2.imread(str(DEMO_IMAGE)), cv2.COLOR_BGR2GRAY)
-    boxes = FaceDetector().detect(gray)
+    boxes = HaarDetector().detect(gray)
     assert len(boxes) == 1
     x, y, w, h = boxes[0]
     assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200  # the astronaut's face, upper middle
@@ -186,7 +186,7 @@ def test_missing_model_and_mismatched_contract(tmp_path: Path, converted: Path) 
 
 def test_shipped_model_is_the_default_and_within_bounds(tmp_path: Path) -> None:
     """`python -m edge --source demo` with nothing else uses edge/model/ and sees the astronaut smile."""
-    from edge.pipeline import DEFAULT_MODEL_DIR
+    from edge.model_folder import DEFAULT_MODEL_DIR
 
     assert (DEFAULT_MODEL_DIR / "model_int8.tflite").stat().st_size <= 2_000_000
     summary = tmp_path / "summary.json"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from edge import Pipeline
+from edge.common.errors import UserError
 from edge.contract import Contract
-from edge.errors import UserError
 from edge.model_folder import FLOAT32_FILE, INT8_FILE, check_folder, staging_path, write_folder
 from tests.conftest import ROOT, run_module
 

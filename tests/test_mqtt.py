@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.events import FaceEvents, dominant
-from edge.mqtt import discovery
-from edge.pipeline import Face
+from edge.frames import Face
+from edge.outputs.events import FaceEvents, dominant
+from edge.outputs.mqtt import discovery
 from tests.conftest import ROOT, error_lines, run_module
 from tests.live import Broker, EdgeProcess, Subscriber, free_port, mosquitto_binary, wait_for
 
@@ -170,7 +170,7 @@ def test_without_paho_edge_runs_and_mqtt_says_how_to_install() -> None:
     assert wanted.returncode == 2
     assert error_lines(wanted.stderr) == [
         "edge: error: --mqtt needs paho-mqtt, which is not installed: pip install 'paho-mqtt>=2,<3'"
-        " (or the fer-edge[mqtt] extra; edge/install-pi.sh --mqtt on a Pi)"
+        " (or the fer-edge[mqtt] extra; edge/deploy/install-pi.sh --mqtt on a Pi)"
     ]
 
 

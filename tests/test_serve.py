@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge.contract import Contract
-from edge.pipeline import DEFAULT_MODEL_DIR
+from edge.model_folder import DEFAULT_MODEL_DIR
 from tests.conftest import error_lines, run_module
 from tests.live import EdgeProcess, free_port, get, serving, sse_records, wait_for
 
@@ -186,7 +186,7 @@ def test_bad_serve_options_are_refused_before_the_run(args: list[str], message: 
 
 
 def test_binding_beyond_localhost_without_a_token_warns() -> None:
-    from edge.serve import warn_if_exposed
+    from edge.outputs.web import warn_if_exposed
 
     assert warn_if_exposed("127.0.0.1", None) is None
     assert warn_if_exposed("0.0.0.0", TOKEN) is None
@@ -244,11 +244,11 @@ def test_browser_shows_live_video_and_a_labelled_face(tmp_path: Path) -> None:
 
 def test_a_refused_output_still_closes_the_web_view(tmp_path: Path) -> None:
     """The web view listens before the run; an output the run refuses must not leave its socket open."""
-    from edge.errors import UserError
-    from edge.pipeline import Pipeline
-    from edge.runner import RunOptions, run
-    from edge.serve import WebView
-    from edge.sources import open_source
+    from edge.common.errors import UserError
+    from edge.outputs.web import WebView
+    from edge.pipeline.pipeline import Pipeline
+    from edge.run import RunOptions, run
+    from edge.sources.base import SourceOptions, open_source
 
     pipeline = Pipeline()
     view = WebView("127.0.0.1", 0, pipeline.contract.labels)
@@ -257,6 +257,6 @@ def test_a_refused_output_still_closes_the_web_view(tmp_path: Path) -> None:
         pass  # listening
     options = RunOptions(save=str(tmp_path / "out.gif"), quiet=True, observers=[view])
     with pytest.raises(UserError, match=r"cannot write \.gif"):
-        run(open_source("demo", demo_frames=3), pipeline, options)
+        run(open_source("demo", SourceOptions(demo_frames=3)), pipeline, options)
     with pytest.raises(OSError):
         socket.create_connection((host, port), timeout=5)

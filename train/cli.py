@@ -11,7 +11,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from edge.cliargs import (
+from edge.common.errors import UserError, described, run_cli
+from edge.common.options import (
     Parser,
     add_verbose,
     add_version,
@@ -21,9 +22,8 @@ from edge.cliargs import (
     positive_float,
     positive_int,
 )
+from edge.common.quiet import quiet_native
 from edge.contract import Contract
-from edge.errors import UserError, described, run_cli
-from edge.quiet import quiet_native
 from train import distribute
 from train.data import add_data_options, check_labels, dataset_from, validation_split_name
 from train.models import ARCHITECTURES, DEFAULT_ARCH

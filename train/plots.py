@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from edge.atomic import write_bytes
+from edge.common.files import write_bytes
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

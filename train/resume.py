@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from edge.atomic import write_text
+from edge.common.files import write_text
 from train.run import BEST_WEIGHTS, STATE_DIR, STATE_JSON, STATE_MODEL, RunState, state_dir
 
 CALLBACK_ATTRS = ("wait", "best", "cooldown_counter", "best_epoch")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.errors import UserError
+from edge.common.errors import UserError
 from edge.model_folder import file_sha256
 from train.data import DEFAULT_FERPLUS, Dataset
 from train.models import DEFAULT_ARCH

@@ -1,44 +1,18 @@
-"""Face detection on a downscaled grayscale frame, boxes mapped back to full resolution.
+"""What every face detector shares: its settings, the image check, and the downscale-detect-map-back around `find`.
 
-Two detectors share one interface (`Detector`): OpenCV's Haar cascade (the default, on every OpenCV 4) and
-YuNet (edge/yunet.py, OpenCV >= 4.8). Both detect at `detect_width` pixels wide, and both can re-detect in a
-window of the detection frame (`find`), which the pipeline uses to re-check known faces cheaply.
+A detector is one module here with a `Detector` subclass, and one line in edge/detectors/registry.py. Detectors
+work at `detect_width` pixels wide, and can re-detect in a window of the detection frame (`find`), which the
+pipeline uses to re-check known faces cheaply.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.errors import UserError
-
-CASCADE_FILE = "haarcascade_frontalface_default.xml"
-# Where apt's OpenCV (Raspberry Pi OS, Debian, Ubuntu) and source builds put the cascades.
-SYSTEM_CASCADE_DIRS = (
-    "/usr/share/opencv4/haarcascades",
-    "/usr/share/opencv/haarcascades",
-    "/usr/local/share/opencv4/haarcascades",
-    "/usr/local/share/opencv/haarcascades",
-)
-
-
-def find_cascade(name: str = CASCADE_FILE) -> Path:
-    """The cascade file from `cv2.data` (pip OpenCV) or the usual system folders (apt OpenCV)."""
-    folders = [getattr(getattr(cv2, "data", None), "haarcascades", None), *SYSTEM_CASCADE_DIRS]
-    for folder in filter(None, folders):
-        candidate = Path(folder) / name
-        if candidate.is_file():
-            return candidate
-    raise UserError(
-        f"{name} not found in cv2.data or {', '.join(SYSTEM_CASCADE_DIRS)}; install OpenCV 4 (pip <5 or apt)"
-    )
-
-
-DETECTORS = ("haar", "yunet")
 NO_BOXES = np.zeros((0, 4), dtype=np.int32)
 
 
@@ -48,7 +22,7 @@ class DetectorConfig:
     min_neighbors: int = 5  # Haar only
     min_face: int = 48  # pixels, in the full-resolution frame
     detect_width: int = 320  # 0: detect at full resolution
-    name: str = "haar"  # one of DETECTORS
+    name: str = "haar"  # a name in edge/detectors/registry.py
 
 
 def check_image(frame: np.ndarray) -> None:
@@ -116,38 +90,3 @@ class Detector(ABC):
         if len(boxes) == 0:
             return NO_BOXES
         return np.round(np.asarray(boxes, dtype=np.float64) / scale).astype(np.int32)
-
-
-class FaceDetector(Detector):
-    """OpenCV's Haar frontal-face cascade: finds frontal faces on any OpenCV 4."""
-
-    def __init__(self, config: DetectorConfig | None = None, cascade: Path | None = None) -> None:
-        if not hasattr(cv2, "CascadeClassifier"):
-            raise UserError("this OpenCV has no CascadeClassifier (opencv 5 dropped it): install opencv<5")
-        self.config = config or DetectorConfig()
-        path = cascade or find_cascade()
-        self.cascade = cv2.CascadeClassifier(str(path))
-        if self.cascade.empty():
-            raise UserError(f"{path}: not a loadable Haar cascade")
-
-    def find(self, small: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
-        boxes = self.cascade.detectMultiScale(
-            to_gray(small),
-            scaleFactor=self.config.scale_factor,
-            minNeighbors=self.config.min_neighbors,
-            minSize=(min_side, min_side),
-            maxSize=(max_side, max_side),  # (0, 0): no limit
-        )
-        return np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
-
-
-def make_detector(config: DetectorConfig | None = None) -> Detector:
-    """The detector `config.name` names: Haar here, YuNet from edge/yunet.py (imported only when asked for)."""
-    config = config or DetectorConfig()
-    if config.name == "haar":
-        return FaceDetector(config)
-    if config.name == "yunet":
-        from edge.yunet import YuNetDetector
-
-        return YuNetDetector(config)
-    raise UserError(f"--detector {config.name!r}: choose one of {', '.join(DETECTORS)}")

@@ -9,40 +9,20 @@ for face in pipeline.process(frame):  # a uint8 BGR, BGRA or grayscale numpy ima
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from edge.async_detect import DetectionWorker, Job
 from edge.classifier import Classifier
-from edge.detector import DetectorConfig, check_image, make_detector, to_gray
-from edge.errors import UserError
-from edge.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR  # re-exported: edge.cli and users import it here
+from edge.common.errors import UserError
+from edge.common.timing import StageTimes
+from edge.detectors.base import DetectorConfig, check_image, to_gray
+from edge.detectors.registry import make_detector
+from edge.detectors.roi import recover, redetect
+from edge.detectors.worker import DetectionWorker, Job
+from edge.frames import Face
 from edge.model_folder import resolve_model
-from edge.regions import recover, redetect
-from edge.timing import StageTimes
-from edge.tracking import Track, Tracker
-
-
-@dataclass
-class Face:
-    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
-    label: str
-    confidence: float
-    probabilities: dict[str, float]
-    track: int
-    detected: bool  # found by the detector in this frame (False: followed from an earlier one)
-
-    def to_dict(self) -> dict:
-        return {
-            "box": list(self.box),
-            "label": self.label,
-            "confidence": round(self.confidence, 4),
-            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-            "track": self.track,
-            "detected": self.detected,
-        }
+from edge.pipeline.tracker import Track, Tracker
 
 
 class Pipeline:

@@ -3,18 +3,19 @@
 # apt provides OpenCV and picamera2; a virtual environment made with --system-site-packages sees them,
 # and pip adds the TFLite interpreter. Safe to run again. Every failure is one line and a non-zero exit.
 #
-#   edge/install-pi.sh [--dry-run] [--service] [--mqtt] [--no-apt] [--yunet] [--venv DIR]
+#   edge/deploy/install-pi.sh [--dry-run] [--service] [--mqtt] [--no-apt] [--yunet] [--venv DIR]
 #
 #   --dry-run   print what would be run, change nothing
-#   --service   also install and start the systemd unit (edge/fer-edge.service); its options
-#               (--serve, --mqtt, ...) go in fer-edge.env beside edge/, created once from edge/fer-edge.env
+#   --service   also install and start the systemd unit (edge/deploy/fer-edge.service); its options
+#               (--serve, --mqtt, ...) go in fer-edge.env beside edge/, created once from edge/deploy/fer-edge.env
 #   --mqtt      also install paho-mqtt, which --mqtt needs
 #   --no-apt    skip apt (OpenCV then comes from pip, and there is no picamera2)
 #   --yunet     add pip OpenCV 4.10 to the venv for --detector yunet (apt's 4.6 cannot load YuNet)
 #   --venv DIR  where the virtual environment goes (default: .venv beside edge/)
 set -euo pipefail
 
-EDGE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+EDGE_DIR=$(dirname "$DEPLOY_DIR")
 APP_DIR=$(dirname "$EDGE_DIR")
 VENV=$APP_DIR/.venv
 DRY_RUN=0
@@ -87,7 +88,7 @@ if [ "$MQTT" = 1 ]; then
 fi
 
 if [ "$YUNET" = 1 ]; then
-  if [ "$DRY_RUN" = 0 ] && (cd "$APP_DIR" && "$VENV/bin/python" -c "from edge.yunet import check_opencv; check_opencv()") 2>/dev/null; then
+  if [ "$DRY_RUN" = 0 ] && (cd "$APP_DIR" && "$VENV/bin/python" -c "from edge.detectors.yunet import check_opencv; check_opencv()") 2>/dev/null; then
     say "this venv's OpenCV already runs YuNet"
   else
     # OpenCV 4.10 is the newest pip OpenCV built against numpy 1.x: keep apt's numpy, which picamera2 needs.
@@ -119,12 +120,12 @@ if [ "$SERVICE" = 1 ]; then
   if [ -f "$ENV_FILE" ]; then
     say "keeping your $ENV_FILE"
   else
-    run install -m 600 "$EDGE_DIR/fer-edge.env" "$ENV_FILE"  # 600: it may hold a token or a broker password
+    run install -m 600 "$DEPLOY_DIR/fer-edge.env" "$ENV_FILE"  # 600: it may hold a token or a broker password
   fi
   if [ "$DRY_RUN" = 1 ]; then
-    echo "+ write $UNIT from $EDGE_DIR/fer-edge.service (User=$user, WorkingDirectory=$APP_DIR)"
+    echo "+ write $UNIT from $DEPLOY_DIR/fer-edge.service (User=$user, WorkingDirectory=$APP_DIR)"
   else
-    sed -e "s|@USER@|$user|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@VENV@|$VENV|g" "$EDGE_DIR/fer-edge.service" \
+    sed -e "s|@USER@|$user|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@VENV@|$VENV|g" "$DEPLOY_DIR/fer-edge.service" \
       | $SUDO tee "$UNIT" >/dev/null || fail "could not write $UNIT"
   fi
   run $SUDO systemctl daemon-reload

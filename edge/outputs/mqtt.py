@@ -25,17 +25,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from edge.cliargs import MqttUrl, version
-from edge.errors import UserError
-from edge.events import FaceEvents, dominant
-from edge.pipeline import Face
-from edge.sources import Frame
+from edge.common.errors import UserError
+from edge.common.options import MqttUrl, version
+from edge.frames import Face, Frame
+from edge.outputs.events import FaceEvents, dominant
 
 QOS = 1
 QUEUE_SIZE = 1000
 STATE_EVERY = 1.0  # seconds: the retained state follows moving boxes at most this often (changes go at once)
 RECONNECT_DELAY = (1, 30)  # seconds: paho doubles the wait between attempts up to the maximum
-INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge/install-pi.sh --mqtt on a Pi)"
+INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge/deploy/install-pi.sh --mqtt on a Pi)"
 
 
 def default_device() -> str:
@@ -67,7 +66,7 @@ def discovery(ha_prefix: str, device: str, state_topic: str, available_topic: st
 
 
 class MqttPublisher:
-    """The observer the runner feeds (see edge.runner.Observer); all network work runs on background threads."""
+    """The observer the runner feeds (see edge.run.Observer); all network work runs on background threads."""
 
     name = "mqtt"
 

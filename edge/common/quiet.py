@@ -26,7 +26,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 
-from edge.errors import UserError
+from edge.common.errors import UserError
 
 REPLAYED_BYTES = 4000  # how much of the libraries' output is replayed before a bug's traceback
 

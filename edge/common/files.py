@@ -13,6 +13,7 @@ thousands of writes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -22,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from edge.errors import UserError
+from edge.common.errors import UserError
 
 TEMP_MARK = ".tmp-"
 _swept: set[Path] = set()  # folders this process has already cleared of dead processes' temporaries
@@ -130,3 +131,11 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

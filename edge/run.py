@@ -14,10 +14,14 @@ from typing import Protocol
 
 import cv2
 
-from edge.errors import UserError
-from edge.output import FrameSaver, JsonlWriter, Terminal, annotate, frame_record
-from edge.pipeline import Face, Pipeline
-from edge.sources import Frame, Source
+from edge.common.errors import UserError
+from edge.frames import Face, Frame, frame_record
+from edge.outputs.base import annotate
+from edge.outputs.jsonl import JsonlWriter
+from edge.outputs.terminal import Terminal
+from edge.outputs.video import FrameSaver
+from edge.pipeline.pipeline import Pipeline
+from edge.sources.base import Source
 
 WINDOW = "fer-edge"
 

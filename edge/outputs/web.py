@@ -32,13 +32,12 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from edge.errors import UserError
-from edge.output import annotate
-from edge.pipeline import Face
-from edge.sources import Frame
-from edge.timing import StageTimes
+from edge.common.errors import UserError
+from edge.common.timing import StageTimes
+from edge.frames import Face, Frame
+from edge.outputs.base import annotate
 
-PAGE = Path(__file__).resolve().parent / "assets" / "webview.html"
+PAGE = Path(__file__).resolve().parents[1] / "assets" / "webview.html"
 TOKEN_ENV = "FER_EDGE_SERVE_TOKEN"
 BOUNDARY = "fer-edge-frame"
 JPEG_QUALITY = 80
@@ -93,7 +92,7 @@ class LatestJpeg:
 
 
 class WebView:
-    """The observer the runner feeds (see edge.runner.Observer) and the HTTP server it runs beside the loop."""
+    """The observer the runner feeds (see edge.run.Observer) and the HTTP server it runs beside the loop."""
 
     name = "serve"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.detector import Detector
-from edge.tracking import MIN_IOU, Track, Tracker, iou
+from edge.detectors.base import Detector
+from edge.pipeline.tracker import MIN_IOU, Track, Tracker, iou
 
 MARGIN = 0.5  # of the face's side, on each side of it: room for movement and growth between frames
 WINDOW_FACE = 40  # pixels: the known face's side in the resampled window (Haar's smallest is 24)

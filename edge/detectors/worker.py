@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.detector import Detector
-from edge.timing import StageTimes
+from edge.common.timing import StageTimes
+from edge.detectors.base import Detector
 
 THREAD_NAME = "fer-edge-detector"
 WORKER_STAGE = "detect (worker)"

@@ -6,7 +6,7 @@ Faces are followed by their track id (edge/tracking.py keeps it across frames by
 
 from __future__ import annotations
 
-from edge.pipeline import Face
+from edge.frames import Face
 
 
 def event(kind: str, face: Face, time: float, previous: str | None = None, label: str | None = None) -> dict:

@@ -1,6 +1,6 @@
 """YuNet, OpenCV's small CNN face detector (`cv2.FaceDetectorYN`), behind the same interface as the Haar cascade.
 
-The model ships in edge/detectors/ (MIT, see its README and LICENSE). It needs OpenCV >= 4.8: the DNN importer of
+The model ships in edge/assets/yunet/ (MIT, see its README and LICENSE). It needs OpenCV >= 4.8: the DNN importer of
 older releases (Debian 12's and Raspberry Pi OS bookworm's apt 4.6 included) cannot load it, so the version is
 checked first and an old OpenCV gets one line that says how to get a newer one.
 """
@@ -13,18 +13,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detector import NO_BOXES, Detector, DetectorConfig
-from edge.errors import UserError
-from edge.model_folder import file_sha256
+from edge.common.errors import UserError
+from edge.common.files import file_sha256
+from edge.detectors.base import NO_BOXES, Detector, DetectorConfig
 
-MODEL = Path(__file__).resolve().parent / "detectors" / "face_detection_yunet_2026may.onnx"
+MODEL = Path(__file__).resolve().parents[1] / "assets" / "yunet" / "face_detection_yunet_2026may.onnx"
 MODEL_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
 MIN_OPENCV = (4, 8)
 SCORE_THRESHOLD = 0.6  # opencv_zoo's demo uses 0.9; lower keeps small and turned faces (measured in benchmarks)
 NMS_THRESHOLD = 0.3
 UPGRADE = (
     "pip install opencv-python-headless==4.10.0.84 in the venv (it keeps numpy 1.x for apt's picamera2),"
-    " e.g. with edge/install-pi.sh --yunet"
+    " e.g. with edge/deploy/install-pi.sh --yunet"
 )
 
 
