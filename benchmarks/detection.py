@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scoring import Tally
+from benchmarks.scoring import DetectionScore
 from edge.common.timing import StageTimes
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import make_detector
@@ -54,13 +54,13 @@ def _one_pass(model: Path, detector: str, mode: str, frames: list[np.ndarray], t
             faces = pipeline.process(frame)
             busy += time.perf_counter() - started
             found.append(np.array([face.box for face in faces]).reshape(-1, 4))
-    tally = Tally()
+    score = DetectionScore()
     for boxes, true_boxes in zip(found, truth, strict=True):
-        tally.add(boxes, true_boxes)
+        score.add(boxes, true_boxes)
     stages = timer.summary()
     return {
         "fps": len(frames) / busy,
-        **tally.summary(),
+        **score.summary(),
         "detect_stage_p50_ms": stages["detect"]["p50_ms"],
         "worker_p50_ms": stages.get("detect (worker)", {}).get("p50_ms"),
     }

@@ -23,8 +23,9 @@ from edge.common.options import (
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import NAMES as DETECTORS
 from edge.model_folder import DEFAULT_MODEL_DIR, resolve_model
+from edge.outputs.base import Sink
 from edge.pipeline.pipeline import Pipeline
-from edge.run import Observer, RunOptions, StopRequest, format_summary, human_output, run
+from edge.run import RunOptions, StopRequest, format_summary, human_output, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 
 
@@ -133,12 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--loop", action="store_true", help="replay a finite source (demo, video, images) forever, e.g. to serve a demo"
     )
-    add_watch_options(parser)
+    add_network_options(parser)
     return parser
 
 
-def add_watch_options(parser: argparse.ArgumentParser) -> None:
-    """--serve and --mqtt: watch a headless device and wire it to other systems (edge/outputs/)."""
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """--serve and --mqtt: the sinks that show a headless device to people and other systems over the network."""
     serve = parser.add_argument_group("live web view")
     serve.add_argument(
         "--serve",
@@ -172,9 +173,9 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def watchers(args: argparse.Namespace, labels: list[str]) -> list[Observer]:
+def network_sinks(args: argparse.Namespace, labels: list[str]) -> list[Sink]:
     """The web view and MQTT publisher the options ask for; the server's port is taken now, before the run."""
-    observers: list[Observer] = []
+    sinks: list[Sink] = []
     if args.serve:
         from edge.outputs.web import WebView, announce, token_from
 
@@ -182,18 +183,18 @@ def watchers(args: argparse.Namespace, labels: list[str]) -> list[Observer]:
         token = token_from(args.serve_token, os.environ)
         view = WebView(host, port, labels, args.serve_fps, args.serve_max_clients, token)
         announce(view, host)
-        observers.append(view)
+        sinks.append(view)
     if args.mqtt:
         from edge.outputs.mqtt import MqttPublisher, default_device
 
         device = args.device_name or default_device()
         try:
-            observers.append(MqttPublisher(args.mqtt, device, args.mqtt_summary_every, args.ha_discovery))
+            sinks.append(MqttPublisher(args.mqtt, device, args.mqtt_summary_every, args.ha_discovery))
         except BaseException:
-            for observer in observers:
-                observer.close()
+            for sink in sinks:
+                sink.close()
             raise
-    return observers
+    return sinks
 
 
 def detects_async(choice: str, source: str) -> bool:
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         def reopen() -> Source:
             return open_source(args.source, SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores))
 
-        observers = watchers(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
+        sinks = network_sinks(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
         source = None
         try:
             source = looped(reopen) if args.loop else reopen()
@@ -238,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException:
             if source is not None:
                 source.close()
-            for observer in observers:
-                observer.close()
+            for sink in sinks:
+                sink.close()
             raise
         options = RunOptions(
             show=args.show,
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             jsonl_keep=args.jsonl_keep,
             quiet=args.quiet,
             max_frames=args.max_frames,
-            observers=observers,
+            sinks=sinks,
         )
         human = human_output(options)
         with StopRequest(finishing=True):  # Ctrl-C from here on must not lose the summary

@@ -1,29 +1,23 @@
-"""Drive a pipeline over a source: per-frame output, optional display, and the end-of-run summary."""
+"""Drive a pipeline over a source into the sinks, and the end-of-run summary."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-import cv2
-
-from edge.common.errors import UserError
-from edge.frames import Face, Frame, frame_record
-from edge.outputs.base import annotate
-from edge.outputs.jsonl import JsonlWriter
-from edge.outputs.terminal import Terminal
+from edge.frames import Face
+from edge.outputs.base import Result, Sink
+from edge.outputs.jsonl import KEEP, JsonlWriter
+from edge.outputs.terminal import Lines, Terminal
 from edge.outputs.video import FrameSaver
+from edge.outputs.window import Window
 from edge.pipeline.pipeline import Pipeline
 from edge.sources.base import Source
-
-WINDOW = "fer-edge"
 
 
 @dataclass
@@ -32,36 +26,17 @@ class RunOptions:
     save: str | None = None
     jsonl: str | None = None
     jsonl_max_bytes: int = 0
-    jsonl_keep: int = 3
+    jsonl_keep: int = KEEP
     quiet: bool = False
     max_frames: int = 0  # 0: until the source ends
-    observers: list[Observer] = field(default_factory=list)
+    sinks: list[Sink] = field(default_factory=list)  # made before the run (the web view, MQTT): named in the summary
 
 
-class Observer(Protocol):
-    """An output that watches the run from the side (the web view, MQTT): `frame` is called on the frame loop
-    and must return at once, leaving slow work (encoding, network) to the observer's own threads."""
-
-    name: str
-
-    def start(self, summary: Callable[[], dict]) -> None:
-        """The run begins; `summary()` returns the run summary so far, from any thread."""
-
-    def frame(self, frame: Frame, faces: list[Face], record: dict) -> None:
-        """One processed frame and its JSONL record."""
-
-    def stats(self) -> dict:
-        """What the observer wants in the run summary (clients served, messages dropped...)."""
-
-    def close(self) -> None:
-        """The run ended: finish sending, then release sockets and threads."""
-
-
-class Tally:
+class RunStats:
     """What the run has seen so far, so a summary can be taken mid-run (the web view's /api/summary) or at the end."""
 
-    def __init__(self, source: Source, pipeline: Pipeline, observers: list[Observer]) -> None:
-        self.source, self.pipeline, self.observers = source, pipeline, observers
+    def __init__(self, source: Source, pipeline: Pipeline, sinks: list[Sink]) -> None:
+        self.source, self.pipeline, self.sinks = source, pipeline, sinks
         self.counts: Counter[str] = Counter()
         self.frames = self.faces = self.frames_with_faces = 0
         self.stopped = "running"
@@ -94,23 +69,9 @@ class Tally:
             "skipped": list(self.source.skipped),
             "bad_frames": self.source.bad_frames,
         }
-        if self.observers:
-            summary["outputs"] = {observer.name: observer.stats() for observer in self.observers}
+        if self.sinks:
+            summary["outputs"] = {sink.name: sink.stats() for sink in self.sinks}
         return summary
-
-
-def describe(frame: Frame, faces: list[Face]) -> str:
-    found = "; ".join(f"{f.label} {f.confidence:.2f} at {list(f.box)}" for f in faces) or "no face"
-    return f"frame {frame.index:>5} {frame.name}: {found}"
-
-
-def _check_display() -> None:
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise UserError("--show needs a display (DISPLAY is not set); use --save or --jsonl instead")
-    try:
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-    except cv2.error:
-        raise UserError("--show: this OpenCV has no GUI support (headless build); use --save or --jsonl") from None
 
 
 class StopRequest:
@@ -151,77 +112,65 @@ def human_output(options: RunOptions) -> Terminal:
     return Terminal(sys.stderr if options.jsonl == "-" else sys.stdout)
 
 
+def open_sinks(options: RunOptions, human: Terminal, stack: contextlib.ExitStack) -> list[Sink]:
+    """Every sink the options ask for, in the order each frame reaches them; each closes with `stack`. A sink
+    checks its target when made, so a refused one costs no work and truncates nothing."""
+
+    def opened(sink: Sink) -> Sink:
+        stack.callback(sink.close)
+        return sink
+
+    video = opened(FrameSaver(options.save)) if options.save else None
+    jsonl = opened(JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep)) if options.jsonl else None
+    window = opened(Window()) if options.show else None
+    lines = None if options.quiet else Lines(human)
+    return [sink for sink in (jsonl, *options.sinks, lines, video, window) if sink is not None]
+
+
 def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal | None = None) -> dict:
-    """Process every frame until the source ends, `max_frames`, `q` in the window, Ctrl-C, SIGTERM or a closed
-    output stream. Whatever stops it, the outputs written so far are closed whole."""
-    timer = pipeline.timer
-    human = human or human_output(options)
-    saver: FrameSaver | None = None
-    jsonl: JsonlWriter | None = None
-    window = False
-    tally = Tally(source, pipeline, options.observers)
-    iterator = iter(source)
-    with StopRequest() as stop:
-        try:  # set-up inside: a refused output still closes the source and the observers already listening
-            saver = FrameSaver(options.save) if options.save else None  # checks its target first: truncates nothing
-            jsonl = JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep) if options.jsonl else None
-            if options.show:
-                _check_display()
-                window = True
-            for observer in options.observers:
-                observer.start(tally.summary)
-            while True:
-                if stop.requested:
-                    tally.stopped = "interrupted"
-                    break
-                with timer.time("capture"):
-                    frame = next(iterator, None)
-                if frame is None:
-                    tally.stopped = "end of source"
-                    break
-                if not source.continuous:
-                    pipeline.reset()
-                faces = pipeline.process(frame.image, frame.lores)
-                tally.add(faces)
-                with timer.time("output"):
-                    # Only for the outputs that take it: a terminal, --save or --show alone needs no record.
-                    record = frame_record(frame, faces) if jsonl or options.observers else None
-                    if jsonl:
-                        jsonl.write(record)
-                    for observer in options.observers:
-                        observer.frame(frame, faces, record)
-                    if not options.quiet:
-                        human.line(describe(frame, faces))
-                    if saver or options.show:
-                        image = annotate(frame.image, faces, tally.fps())
-                        if saver:
-                            saver.write(frame, image)
-                        if options.show:
-                            cv2.imshow(WINDOW, image)
-                            if cv2.waitKey(1) & 0xFF == ord("q"):
-                                tally.stopped = "q pressed"
-                                break
-                failed = human.error or (jsonl and jsonl.stdout.error)
-                if failed:  # `| head -2` has read enough, or a full device: stop, still finishing every output
-                    tally.stopped = "output closed" if isinstance(failed, BrokenPipeError) else "output failed"
-                    break
-                if options.max_frames and tally.frames >= options.max_frames:
-                    tally.stopped = "--max-frames reached"
-                    break
-        except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the outputs
-            tally.stopped = "interrupted"
+    """Process every frame until the source ends, `max_frames`, a sink's stop reason (q in the window, a closed
+    output stream), Ctrl-C or SIGTERM. Whatever stops it, the source and every sink are closed whole."""
+    stats = RunStats(source, pipeline, options.sinks)
+    with StopRequest() as stop, contextlib.ExitStack() as stack:
+        for sink in options.sinks:  # already listening: closed even when the run is refused
+            stack.callback(sink.close)
+        stack.callback(source.close)
+        try:
+            sinks = open_sinks(options, human or human_output(options), stack)
+            for sink in sinks:
+                sink.start(stats.summary)
+            stats.stopped = _frames(source, pipeline, sinks, stats, stop, options.max_frames)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the sinks
+            stats.stopped = "interrupted"
         finally:
             stop.finishing = True
-            source.close()
-            if jsonl:
-                jsonl.close()
-            if saver:
-                saver.close()
-            if window:
-                cv2.destroyAllWindows()
-            for observer in options.observers:
-                observer.close()
-    return tally.summary()
+    return stats.summary()
+
+
+def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunStats, stop: StopRequest,
+            max_frames: int) -> str:  # fmt: skip
+    """The frame loop; returns why it stopped."""
+    timer = pipeline.timer
+    frames = iter(source)
+    while not stop.requested:
+        with timer.time("capture"):
+            frame = next(frames, None)
+        if frame is None:
+            return "end of source"
+        if not source.continuous:
+            pipeline.reset()
+        faces = pipeline.process(frame.image, frame.lores)
+        stats.add(faces)
+        with timer.time("output"):
+            result = Result(frame, faces, stats.fps)
+            for sink in sinks:
+                sink.frame(result)
+        reason = next(filter(None, (sink.stop_reason() for sink in sinks)), None)
+        if reason:  # `| head -2` has read enough, q in the window, a full device: stop, still closing every sink
+            return reason
+        if max_frames and stats.frames >= max_frames:
+            return "--max-frames reached"
+    return "interrupted"
 
 
 def format_summary(summary: dict) -> str:

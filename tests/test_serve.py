@@ -255,7 +255,7 @@ def test_a_refused_output_still_closes_the_web_view(tmp_path: Path) -> None:
     host, port = view.address
     with socket.create_connection((host, port), timeout=5):
         pass  # listening
-    options = RunOptions(save=str(tmp_path / "out.gif"), quiet=True, observers=[view])
+    options = RunOptions(save=str(tmp_path / "out.gif"), quiet=True, sinks=[view])
     with pytest.raises(UserError, match=r"cannot write \.gif"):
         run(open_source("demo", SourceOptions(demo_frames=3)), pipeline, options)
     with pytest.raises(OSError):

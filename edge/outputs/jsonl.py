@@ -10,10 +10,13 @@ import sys
 from typing import IO
 
 from edge.common.errors import UserError
+from edge.outputs.base import Result, Sink
 from edge.outputs.terminal import Terminal
 
+KEEP = 3  # rotated files kept (--jsonl-keep)
 
-class JsonlWriter:
+
+class JsonlWriter(Sink):
     """One JSON object per line, flushed per frame so a stopped run leaves a valid file; `-` is stdout.
 
     With `max_bytes`, the file rotates like a log (`out.jsonl` -> `out.jsonl.1` ... `.keep`), for a
@@ -21,7 +24,7 @@ class JsonlWriter:
     reported as one line.
     """
 
-    def __init__(self, target: str, max_bytes: int = 0, keep: int = 3) -> None:
+    def __init__(self, target: str, max_bytes: int = 0, keep: int = KEEP) -> None:
         self.target, self.max_bytes, self.keep = target, max_bytes, keep
         self.stdout = Terminal(sys.stdout)
         self.stream: IO[bytes] | None = None if target == "-" else self._open("ab" if max_bytes else "wb")
@@ -42,11 +45,17 @@ class JsonlWriter:
         os.replace(self.target, f"{self.target}.1")
         self.stream = self._open("ab")
 
+    def frame(self, result: Result) -> None:
+        self.write(result.record)
+
+    def stop_reason(self) -> str | None:
+        return self.stdout.stop_reason()
+
     def write(self, record: dict) -> None:
         text = json.dumps(record)
         if self.stream is None:
             if not self.stdout.line(text):
-                self.stdout.check("stdout")  # a closed pipe is left to the runner: it ends the run quietly
+                self.stdout.check("stdout")  # a closed pipe is left to stop_reason: it ends the run quietly
             return
         line = (text + "\n").encode("utf-8")
         good = self.stream.seek(0, os.SEEK_END)

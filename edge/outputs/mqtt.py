@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from edge.common.errors import UserError
 from edge.common.options import MqttUrl, version
-from edge.frames import Face, Frame
+from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents, dominant
 
 QOS = 1
@@ -65,8 +65,8 @@ def discovery(ha_prefix: str, device: str, state_topic: str, available_topic: st
     }  # fmt: skip
 
 
-class MqttPublisher:
-    """The observer the runner feeds (see edge.run.Observer); all network work runs on background threads."""
+class MqttPublisher(Sink):
+    """The sink the run loop feeds; all network work runs on background threads."""
 
     name = "mqtt"
 
@@ -108,7 +108,7 @@ class MqttPublisher:
         self.client.on_connect_fail = self._on_connect_fail
         self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
 
-    # The runner's side.
+    # The run loop's side.
 
     def start(self, summary: Callable[[], dict]) -> None:
         self.summary = summary
@@ -119,7 +119,8 @@ class MqttPublisher:
         self.client.loop_start()
         self.publisher.start()
 
-    def frame(self, frame: Frame, faces: list[Face], record: dict) -> None:
+    def frame(self, result: Result) -> None:
+        faces, record = result.faces, result.record
         events = self.events.update(faces, record["time"])
         for event in events:
             self._put("events", {**event, "source": record["source"], "frame": record["frame"]})

@@ -7,6 +7,8 @@ import os
 from typing import IO
 
 from edge.common.errors import UserError
+from edge.frames import Face, Frame
+from edge.outputs.base import Result, Sink
 
 
 class Terminal:
@@ -40,3 +42,27 @@ class Terminal:
         """Report a write failure other than a closed pipe (which is how `| head` ends a run) as one line."""
         if self.error is not None and not self.closed_by_reader:
             raise UserError(f"{name}: cannot write ({self.error.strerror})")
+
+    def stop_reason(self) -> str | None:
+        """A reader that went away (`| head -2`) has read enough; any other failure (a full device) ends the run."""
+        if self.error is None:
+            return None
+        return "output closed" if self.closed_by_reader else "output failed"
+
+
+def describe(frame: Frame, faces: list[Face]) -> str:
+    found = "; ".join(f"{f.label} {f.confidence:.2f} at {list(f.box)}" for f in faces) or "no face"
+    return f"frame {frame.index:>5} {frame.name}: {found}"
+
+
+class Lines(Sink):
+    """One human-readable line per frame (the default; `--quiet` turns it off)."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+
+    def frame(self, result: Result) -> None:
+        self.terminal.line(describe(result.frame, result.faces))
+
+    def stop_reason(self) -> str | None:
+        return self.terminal.stop_reason()

@@ -13,6 +13,7 @@ from edge.common.errors import UserError
 from edge.common.files import atomic_path, check_writable
 from edge.common.quiet import quiet_stderr
 from edge.frames import Frame
+from edge.outputs.base import Result, Sink
 from edge.sources.base import IMAGE_SUFFIXES, quiet_ffmpeg
 
 # The containers pip's and apt's OpenCV write through FFmpeg, and the codec each gets.
@@ -35,7 +36,7 @@ def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-class FrameSaver:
+class FrameSaver(Sink):
     """Annotated output: a video file (VIDEO_SUFFIXES), written whole then renamed, or a folder of images
     (a path without a suffix, or an existing folder). Every frame of a video is fitted to the first's size.
 
@@ -63,6 +64,9 @@ class FrameSaver:
             self.target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"{target}: cannot make the folder for annotated images ({exc.strerror})") from None
+
+    def frame(self, result: Result) -> None:
+        self.write(result.frame, result.annotated)
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
         if not self.video:

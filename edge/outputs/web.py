@@ -34,8 +34,8 @@ import numpy as np
 
 from edge.common.errors import UserError
 from edge.common.timing import StageTimes
-from edge.frames import Face, Frame
-from edge.outputs.base import annotate
+from edge.frames import Face
+from edge.outputs.base import Result, Sink, annotate
 
 PAGE = Path(__file__).resolve().parents[1] / "assets" / "webview.html"
 TOKEN_ENV = "FER_EDGE_SERVE_TOKEN"
@@ -91,8 +91,8 @@ class LatestJpeg:
             self.condition.notify_all()
 
 
-class WebView:
-    """The observer the runner feeds (see edge.run.Observer) and the HTTP server it runs beside the loop."""
+class WebView(Sink):
+    """The sink the run loop feeds, and the HTTP server it runs beside the loop."""
 
     name = "serve"
 
@@ -138,18 +138,19 @@ class WebView:
         host, port = self.address
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
-    # The runner's side: cheap hand-overs only.
+    # The run loop's side: cheap hand-overs only.
 
     def start(self, summary: Callable[[], dict]) -> None:
         self.summary, self.started = summary, time.monotonic()
         for thread in self.threads:
             thread.start()
 
-    def frame(self, frame: Frame, faces: list[Face], record: dict) -> None:
+    def frame(self, result: Result) -> None:
         self.frames += 1
         if self.viewers:
-            self.pending = (frame.image, faces)
+            self.pending = (result.frame.image, result.faces)
             self.wake.set()
+        record = result.record
         for target in self.event_queues:
             if target.full():  # a slow client: drop its oldest record, so it catches up with the newest
                 with contextlib.suppress(queue.Empty):
