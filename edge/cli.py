@@ -24,13 +24,15 @@ from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import NAMES as DETECTORS
 from edge.model_folder import DEFAULT_MODEL_DIR, resolve_model
 from edge.outputs.base import Sink
+from edge.outputs.jsonl import KEEP as JSONL_KEEP
+from edge.outputs.mqtt import SUMMARY_EVERY
+from edge.outputs.web import MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = DetectorConfig()
     parser = Parser(
         prog="python -m edge",
         description="Find faces with OpenCV's Haar cascade or YuNet and classify their expression with a TFLite model."
@@ -54,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
     )
+    add_detection_options(parser)
+    add_output_options(parser)
+    add_source_options(parser)
+    add_network_options(parser)
+    return parser
+
+
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
+    d = DetectorConfig()
     detection = parser.add_argument_group("detection")
     detection.add_argument(
         "--detector",
@@ -107,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="weight of a face's history in its probabilities, 0 (off) to <1; 0.6 steadies a live label (default: 0)",
     )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--show", action="store_true", help="show a window with boxes, labels and FPS (q quits)")
     output.add_argument(
@@ -120,22 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="rotate the JSONL file at this size, appending across restarts (for a service; 0 = off)",
     )
-    output.add_argument("--jsonl-keep", type=positive_int, default=3, help="rotated JSONL files to keep (default: 3)")
+    output.add_argument(
+        "--jsonl-keep", type=positive_int, default=JSONL_KEEP, help="rotated JSONL files to keep (default: %(default)s)"
+    )
     output.add_argument("--summary-json", help="write the end-of-run summary as JSON to this file")
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    s = SourceOptions()
     source = parser.add_argument_group("source")
     source.add_argument(
         "--max-frames", type=non_negative_int, default=0, help="stop after N frames (default: until the source ends)"
     )
-    source.add_argument("--width", type=positive_int, default=640, help="camera and demo frame width (default: 640)")
-    source.add_argument("--height", type=positive_int, default=480, help="camera and demo frame height (default: 480)")
-    source.add_argument("--fps", type=positive_float, default=30.0, help="Pi camera frame rate (default: 30)")
-    source.add_argument("--demo-frames", type=positive_int, default=90, help="length of the demo clip (default: 90)")
+    source.add_argument(
+        "--width", type=positive_int, default=s.width, help="camera and demo frame width (default: %(default)s)"
+    )
+    source.add_argument(
+        "--height", type=positive_int, default=s.height, help="camera and demo frame height (default: %(default)s)"
+    )
+    source.add_argument("--fps", type=positive_float, default=s.fps, help="Pi camera frame rate (default: %(default)s)")
+    source.add_argument(
+        "--demo-frames", type=positive_int, default=s.demo_frames, help="length of the demo clip (default: %(default)s)"
+    )
     source.add_argument(
         "--loop", action="store_true", help="replay a finite source (demo, video, images) forever, e.g. to serve a demo"
     )
-    add_network_options(parser)
-    return parser
 
 
 def add_network_options(parser: argparse.ArgumentParser) -> None:
@@ -148,8 +172,12 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         help="serve a live page (video, faces, FPS) on this port; HOST defaults to 127.0.0.1 (this machine only),"
         " 0.0.0.0 opens it to the network",
     )
-    serve.add_argument("--serve-fps", type=positive_float, default=10.0, help="most video frames a second (10)")
-    serve.add_argument("--serve-max-clients", type=positive_int, default=8, help="concurrent connections (8)")
+    serve.add_argument(
+        "--serve-fps", type=positive_float, default=MAX_FPS, help="most video frames a second (%(default)s)"
+    )
+    serve.add_argument(
+        "--serve-max-clients", type=positive_int, default=MAX_CLIENTS, help="concurrent connections (%(default)s)"
+    )
     serve.add_argument(
         "--serve-token", help="require this token (?token= or Authorization: Bearer); or set FER_EDGE_SERVE_TOKEN"
     )
@@ -162,7 +190,10 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     )
     mqtt.add_argument("--device-name", help="this device's name in topics (default: the host name)")
     mqtt.add_argument(
-        "--mqtt-summary-every", type=positive_float, default=60.0, help="seconds between summaries (default: 60)"
+        "--mqtt-summary-every",
+        type=positive_float,
+        default=SUMMARY_EVERY,
+        help="seconds between summaries (default: %(default)s)",
     )
     mqtt.add_argument(
         "--ha-discovery",

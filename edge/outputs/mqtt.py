@@ -32,6 +32,7 @@ from edge.outputs.events import FaceEvents, dominant
 
 QOS = 1
 QUEUE_SIZE = 1000
+SUMMARY_EVERY = 60.0  # seconds between summaries (--mqtt-summary-every)
 STATE_EVERY = 1.0  # seconds: the retained state follows moving boxes at most this often (changes go at once)
 RECONNECT_DELAY = (1, 30)  # seconds: paho doubles the wait between attempts up to the maximum
 INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge/deploy/install-pi.sh --mqtt on a Pi)"
@@ -74,7 +75,7 @@ class MqttPublisher(Sink):
         self,
         url: MqttUrl,
         device: str,
-        summary_every: float = 60.0,
+        summary_every: float = SUMMARY_EVERY,
         ha_prefix: str | None = None,
     ) -> None:
         try:

@@ -45,6 +45,8 @@ EVENTS_BUFFER = 32  # records a slow /events client may fall behind before it mi
 STATS_EVERY = 1.0  # seconds between `stats` events
 CLIENT_TIMEOUT = 10.0  # seconds a client may stall a write before its connection is dropped
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+MAX_FPS = 10.0  # video frames encoded a second, at most (--serve-fps)
+MAX_CLIENTS = 8  # concurrent connections (--serve-max-clients)
 
 
 def warn_if_exposed(host: str, token: str | None) -> str | None:
@@ -101,8 +103,8 @@ class WebView(Sink):
         host: str,
         port: int,
         labels: list[str],
-        max_fps: float = 10.0,
-        max_clients: int = 8,
+        max_fps: float = MAX_FPS,
+        max_clients: int = MAX_CLIENTS,
         token: str | None = None,
     ) -> None:
         self.labels, self.max_fps, self.token = labels, max_fps, token or None
