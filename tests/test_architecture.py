@@ -104,3 +104,17 @@ def test_cycles_finds_a_loop_and_passes_a_chain() -> None:
 def test_no_module_imports_itself_through_others() -> None:
     graph = {name: imports(name) & MODULES.keys() for name in MODULES}
     assert cycles(graph) == []
+
+
+MAX_FUNCTION_LINES = 70
+
+
+def test_no_function_is_longer_than_a_screen() -> None:
+    long = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert long == []
