@@ -13,9 +13,12 @@ thousands of writes).
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +29,8 @@ from typing import Any
 from edge.common.errors import UserError
 
 TEMP_MARK = ".tmp-"
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 _swept: set[Path] = set()  # folders this process has already cleared of dead processes' temporaries
 
 
@@ -139,3 +144,61 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# One folder swapped in whole (the converted model folder, a training run's resume state): its files are written
+# into a staging folder beside the target, flushed, then exchanged with the target in one renameat2 call on Linux;
+# elsewhere two renames, whose interrupted state the next read or write repairs (`recover`).
+
+
+def staging_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.staging"
+
+
+def _old_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.old"
+
+
+def recover(target: Path) -> None:
+    """Finish what an interrupted two-rename swap left: put the old folder back if the target is missing."""
+    old = _old_path(target)
+    if old.is_dir() and not target.exists():
+        os.rename(old, target)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step with Linux renameat2(RENAME_EXCHANGE); False where that is not available."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Make the staging folder the target, as one unit; the old folder is deleted afterwards."""
+    recover(target)
+    old = _old_path(target)
+    shutil.rmtree(old, ignore_errors=True)
+    if not target.exists():
+        os.rename(staging, target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging)
+    else:
+        os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush the staging files to disk before the swap, so a power cut cannot swap in empty files."""
+    for path in [*folder.iterdir(), folder]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
