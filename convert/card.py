@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from edge.common.errors import UserError
-from edge.contract import Contract
 from edge.common.files import file_sha256
+from edge.contract import Contract
 from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, write_folder
 from train.data import LABEL_SOURCES
 
