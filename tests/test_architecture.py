@@ -67,6 +67,20 @@ def test_train_and_convert_take_only_the_model_side_of_edge(name: str) -> None:
     assert not runtime
 
 
+def test_train_never_imports_convert_or_benchmarks() -> None:
+    """Data flows train -> convert -> benchmarks, never back."""
+    for name in (n for n in MODULES if within(n, "train")):
+        assert not {m for m in imports(name) if m.split(".")[0] in ("convert", "benchmarks")}, name
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_stage_imports_another_stages_cli_or_report(stage: str) -> None:
+    others = set(STAGES) - {stage}
+    for name in (n for n in MODULES if within(n, stage)):
+        sideways = {m for m in imports(name) if m.split(".")[0] in others and m.endswith((".cli", ".report"))}
+        assert not sideways, name
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components of more than one module, or of one that imports itself (Tarjan)."""
     index: dict[str, int] = {}

@@ -3,7 +3,6 @@ before any work (and before TensorFlow prints anything); the commands share one 
 
 from __future__ import annotations
 
-import ast
 import gzip
 import json
 import subprocess
@@ -162,29 +161,6 @@ def test_convert_on_a_full_disk_is_one_line_and_keeps_the_folder(tmp_path: Path,
     result = run_module("convert", str(trained_run / "model.keras"), "--out", str(out), max_file_bytes=0)
     assert_one_line(result, f"convert: error: {out}: cannot write the model folder here (File too large)")
     assert list(out.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["m"]
-
-
-def _imports(folder: Path) -> set[str]:
-    names = set()
-    for path in folder.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-    return names
-
-
-def test_train_never_imports_convert_or_benchmarks() -> None:
-    """One shape: data flows train -> convert -> benchmarks, never back (edge/ is checked in test_edge)."""
-    assert not {name for name in _imports(ROOT / "train") if name.split(".")[0] in ("convert", "benchmarks")}
-
-
-@pytest.mark.parametrize("stage", ["train", "convert", "benchmarks", "edge"])
-def test_no_stage_imports_another_stages_cli_or_report(stage: str) -> None:
-    others = {"train", "convert", "benchmarks", "edge"} - {stage}
-    sideways = {n for n in _imports(ROOT / stage) if n.split(".")[0] in others and n.endswith((".cli", ".report"))}
-    assert not sideways
 
 
 NATIVE = """
