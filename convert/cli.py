@@ -68,15 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def convert(args: argparse.Namespace) -> int:
-    from convert.conversion import Options, check_inputs, write
-    from convert.conversion import convert as run_conversion
+def convert_command(args: argparse.Namespace) -> int:
+    from convert.conversion import Options, check_inputs, convert, write
 
     given = {f.name: getattr(args, f.name) for f in fields(Options) if f.name != "model"}
     options = Options(model=args.model or args.model_option, **given)
     inputs = check_inputs(options)
     with quiet_native(not args.verbose, hide_stdout=True):
-        conversion = run_conversion(options, inputs)
+        conversion = convert(options, inputs)
     report_path = write(conversion, args.out)
     report = conversion.report
     if args.json:
@@ -128,4 +127,4 @@ def main(argv: list[str] | None = None) -> int:
         card_args = build_card_parser().parse_args(argv[1:])
         return run_cli(lambda: card(card_args), "convert")
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: convert(args), "convert")
+    return run_cli(lambda: convert_command(args), "convert")

@@ -151,7 +151,7 @@ def _evaluate(report: dict, data: Dataset, model, classifiers: dict, contract: C
 
 def convert(options: Options, inputs: Inputs) -> Conversion:
     """Convert to float32 (and int8 when there are calibration images), evaluate both against Keras."""
-    from convert.converter import contract_for, load_variant, to_float32, to_int8
+    from convert.tflite import contract_for, load_variant, to_float32, to_int8
     from train.models import load
 
     model = load(options.model)

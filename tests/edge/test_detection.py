@@ -4,7 +4,6 @@ real OpenCV detection on real images (the bundled photo; the detect-faces photos
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -33,7 +32,7 @@ from edge.run import RunOptions, run
 from edge.sources.base import Source
 from edge.sources.images import DEMO_IMAGE, demo_frames
 from edge.sources.picamera import lores_size, open_picamera
-from tests.conftest import ROOT, error_lines, run_module
+from tests.conftest import ROOT, error_lines, run_module, subprocess_env
 
 
 def astronaut() -> np.ndarray:
@@ -99,7 +98,7 @@ def test_new_enough_opencv_passes_the_check() -> None:
 def test_cli_on_an_opencv_without_yunet_is_one_line_exit_2(tmp_path: Path) -> None:
     """An OpenCV 4.6 cannot be installed here, so a sitecustomize shim hides FaceDetectorYN the way it lacks it."""
     (tmp_path / "sitecustomize.py").write_text("import cv2\ndel cv2.FaceDetectorYN\ncv2.__version__ = '4.6.0'\n")
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = subprocess_env(before=tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "edge", "--source", "demo", "--detector", "yunet", "--demo-frames", "2"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,

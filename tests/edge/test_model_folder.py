@@ -3,7 +3,6 @@ item 4), on real folders from the `converted` fixture and real kills."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from edge import Pipeline
 from edge.common.errors import UserError
 from edge.contract import Contract
 from edge.model_folder import FLOAT32_FILE, INT8_FILE, check_folder, staging_path, write_folder
-from tests.conftest import ROOT, run_module
+from tests.conftest import ROOT, run_module, subprocess_env
 
 HINT = "(an interrupted convert, or files copied from another model? Reconvert with `python -m convert`)"
 
@@ -96,7 +95,7 @@ def test_a_kill_at_any_moment_leaves_the_whole_old_or_the_whole_new_folder(tmp_p
     """Kill a process that rewrites the folder over and over at arbitrary moments: every time, edge's check passes
     and every file belongs to one version. The next write cleans up what the kill left."""
     target = tmp_path / "models"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = subprocess_env()
     for delay in (0.0, 0.05, 0.13, 0.21, 0.34, 0.55):
         process = subprocess.Popen([sys.executable, "-c", SWAPPER, str(target), str(converted)], cwd=ROOT, env=env,
                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
