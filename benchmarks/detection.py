@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.scoring import DetectionScore
-from edge.common.timing import StageTimes
+from edge.common.timing import StageTimes, percentiles
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import make_detector
 from edge.pipeline.pipeline import Pipeline
@@ -115,9 +115,7 @@ def detector_ms(frames: list[np.ndarray], widths: tuple[int, ...], rounds: int) 
     height, width = frames[0].shape[:2]
     for (name, detect_width), values in samples.items():
         scale = detectors[name, detect_width].scale_for(width)
-        out.setdefault(f"{round(width * scale)}x{round(height * scale)}", {})[name] = round(
-            float(np.percentile(values, 50)), 3
-        )
+        out.setdefault(f"{round(width * scale)}x{round(height * scale)}", {})[name] = percentiles(values)["p50_ms"]
     return out
 
 

@@ -21,6 +21,11 @@ def _png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """The figure as a PNG at `path`, written whole (the one way every stage saves a figure), then closed."""
+    write_bytes(path, _png(fig))
+
+
 def curves_png(history: list[dict[str, float]]) -> bytes:
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

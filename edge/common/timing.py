@@ -17,6 +17,11 @@ STAGES = ("capture", "detect", "preprocess", "infer", "output")
 WINDOW = 10_000
 
 
+def percentiles(samples: list[float], digits: int = 3) -> dict[str, float]:
+    """p50 and p95 of millisecond samples: the one way every summary and benchmark states a spread."""
+    return {f"p{q}_ms": round(float(np.percentile(samples, q)), digits) for q in (50, 95)}
+
+
 class StageTimes:
     def __init__(self, window: int = WINDOW) -> None:
         self.samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
@@ -45,8 +50,7 @@ class StageTimes:
                 continue
             out[stage] = {
                 "mean_ms": round(self.total_ms[stage] / count, 3),
-                "p50_ms": round(float(np.percentile(recent, 50)), 3),
-                "p95_ms": round(float(np.percentile(recent, 95)), 3),
+                **percentiles(recent),
                 "count": count,
             }
         return out
