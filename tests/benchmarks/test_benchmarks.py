@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_module
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_every_field(tmp_path: Path, converted: Path, trained_run: Path, synthetic_csv: Path):
     out = tmp_path / "bench"
     result = run_module("benchmarks", "--model", str(converted), "--data", str(synthetic_csv), "--quick",
@@ -47,6 +50,7 @@ def test_missing_model_folder_is_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_detection_only_benchmark_scores_every_mode_and_fills_its_readme_block(tmp_path: Path) -> None:
     out, readme = tmp_path / "bench", tmp_path / "README.md"
     untouched = "<!-- benchmarks:start -->\nold figures\n<!-- benchmarks:end -->"

@@ -53,6 +53,7 @@ def test_contract_matches_the_train_stage(converted: Path, trained_run: Path) ->
     assert len(shipped.extra["source_model_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_without_data_int8_is_refused_but_float_written(tmp_path: Path, trained_run: Path) -> None:
     result = run_module("convert", str(trained_run / "model.keras"), "--out", str(tmp_path / "m"))
     assert result.returncode == 0, result.stderr
@@ -62,6 +63,7 @@ def test_without_data_int8_is_refused_but_float_written(tmp_path: Path, trained_
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_calibration_folder_gives_int8(tmp_path: Path, trained_run: Path) -> None:
     import cv2
 
@@ -93,6 +95,7 @@ def tied_model(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_low_agreement_fails_keeps_previous_folder_and_report(tmp_path: Path, converted: Path,
                                                               synthetic_csv: Path) -> None:  # fmt: skip
     """Issue 12 item 14: a refused conversion leaves the folder, report included, as it was."""
@@ -123,6 +126,7 @@ def test_low_agreement_fails_keeps_previous_folder_and_report(tmp_path: Path, co
         ),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_bad_models_are_refused(tmp_path: Path, make, message: str) -> None:
     path = make(tmp_path)
     result = run_module("convert", str(path), "--out", str(tmp_path / "out"))

@@ -130,6 +130,7 @@ def test_skip_bad_rows_names_every_bad_row(tmp_path: Path) -> None:
     assert named == [f"  line {3 + 2 * i}: emotion '9' is not a label 0..6" for i in range(6)]
 
 
+@pytest.mark.slow
 def test_convert_json_is_only_json_and_tensorflow_stays_quiet(tmp_path: Path, trained_run: Path,
                                                               synthetic_csv: Path) -> None:  # fmt: skip
     """Item 1: TensorFlow printed ~30 'Saved artifact' lines into --json's stdout, and its C++ log on stderr."""
@@ -142,6 +143,7 @@ def test_convert_json_is_only_json_and_tensorflow_stays_quiet(tmp_path: Path, tr
     assert result.stderr.splitlines()[0].startswith(f"converting {trained_run / 'model.keras'} (tiny) to float32")
 
 
+@pytest.mark.slow
 def test_convert_card_on_a_float32_only_folder_is_one_line(tmp_path: Path, trained_run: Path) -> None:
     """Item 2: `convert` without --data writes a float32-only folder, and `convert card` on it was a KeyError."""
     models = tmp_path / "f32"

@@ -38,6 +38,7 @@ def test_edge_refuses_new_models_beside_an_old_contract(tmp_path: Path, converte
     ]
 
 
+@pytest.mark.slow
 def test_edge_refuses_a_model_the_contract_does_not_list(tmp_path: Path, converted: Path, trained_run: Path) -> None:
     float_only = tmp_path / "f32"
     run_module("convert", str(trained_run / "model.keras"), "--out", str(float_only), check=True)

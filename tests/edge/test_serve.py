@@ -95,6 +95,7 @@ def test_sse_record_is_the_jsonl_record(served: tuple[str, Path]) -> None:
     assert records[0]["faces"] and records[0]["faces"][0]["label"] == "Happy"
 
 
+@pytest.mark.slow
 def test_mjpeg_stream_sends_jpegs_and_frames_are_only_encoded_while_watched(served: tuple[str, Path]) -> None:
     base, _ = served
     encoded_before = summary(base)["outputs"]["serve"]["frames_encoded"]
@@ -115,6 +116,7 @@ def test_mjpeg_stream_sends_jpegs_and_frames_are_only_encoded_while_watched(serv
     assert summary(base)["outputs"]["serve"]["frames_encoded"] == stopped_watching  # nobody watches: no work
 
 
+@pytest.mark.slow
 def test_a_stalled_viewer_does_not_stop_the_pipeline(served: tuple[str, Path]) -> None:
     base, _ = served
     port = int(base.rsplit(":", 1)[1].strip("/"))
@@ -211,6 +213,7 @@ def chromium() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_browser_shows_live_video_and_a_labelled_face(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
