@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from benchmarks.photos import FACES
-from edge.atomic import write_json, write_text
-from edge.cliargs import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
-from edge.errors import UserError, run_cli
+from edge.common.errors import UserError, run_cli
+from edge.common.files import write_json, write_text
+from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
+from edge.common.quiet import quiet_native
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, REPORT_FILE, check_folder
-from edge.quiet import quiet_native
 from train.data import add_data_options
 
 EXIT_TARGET_MISSED = 1
@@ -107,7 +107,7 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
     """Latency, memory, accuracy, whole-pipeline FPS on the demo clip (or --clip) and the web view's cost."""
     from benchmarks.latency import interpreter_memory, model_latency
     from benchmarks.pipeline import full_pipeline, haar_only, load_clip, measure, reference_loop
-    from edge.detector import DetectorConfig
+    from edge.detectors.base import DetectorConfig
     from train.data import check_labels, dataset_from
 
     contract = check_folder(args.model)

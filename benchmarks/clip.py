@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.sources import DEMO_IMAGE
+from edge.sources.images import DEMO_IMAGE
 
 # The face in edge/assets/astronaut.jpg (512x512), x, y, w, h: found once by the Haar cascade on the photo
-# (`FaceDetector().detect`), which YuNet's squared box overlaps at IoU 0.86.
+# (`HaarDetector().detect`), which YuNet's squared box overlaps at IoU 0.86.
 FACE_BOX = (177, 66, 95, 95)
 MARGIN = 0.45  # of the face's side, kept around it in each pasted copy
 

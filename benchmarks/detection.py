@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scoring import Tally
-from edge.detector import DetectorConfig, make_detector
-from edge.pipeline import Pipeline
-from edge.timing import StageTimes
+from benchmarks.scoring import DetectionScore
+from edge.common.timing import StageTimes, percentiles
+from edge.detectors.base import DetectorConfig
+from edge.detectors.registry import make_detector
+from edge.pipeline.pipeline import Pipeline
 
 DETECTORS = ("haar", "yunet")
 CAMERA_FPS = 30.0
@@ -53,13 +54,13 @@ def _one_pass(model: Path, detector: str, mode: str, frames: list[np.ndarray], t
             faces = pipeline.process(frame)
             busy += time.perf_counter() - started
             found.append(np.array([face.box for face in faces]).reshape(-1, 4))
-    tally = Tally()
+    score = DetectionScore()
     for boxes, true_boxes in zip(found, truth, strict=True):
-        tally.add(boxes, true_boxes)
+        score.add(boxes, true_boxes)
     stages = timer.summary()
     return {
         "fps": len(frames) / busy,
-        **tally.summary(),
+        **score.summary(),
         "detect_stage_p50_ms": stages["detect"]["p50_ms"],
         "worker_p50_ms": stages.get("detect (worker)", {}).get("p50_ms"),
     }
@@ -114,9 +115,7 @@ def detector_ms(frames: list[np.ndarray], widths: tuple[int, ...], rounds: int) 
     height, width = frames[0].shape[:2]
     for (name, detect_width), values in samples.items():
         scale = detectors[name, detect_width].scale_for(width)
-        out.setdefault(f"{round(width * scale)}x{round(height * scale)}", {})[name] = round(
-            float(np.percentile(values, 50)), 3
-        )
+        out.setdefault(f"{round(width * scale)}x{round(height * scale)}", {})[name] = percentiles(values)["p50_ms"]
     return out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 
 from benchmarks.markdown import table, verdict_table
-from edge.atomic import atomic_path
+from train.plots import save_figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -103,7 +103,5 @@ def detection_plot(detection: dict, out: Path) -> Path:
     ax.legend()
     path = out / PLOT
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.classifier import Classifier
+from edge.common.timing import percentiles
 from edge.contract import Contract
 
 MEMORY_PROBE = """
@@ -62,8 +63,7 @@ def time_calls(call, repeats: int) -> list[float]:
 
 def summarise(samples: list[float]) -> dict:
     return {
-        "p50_ms": round(float(np.percentile(samples, 50)), 4),
-        "p95_ms": round(float(np.percentile(samples, 95)), 4),
+        **percentiles(samples, digits=4),
         "mean_ms": round(float(np.mean(samples)), 4),
         "n": len(samples),
     }

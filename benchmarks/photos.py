@@ -12,8 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.scoring import Tally
-from edge.detector import DetectorConfig, make_detector
+from benchmarks.scoring import DetectionScore
+from edge.detectors.base import DetectorConfig
+from edge.detectors.registry import make_detector
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "detect-faces"
 LABEL_FILES = ("training.xml", "testing.xml")
@@ -41,8 +42,8 @@ def photo_scores(folder: Path, detectors: tuple[str, ...], widths: tuple[int, ..
         out[name] = {}
         for width in widths:
             detector = make_detector(DetectorConfig(min_face=MIN_FACE, detect_width=width, name=name))
-            tally = Tally()
+            score = DetectionScore()
             for image, truth in photos:
-                tally.add(detector.detect(image), truth)
-            out[name][str(width)] = tally.summary()
+                score.add(detector.detect(image), truth)
+            out[name][str(width)] = score.summary()
     return {"photos": len(photos), "faces": sum(len(b) for _, b in photos), "min_face": MIN_FACE, "scores": out}

@@ -14,11 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.common.timing import StageTimes
 from edge.contract import Contract
-from edge.detector import DetectorConfig, FaceDetector, find_cascade
-from edge.pipeline import Pipeline
-from edge.sources import demo_frames
-from edge.timing import StageTimes
+from edge.detectors.base import DetectorConfig
+from edge.detectors.haar import HaarDetector, find_cascade
+from edge.pipeline.pipeline import Pipeline
+from edge.sources.images import demo_frames
 
 
 def load_clip(clip: Path | None, size: tuple[int, int], frames: int) -> tuple[list[np.ndarray], float]:
@@ -48,7 +49,7 @@ class Variant:
 
 
 def haar_only(detector_config: DetectorConfig) -> Variant:
-    detector = FaceDetector(detector_config)
+    detector = HaarDetector(detector_config)
     timer = StageTimes()
 
     def run(frame: np.ndarray) -> int:

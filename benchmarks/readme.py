@@ -12,8 +12,8 @@ from pathlib import Path
 
 from benchmarks.detection_report import PLOT, detection_markdown
 from benchmarks.report import general_markdown
-from edge.atomic import write_text
-from edge.errors import UserError
+from edge.common.errors import UserError
+from edge.common.files import write_text
 
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 DETECTION_START, DETECTION_END = "<!-- detection:start -->", "<!-- detection:end -->"

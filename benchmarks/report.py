@@ -8,8 +8,8 @@ import matplotlib
 
 from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
 from benchmarks.markdown import table, verdict_table
-from edge.atomic import atomic_path
-from edge.timing import STAGES
+from edge.common.timing import STAGES
+from train.plots import save_figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -138,9 +138,7 @@ def terminal(results: dict) -> str:
 
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plots(results: dict, out: Path) -> list[Path]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.tracking import iou
+from edge.pipeline.tracker import iou
 
 MIN_IOU = 0.4
 
@@ -25,7 +25,7 @@ def true_positives(found: np.ndarray, truth: np.ndarray, min_iou: float = MIN_IO
 
 
 @dataclass
-class Tally:
+class DetectionScore:
     hits: int = 0
     found: int = 0
     faces: int = 0

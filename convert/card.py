@@ -6,9 +6,10 @@ import csv
 import json
 from pathlib import Path
 
+from edge.common.errors import UserError
+from edge.common.files import file_sha256
 from edge.contract import Contract
-from edge.errors import UserError
-from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, file_sha256, write_folder
+from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, write_folder
 from train.data import LABEL_SOURCES
 
 LIMITS = """\
@@ -50,11 +51,7 @@ def render(
             " made of those figures; reconvert with --data CSV first"
         )
     metrics = _read_json(run / "metrics.json")
-    source = contract.extra.get("label_source", "fer2013")
-    epochs, train_seconds = epoch_seconds(run)
-    teacher_seconds = sum(epoch_seconds(t)[1] for t in teachers)
     variants = report["variants"]
-    splits = list(report["accuracy"])
     lines = [
         f"# fer-edge default model: `{contract.architecture}`",
         "",
@@ -81,7 +78,16 @@ def render(
         "| split | rows evaluated | Keras | float32 | int8 |",
         "|---|---|---|---|---|",
     ]
-    for split in splits:
+    lines += _accuracy(report, contract)
+    lines += _training(run, contract, report, metrics, recipe, data, hardware, teachers)
+    return "\n".join(lines)
+
+
+def _accuracy(report: dict, contract: Contract) -> list[str]:
+    """The accuracy and per-class recall tables, and the confusion matrix."""
+    variants = report["variants"]
+    lines = []
+    for split in report["accuracy"]:
         acc = report["accuracy"][split]
         lines.append(
             f"| {split} | {report['evaluated_rows'][split]} | {_pct(acc['keras'])} | {_pct(acc['float32'])}"
@@ -104,8 +110,25 @@ def render(
         recall = report["per_class_recall"][compared][name]
         lines.append(f"| {name} | " + " | ".join(f"{recall[label]:.2f}" for label in contract.labels) + " |")
     lines += ["", "![int8 confusion matrix](confusion_matrix_int8.png)", ""]
+    return lines
+
+
+def _training(
+    run: Path,
+    contract: Contract,
+    report: dict,
+    metrics: dict,
+    recipe: Path,
+    data: Path | None,
+    hardware: str,
+    teachers: list[Path],
+) -> list[str]:
+    """Data, training time, calibration, the exact commands, known limits and the licence."""
+    source = contract.extra.get("label_source", "fer2013")
+    epochs, train_seconds = epoch_seconds(run)
+    teacher_seconds = sum(epoch_seconds(t)[1] for t in teachers)
     data_line = f"`{data.name}`, sha256 `{file_sha256(data)}`" if data else "(data file not given)"
-    lines += [
+    return [
         "## Training",
         "",
         f"- Data: {data_line}; labels: {LABEL_SOURCES[source]} (`--labels {source}`); Training rows for fitting,"
@@ -139,7 +162,6 @@ def render(
         " searches; check the data set's terms before commercial use.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def write_card(

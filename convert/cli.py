@@ -14,9 +14,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from edge.cliargs import Parser, add_verbose, add_version, fraction, non_negative_int, positive_int
-from edge.errors import run_cli
-from edge.quiet import quiet_native
+from edge.common.errors import run_cli
+from edge.common.options import Parser, add_verbose, add_version, fraction, non_negative_int, positive_int
+from edge.common.quiet import quiet_native
 from train.data import add_data_options
 
 EXIT_DISAGREES = 1
@@ -68,15 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def convert(args: argparse.Namespace) -> int:
-    from convert.conversion import Options, check_inputs, write
-    from convert.conversion import convert as run_conversion
+def convert_command(args: argparse.Namespace) -> int:
+    from convert.conversion import Options, check_inputs, convert, write
 
     given = {f.name: getattr(args, f.name) for f in fields(Options) if f.name != "model"}
     options = Options(model=args.model or args.model_option, **given)
     inputs = check_inputs(options)
     with quiet_native(not args.verbose, hide_stdout=True):
-        conversion = run_conversion(options, inputs)
+        conversion = convert(options, inputs)
     report_path = write(conversion, args.out)
     report = conversion.report
     if args.json:
@@ -128,4 +127,4 @@ def main(argv: list[str] | None = None) -> int:
         card_args = build_card_parser().parse_args(argv[1:])
         return run_cli(lambda: card(card_args), "convert")
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: convert(args), "convert")
+    return run_cli(lambda: convert_command(args), "convert")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.common.errors import UserError, described
 from edge.contract import CONTRACT_FILENAME, IMAGE_SIZE, Contract
-from edge.errors import UserError, described
 from edge.model_folder import (
     CONFUSION_PLOT,
     FAILED_REPORT_FILE,
@@ -151,7 +151,7 @@ def _evaluate(report: dict, data: Dataset, model, classifiers: dict, contract: C
 
 def convert(options: Options, inputs: Inputs) -> Conversion:
     """Convert to float32 (and int8 when there are calibration images), evaluate both against Keras."""
-    from convert.converter import contract_for, load_variant, to_float32, to_int8
+    from convert.tflite import contract_for, load_variant, to_float32, to_int8
     from train.models import load
 
     model = load(options.model)
@@ -204,7 +204,7 @@ def convert(options: Options, inputs: Inputs) -> Conversion:
 
 def write(conversion: Conversion, out: Path) -> Path:
     """The whole folder swapped in (passed), or only the failed report beside the old models; returns the report."""
-    from edge.atomic import write_bytes
+    from edge.common.files import write_bytes
 
     try:
         if not conversion.passed:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from edge.common.errors import UserError
+from edge.common.quiet import quiet_stderr
 from edge.contract import Contract
-from edge.errors import UserError
-from edge.quiet import quiet_stderr
 
 MAX_BATCH = 256  # bounds activation memory when classifying many crops at once
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")

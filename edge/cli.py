@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from edge.atomic import check_writable, write_json
-from edge.cliargs import (
+from edge.common.errors import UserError, run_cli
+from edge.common.files import check_writable, write_json
+from edge.common.options import (
     Parser,
     above_one,
     add_version,
@@ -19,15 +20,19 @@ from edge.cliargs import (
     positive_float,
     positive_int,
 )
-from edge.detector import DETECTORS, DetectorConfig
-from edge.errors import UserError, run_cli
-from edge.pipeline import DEFAULT_MODEL_DIR, Pipeline, resolve_model
-from edge.runner import Observer, RunOptions, StopRequest, format_summary, human_output, run
-from edge.sources import Source, is_live, looped, open_source
+from edge.detectors.base import DetectorConfig
+from edge.detectors.registry import NAMES as DETECTORS
+from edge.model_folder import DEFAULT_MODEL_DIR, resolve_model
+from edge.outputs.base import Sink
+from edge.outputs.jsonl import KEEP as JSONL_KEEP
+from edge.outputs.mqtt import SUMMARY_EVERY
+from edge.outputs.web import MAX_CLIENTS, MAX_FPS
+from edge.pipeline.pipeline import Pipeline
+from edge.run import RunOptions, StopRequest, format_summary, human_output, run
+from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = DetectorConfig()
     parser = Parser(
         prog="python -m edge",
         description="Find faces with OpenCV's Haar cascade or YuNet and classify their expression with a TFLite model."
@@ -51,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
     )
+    add_detection_options(parser)
+    add_output_options(parser)
+    add_source_options(parser)
+    add_network_options(parser)
+    return parser
+
+
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
+    d = DetectorConfig()
     detection = parser.add_argument_group("detection")
     detection.add_argument(
         "--detector",
@@ -104,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="weight of a face's history in its probabilities, 0 (off) to <1; 0.6 steadies a live label (default: 0)",
     )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--show", action="store_true", help="show a window with boxes, labels and FPS (q quits)")
     output.add_argument(
@@ -117,26 +134,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="rotate the JSONL file at this size, appending across restarts (for a service; 0 = off)",
     )
-    output.add_argument("--jsonl-keep", type=positive_int, default=3, help="rotated JSONL files to keep (default: 3)")
+    output.add_argument(
+        "--jsonl-keep", type=positive_int, default=JSONL_KEEP, help="rotated JSONL files to keep (default: %(default)s)"
+    )
     output.add_argument("--summary-json", help="write the end-of-run summary as JSON to this file")
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    s = SourceOptions()
     source = parser.add_argument_group("source")
     source.add_argument(
         "--max-frames", type=non_negative_int, default=0, help="stop after N frames (default: until the source ends)"
     )
-    source.add_argument("--width", type=positive_int, default=640, help="camera and demo frame width (default: 640)")
-    source.add_argument("--height", type=positive_int, default=480, help="camera and demo frame height (default: 480)")
-    source.add_argument("--fps", type=positive_float, default=30.0, help="Pi camera frame rate (default: 30)")
-    source.add_argument("--demo-frames", type=positive_int, default=90, help="length of the demo clip (default: 90)")
+    source.add_argument(
+        "--width", type=positive_int, default=s.width, help="camera and demo frame width (default: %(default)s)"
+    )
+    source.add_argument(
+        "--height", type=positive_int, default=s.height, help="camera and demo frame height (default: %(default)s)"
+    )
+    source.add_argument("--fps", type=positive_float, default=s.fps, help="Pi camera frame rate (default: %(default)s)")
+    source.add_argument(
+        "--demo-frames", type=positive_int, default=s.demo_frames, help="length of the demo clip (default: %(default)s)"
+    )
     source.add_argument(
         "--loop", action="store_true", help="replay a finite source (demo, video, images) forever, e.g. to serve a demo"
     )
-    add_watch_options(parser)
-    return parser
 
 
-def add_watch_options(parser: argparse.ArgumentParser) -> None:
-    """--serve and --mqtt: watch a headless device and wire it to other systems (edge/serve.py, edge/mqtt.py)."""
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """--serve and --mqtt: the sinks that show a headless device to people and other systems over the network."""
     serve = parser.add_argument_group("live web view")
     serve.add_argument(
         "--serve",
@@ -145,8 +172,12 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
         help="serve a live page (video, faces, FPS) on this port; HOST defaults to 127.0.0.1 (this machine only),"
         " 0.0.0.0 opens it to the network",
     )
-    serve.add_argument("--serve-fps", type=positive_float, default=10.0, help="most video frames a second (10)")
-    serve.add_argument("--serve-max-clients", type=positive_int, default=8, help="concurrent connections (8)")
+    serve.add_argument(
+        "--serve-fps", type=positive_float, default=MAX_FPS, help="most video frames a second (%(default)s)"
+    )
+    serve.add_argument(
+        "--serve-max-clients", type=positive_int, default=MAX_CLIENTS, help="concurrent connections (%(default)s)"
+    )
     serve.add_argument(
         "--serve-token", help="require this token (?token= or Authorization: Bearer); or set FER_EDGE_SERVE_TOKEN"
     )
@@ -159,7 +190,10 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     )
     mqtt.add_argument("--device-name", help="this device's name in topics (default: the host name)")
     mqtt.add_argument(
-        "--mqtt-summary-every", type=positive_float, default=60.0, help="seconds between summaries (default: 60)"
+        "--mqtt-summary-every",
+        type=positive_float,
+        default=SUMMARY_EVERY,
+        help="seconds between summaries (default: %(default)s)",
     )
     mqtt.add_argument(
         "--ha-discovery",
@@ -170,28 +204,28 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def watchers(args: argparse.Namespace, labels: list[str]) -> list[Observer]:
+def network_sinks(args: argparse.Namespace, labels: list[str]) -> list[Sink]:
     """The web view and MQTT publisher the options ask for; the server's port is taken now, before the run."""
-    observers: list[Observer] = []
+    sinks: list[Sink] = []
     if args.serve:
-        from edge.serve import WebView, announce, token_from
+        from edge.outputs.web import WebView, announce, token_from
 
         host, port = args.serve
         token = token_from(args.serve_token, os.environ)
         view = WebView(host, port, labels, args.serve_fps, args.serve_max_clients, token)
         announce(view, host)
-        observers.append(view)
+        sinks.append(view)
     if args.mqtt:
-        from edge.mqtt import MqttPublisher, default_device
+        from edge.outputs.mqtt import MqttPublisher, default_device
 
         device = args.device_name or default_device()
         try:
-            observers.append(MqttPublisher(args.mqtt, device, args.mqtt_summary_every, args.ha_discovery))
+            sinks.append(MqttPublisher(args.mqtt, device, args.mqtt_summary_every, args.ha_discovery))
         except BaseException:
-            for observer in observers:
-                observer.close()
+            for sink in sinks:
+                sink.close()
             raise
-    return observers
+    return sinks
 
 
 def detects_async(choice: str, source: str) -> bool:
@@ -216,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         lores = 0 if args.no_detect else args.detect_width  # the Pi camera's detection stream
 
         def reopen() -> Source:
-            return open_source(args.source, args.width, args.height, args.fps, args.demo_frames, lores)
+            return open_source(args.source, SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores))
 
-        observers = watchers(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
+        sinks = network_sinks(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
         source = None
         try:
             source = looped(reopen) if args.loop else reopen()
@@ -236,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException:
             if source is not None:
                 source.close()
-            for observer in observers:
-                observer.close()
+            for sink in sinks:
+                sink.close()
             raise
         options = RunOptions(
             show=args.show,
@@ -247,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             jsonl_keep=args.jsonl_keep,
             quiet=args.quiet,
             max_frames=args.max_frames,
-            observers=observers,
+            sinks=sinks,
         )
         human = human_output(options)
         with StopRequest(finishing=True):  # Ctrl-C from here on must not lose the summary

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.atomic import write_json
-from edge.errors import UserError
+from edge.common.errors import UserError
+from edge.common.files import write_json
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 # FER+'s eight emotions in its vote columns' order (the FER+ model's output order), named as FER-2013's are.

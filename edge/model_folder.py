@@ -17,15 +17,13 @@ an interrupted convert of an older version, or files copied in by hand from anot
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
+from edge.common.errors import UserError
+from edge.common.files import file_sha256, recover, staging_path, swap_in, sync_folder
 from edge.contract import CONTRACT_FILENAME, Contract
-from edge.errors import UserError
 
 INT8_FILE = "model_int8.tflite"
 FLOAT32_FILE = "model_float32.tflite"
@@ -42,17 +40,6 @@ LAYOUT = (INT8_FILE, FLOAT32_FILE, CONTRACT_FILE, REPORT_FILE, FAILED_REPORT_FIL
 MANIFEST_KEY = "files"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
 
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def manifest(folder: Path) -> dict[str, dict[str, int | str]]:
     """Size and sha256 of every file of the unit in `folder` (all but the contract that holds the manifest)."""
@@ -61,21 +48,6 @@ def manifest(folder: Path) -> dict[str, dict[str, int | str]]:
         for path in sorted(folder.iterdir())
         if path.is_file() and path.name not in (CONTRACT_FILE, FAILED_REPORT_FILE) and not path.name.startswith(".")
     }
-
-
-def staging_path(target: Path) -> Path:
-    return target.parent / f".{target.name}.staging"
-
-
-def _old_path(target: Path) -> Path:
-    return target.parent / f".{target.name}.old"
-
-
-def recover(target: Path) -> None:
-    """Finish what an interrupted two-rename swap left: put the old folder back if the target is missing."""
-    old = _old_path(target)
-    if old.is_dir() and not target.exists():
-        os.rename(old, target)
 
 
 def check_writable(target: Path) -> None:
@@ -101,34 +73,6 @@ def check_writable(target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step with Linux renameat2(RENAME_EXCHANGE); False where that is not available."""
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
-def swap_in(staging: Path, target: Path) -> None:
-    """Make the staging folder the target, as one unit; the old folder is deleted afterwards."""
-    recover(target)
-    old = _old_path(target)
-    shutil.rmtree(old, ignore_errors=True)
-    if not target.exists():
-        os.rename(staging, target)
-    elif _exchange(staging, target):
-        shutil.rmtree(staging)
-    else:
-        os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old)
-
-
 def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep: bool = False) -> None:
     """Replace `target` with `files` and the contract (its manifest filled in), as one unit.
 
@@ -148,7 +92,7 @@ def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep
             (staging / name).write_bytes(content)
         contract.extra[MANIFEST_KEY] = manifest(staging)
         contract.save(staging)
-        _sync(staging)
+        sync_folder(staging)
         swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -160,16 +104,6 @@ def _link_or_copy(source: str, destination: str) -> None:
         os.link(source, destination)
     except OSError:
         shutil.copy2(source, destination)
-
-
-def _sync(folder: Path) -> None:
-    """Flush the staging files to disk before the swap, so a power cut cannot swap in empty files."""
-    for path in [*folder.iterdir(), folder]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def check_folder(folder: Path) -> Contract:

@@ -20,6 +20,13 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def subprocess_env(env: dict[str, str] | None = None, before: Path | None = None) -> dict[str, str]:
+    """This process's environment for a `python -m` child that imports the repo's stages, TensorFlow quiet;
+    `env` on top. `before`: a folder searched before the repo (a sitecustomize.py there runs first)."""
+    path = str(ROOT) if before is None else f"{before}{os.pathsep}{ROOT}"
+    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+
+
 def run_module(
     *args: str,
     check: bool = False,
@@ -32,7 +39,7 @@ def run_module(
     max_file_bytes: the process may write no file larger than this (RLIMIT_FSIZE): the writes of a full disk.
     env: variables to set on top of this process's environment.
     """
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    env = subprocess_env(env)
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
@@ -51,7 +58,7 @@ def train_killed_after(out: Path, epochs: int, *args: str, env: dict[str, str] |
 
     env: variables to set on top of this process's environment, as for `run_module`.
     """
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    env = subprocess_env(env)
     command = [sys.executable, "-m", "train", *args, "--out", str(out)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / ".resume" / "state.json"

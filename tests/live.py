@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subprocess_env
 
 SBIN = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
@@ -35,7 +35,7 @@ class EdgeProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = args
         self.stderr_read = ""
-        environment = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+        environment = subprocess_env(env)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edge", *args], cwd=ROOT, env=environment, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,

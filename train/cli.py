@@ -11,7 +11,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from edge.cliargs import (
+from edge.common.errors import UserError, described, run_cli
+from edge.common.options import (
     Parser,
     add_verbose,
     add_version,
@@ -21,9 +22,8 @@ from edge.cliargs import (
     positive_float,
     positive_int,
 )
+from edge.common.quiet import quiet_native
 from edge.contract import Contract
-from edge.errors import UserError, described, run_cli
-from edge.quiet import quiet_native
 from train import distribute
 from train.data import add_data_options, check_labels, dataset_from, validation_split_name
 from train.models import ARCHITECTURES, DEFAULT_ARCH
@@ -41,7 +41,6 @@ def _common(parser: argparse.ArgumentParser, verbose: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = TrainConfig()
     parser = Parser(
         prog="python -m train",
         description="Train a facial-expression CNN on FER-2013 (48x48 grayscale; its 7 labels, or FER+'s 8). "
@@ -53,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         "fit", help="train a model into a run folder (default)", description="Train a model into --out."
     )
     _common(fit)
+    add_fit_options(fit)
+    add_tool_commands(sub)
+    return parser
+
+
+def add_fit_options(fit: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
     fit.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (default: runs/train)")
     fit.add_argument(
         "--arch", choices=sorted(ARCHITECTURES), default=DEFAULT_ARCH, help=f"architecture (default: {DEFAULT_ARCH})"
@@ -122,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=positive_int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
     )
 
+
+def add_tool_commands(sub: argparse._SubParsersAction) -> None:
+    """evaluate, teach and parse: the commands around training."""
     evaluate = sub.add_parser(
         "evaluate",
         help="metrics of a saved model on any CSV",
@@ -146,7 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a CSV and profile loading it.",
     )
     _common(parse, verbose=False)
-    return parser
 
 
 def _parse(args: argparse.Namespace) -> int:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from edge.common.errors import UserError, described
 from edge.contract import FERPLUS_LABELS, IMAGE_SIZE, LABELS, Contract
-from edge.errors import UserError, described
 
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
 USAGES = ("Training", "PublicTest", "PrivateTest")

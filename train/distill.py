@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.atomic import atomic_path
+from edge.common.errors import UserError
+from edge.common.files import atomic_path
 from edge.contract import Contract
-from edge.errors import UserError
 from train.data import Dataset
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import UserError
-from edge.quiet import quiet_native
+from edge.common.errors import UserError
+from edge.common.quiet import quiet_native
 
 CHOICES = ("none", "data-parallel")
 NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"

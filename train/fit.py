@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras.src.legacy.saving import legacy_h5_format
 
-from edge.atomic import atomic_path, write_text
+from edge.common.files import atomic_path, write_text
 from edge.contract import Contract
 from train import models
 from train.augment import AugmentConfig, FerBatches, class_weights

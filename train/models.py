@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge.common.errors import UserError
 from edge.contract import INPUT_SHAPE, LABELS, Contract
-from edge.errors import UserError
 
 if TYPE_CHECKING:
     import keras

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from edge.atomic import write_bytes
+from edge.common.files import write_bytes
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -19,6 +19,11 @@ def _png(fig: plt.Figure) -> bytes:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """The figure as a PNG at `path`, written whole (the one way every stage saves a figure), then closed."""
+    write_bytes(path, _png(fig))
 
 
 def curves_png(history: list[dict[str, float]]) -> bytes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import keras
 
-from edge.atomic import write_json
+from edge.common.files import write_json
 from edge.contract import Contract
 from train.data import Dataset, validation_split_name
 from train.metrics import classification_metrics

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import Any
 
 import keras
 
-from edge.atomic import write_text
-from train.run import BEST_WEIGHTS, STATE_DIR, STATE_JSON, STATE_MODEL, RunState, state_dir
+from edge.common.files import staging_path, swap_in, sync_folder, write_text
+from train.run import BEST_WEIGHTS, STATE_JSON, STATE_MODEL, RunState, state_dir
 
 CALLBACK_ATTRS = ("wait", "best", "cooldown_counter", "best_epoch")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
@@ -75,7 +74,8 @@ class ResumableState(keras.callbacks.Callback):
         write_text(self.out / "history.csv", history_csv(state.history))
 
     def _save(self, improved: bool) -> None:
-        final, tmp, old = state_dir(self.out), self.out / f"{STATE_DIR}.tmp", self.out / f"{STATE_DIR}.old"
+        final = state_dir(self.out)
+        tmp = staging_path(final)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.model.save(tmp / STATE_MODEL)
@@ -84,11 +84,8 @@ class ResumableState(keras.callbacks.Callback):
         else:
             shutil.copy2(final / BEST_WEIGHTS, tmp / BEST_WEIGHTS)
         (tmp / STATE_JSON).write_text(json.dumps(self.state.__dict__, indent=1))
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        sync_folder(tmp)
+        swap_in(tmp, final)
 
 
 def _plain(value: Any) -> Any:

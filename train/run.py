@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.errors import UserError
-from edge.model_folder import file_sha256
+from edge.common.errors import UserError
+from edge.common.files import file_sha256, recover
 from train.data import DEFAULT_FERPLUS, Dataset
 from train.models import DEFAULT_ARCH
 
@@ -78,12 +78,9 @@ def state_dir(out: Path) -> Path:
 
 def load_state(out: Path) -> RunState | None:
     """The last complete state, also when a crash came between the two renames of a swap."""
-    for candidate in (state_dir(out), out / f"{STATE_DIR}.old"):
-        if (candidate / STATE_JSON).exists() and (candidate / STATE_MODEL).exists():
-            if candidate.name != STATE_DIR:
-                os.replace(candidate, state_dir(out))
-            data = json.loads((state_dir(out) / STATE_JSON).read_text())
-            return RunState(**data)
+    recover(state_dir(out))
+    if (state_dir(out) / STATE_JSON).exists() and (state_dir(out) / STATE_MODEL).exists():
+        return RunState(**json.loads((state_dir(out) / STATE_JSON).read_text()))
     return None
 
 

@@ -1,0 +1,204 @@
+"""Write files whole or not at all, so an interrupted run never leaves a half-written model or report.
+
+A regular file is written to a temporary file beside it and renamed over it. Two kinds of target are not
+replaced, because replacing them destroys what the user pointed at: a symlink is followed and its real target
+is replaced (the link stays), and a FIFO or device (`/dev/null`, `/dev/stdout`, a named pipe) is opened and
+written in place.
+
+Temporary files are named `.NAME.tmp-PID-RANDOM` (with NAME's suffix, which some writers need). Every stop
+path removes its own; a process killed with SIGKILL cannot, so a process's first write into a folder removes
+the temporaries there whose process no longer exists (once per folder: a folder of saved frames gets
+thousands of writes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from edge.common.errors import UserError
+
+TEMP_MARK = ".tmp-"
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_swept: set[Path] = set()  # folders this process has already cleared of dead processes' temporaries
+
+
+def is_special(path: str | os.PathLike) -> bool:
+    """A FIFO, device or socket (followed through symlinks): neither a regular file, a folder, nor missing."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def real_target(path: str | os.PathLike) -> Path:
+    """Where writing `path` lands: a symlink's final target (followed even when it does not exist yet), or
+    `path` itself for a special file (`/dev/stdout` resolves to a `pipe:[...]` name that cannot be opened)."""
+    return Path(path) if is_special(path) else Path(os.path.realpath(path))
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # no signal 0 there: os.kill would terminate the process, so leave its files alone
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Remove the temporaries in `folder` left by processes killed before they could clean up (once a process)."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    for leftover in folder.glob(f".*{TEMP_MARK}*"):
+        pid = leftover.name.rsplit(TEMP_MARK, 1)[1].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            with suppress(OSError):
+                leftover.unlink()
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> None:
+    """Fail now, before a long run, if `path` could not be written at its end (a folder, no permission)."""
+    target = real_target(path)
+    if target.is_dir():
+        raise UserError(f"{path}: is a folder; the {what} needs a file name")
+    try:
+        if is_special(target):
+            if not os.access(target, os.W_OK):
+                raise PermissionError(13, os.strerror(13))
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-", dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write the {what} here ({exc.strerror})") from None
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a path to write; a temporary beside `path` is renamed onto it only if the block succeeds.
+
+    `suffix` is for writers that insist on a file extension (Keras wants `.keras` or `.weights.h5`).
+    A FIFO or device is yielded as it is, to be written in place. An OSError becomes a one-line UserError.
+    """
+    target = real_target(path)
+    try:
+        if is_special(target):
+            yield target
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-",
+            suffix=suffix if suffix is not None else target.suffix,
+            dir=target.parent,
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should be an ordinary file
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# One folder swapped in whole (the converted model folder, a training run's resume state): its files are written
+# into a staging folder beside the target, flushed, then exchanged with the target in one renameat2 call on Linux;
+# elsewhere two renames, whose interrupted state the next read or write repairs (`recover`).
+
+
+def staging_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.staging"
+
+
+def _old_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.old"
+
+
+def recover(target: Path) -> None:
+    """Finish what an interrupted two-rename swap left: put the old folder back if the target is missing."""
+    old = _old_path(target)
+    if old.is_dir() and not target.exists():
+        os.rename(old, target)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step with Linux renameat2(RENAME_EXCHANGE); False where that is not available."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Make the staging folder the target, as one unit; the old folder is deleted afterwards."""
+    recover(target)
+    old = _old_path(target)
+    shutil.rmtree(old, ignore_errors=True)
+    if not target.exists():
+        os.rename(staging, target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging)
+    else:
+        os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush the staging files to disk before the swap, so a power cut cannot swap in empty files."""
+    for path in [*folder.iterdir(), folder]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,56 @@
+"""Per-stage wall-clock timing: mean, p50 and p95 milliseconds for the summary.
+
+Only the newest `WINDOW` samples per stage are kept (count and mean cover the whole run), so a service or a
+`--loop` demo that runs for weeks holds constant memory, and a mid-run summary (the web view) stays cheap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+STAGES = ("capture", "detect", "preprocess", "infer", "output")
+WINDOW = 10_000
+
+
+def percentiles(samples: list[float], digits: int = 3) -> dict[str, float]:
+    """p50 and p95 of millisecond samples: the one way every summary and benchmark states a spread."""
+    return {f"p{q}_ms": round(float(np.percentile(samples, q)), digits) for q in (50, 95)}
+
+
+class StageTimes:
+    def __init__(self, window: int = WINDOW) -> None:
+        self.samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
+        self.count: dict[str, int] = defaultdict(int)
+        self.total_ms: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            self.samples[stage].append(ms)
+            self.count[stage] += 1
+            self.total_ms[stage] += ms
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Safe to call from another thread while frames are being timed (list() copies a deque atomically)."""
+        stages = list(self.samples)
+        ordered = [s for s in STAGES if s in stages] + [s for s in stages if s not in STAGES]
+        out = {}
+        for stage in ordered:
+            recent, count = list(self.samples[stage]), self.count[stage]
+            if not recent or not count:
+                continue
+            out[stage] = {
+                "mean_ms": round(self.total_ms[stage] / count, 3),
+                **percentiles(recent),
+                "count": count,
+            }
+        return out

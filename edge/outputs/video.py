@@ -1,0 +1,101 @@
+"""`--save`: annotated frames as a video file, written whole then renamed, or as a folder of images."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.common.errors import UserError
+from edge.common.files import atomic_path, check_writable
+from edge.common.quiet import quiet_stderr
+from edge.frames import Frame
+from edge.outputs.base import Result, Sink
+from edge.sources.base import IMAGE_SUFFIXES, quiet_ffmpeg
+
+# The containers pip's and apt's OpenCV write through FFmpeg, and the codec each gets.
+VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
+# Suffixes that mean "one video or image file" but that --save cannot write: refused rather than made a folder.
+UNWRITABLE_SUFFIXES = {".wmv", ".flv", ".gif", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".vob",
+                       ".asf", ".h264", ".h265", ".hevc", ".mjpeg", *IMAGE_SUFFIXES}  # fmt: skip
+
+
+def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` scaled to fit inside `size` (width, height), centred on black: a video has one frame size."""
+    width, height = size
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    scale = min(width / image.shape[1], height / image.shape[0])
+    scaled = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
+    out = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height - scaled.shape[0]) // 2, (width - scaled.shape[1]) // 2
+    out[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
+    return out
+
+
+class FrameSaver(Sink):
+    """Annotated output: a video file (VIDEO_SUFFIXES), written whole then renamed, or a folder of images
+    (a path without a suffix, or an existing folder). Every frame of a video is fitted to the first's size.
+
+    The target is checked when the saver is made, before the run, so a bad path costs no work."""
+
+    def __init__(self, target: str | os.PathLike, fps: float = 15.0) -> None:
+        self.target = Path(target)
+        self.fps = fps
+        suffix = self.target.suffix.lower()
+        self.video = suffix in VIDEO_SUFFIXES and not self.target.is_dir()
+        self.writer: cv2.VideoWriter | None = None
+        self.size: tuple[int, int] = (0, 0)
+        self._pending = contextlib.ExitStack()  # holds the video's temporary path until close() renames it
+        if self.video:
+            check_writable(self.target, "video")
+            return
+        if suffix in UNWRITABLE_SUFFIXES and not self.target.is_dir():
+            raise UserError(
+                f"{target}: --save cannot write {suffix} files; give a video ({', '.join(VIDEO_SUFFIXES)})"
+                " or a folder for annotated images"
+            )
+        if self.target.exists() and not self.target.is_dir():
+            raise UserError(f"{target}: exists and is not a folder; --save writes annotated images into a folder")
+        try:
+            self.target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"{target}: cannot make the folder for annotated images ({exc.strerror})") from None
+
+    def frame(self, result: Result) -> None:
+        self.write(result.frame, result.annotated)
+
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        if not self.video:
+            name = Path(frame.name)
+            stem = name.stem if name.suffix.lower() in IMAGE_SUFFIXES else f"{name.stem}_{frame.index:06d}"
+            with atomic_path(self.target / f"{stem}.jpg") as tmp:
+                cv2.imwrite(str(tmp), image)
+            return
+        if self.writer is None:
+            self._open((image.shape[1], image.shape[0]))
+        self.writer.write(fit(image, self.size))
+
+    def _open(self, size: tuple[int, int]) -> None:
+        tmp = self._pending.enter_context(atomic_path(self.target))
+        codec = VIDEO_SUFFIXES[self.target.suffix.lower()]
+        quiet_ffmpeg()
+        with quiet_stderr():
+            self.writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), self.fps, size)
+        if not self.writer.isOpened():
+            self.writer = None
+            with self._pending:  # the exception discards the empty temporary instead of renaming it
+                raise UserError(f"{self.target}: this OpenCV cannot write {codec} video; try .avi (MJPG) or a folder")
+        self.size = size
+
+    def close(self) -> None:
+        """Release and rename the video; its temporary is removed on every path, even a failed rename."""
+        try:
+            if self.writer is not None:
+                self.writer.release()
+                self.writer = None
+        finally:
+            self._pending.close()

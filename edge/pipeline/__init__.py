@@ -1,0 +1,1 @@
+"""Frame in, faces out: detection, following and classification (`pipeline.Pipeline`)."""

@@ -1,0 +1,194 @@
+"""Drive a pipeline over a source into the sinks, and the end-of-run summary."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from edge.frames import Face
+from edge.outputs.base import Result, Sink
+from edge.outputs.jsonl import KEEP, JsonlWriter
+from edge.outputs.terminal import Lines, Terminal
+from edge.outputs.video import FrameSaver
+from edge.outputs.window import Window
+from edge.pipeline.pipeline import Pipeline
+from edge.sources.base import Source
+
+
+@dataclass
+class RunOptions:
+    show: bool = False
+    save: str | None = None
+    jsonl: str | None = None
+    jsonl_max_bytes: int = 0
+    jsonl_keep: int = KEEP
+    quiet: bool = False
+    max_frames: int = 0  # 0: until the source ends
+    sinks: list[Sink] = field(default_factory=list)  # made before the run (the web view, MQTT): named in the summary
+
+
+class RunStats:
+    """What the run has seen so far, so a summary can be taken mid-run (the web view's /api/summary) or at the end."""
+
+    def __init__(self, source: Source, pipeline: Pipeline, sinks: list[Sink]) -> None:
+        self.source, self.pipeline, self.sinks = source, pipeline, sinks
+        self.counts: Counter[str] = Counter()
+        self.frames = self.faces = self.frames_with_faces = 0
+        self.stopped = "running"
+        self.started = time.perf_counter()
+
+    def add(self, faces: list[Face]) -> None:
+        self.frames += 1
+        self.faces += len(faces)
+        self.frames_with_faces += bool(faces)
+        self.counts.update(face.label for face in faces)
+
+    def fps(self) -> float:
+        return self.frames / max(time.perf_counter() - self.started, 1e-9)
+
+    def summary(self) -> dict:
+        seconds = time.perf_counter() - self.started
+        summary = {
+            "source": self.source.name,
+            "model": str(self.pipeline.model_path),
+            "runtime": self.pipeline.classifier.runtime,
+            "input_dtype": self.pipeline.classifier.input_dtype.name,
+            "stopped": self.stopped,
+            "frames": self.frames,
+            "faces": self.faces,
+            "frames_with_faces": self.frames_with_faces,
+            "labels": dict(self.counts.most_common()),
+            "seconds": round(seconds, 3),
+            "fps": round(self.frames / seconds, 2) if seconds > 0 else 0.0,
+            "stages": self.pipeline.timer.summary(),
+            "skipped": list(self.source.skipped),
+            "bad_frames": self.source.bad_frames,
+        }
+        if self.sinks:
+            summary["outputs"] = {sink.name: sink.stats() for sink in self.sinks}
+        return summary
+
+
+class StopRequest:
+    """SIGINT/SIGTERM set a flag that the loop checks between frames, so a stop never lands half-way through
+    writing a frame's output. A second Ctrl-C stops the loop at once (for a camera that hangs), but never
+    while `finishing`: from then on signals are only recorded, so the video is still released and renamed,
+    the JSONL closed and the summary written, however many times Ctrl-C is pressed.
+
+    `finishing=True` is for a command's last steps after the loop (printing and writing the summary): every
+    signal is only recorded, and on exit the signals stay ignored, because the process has nothing left to do
+    but exit 0; a late Ctrl-C must not turn a finished run into a KeyboardInterrupt.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, finishing: bool = False) -> None:
+        self.requested = False
+        self.finishing = self.final = finishing
+        self.previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested and signum == signal.SIGINT and not self.finishing:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, signal.SIG_IGN if self.final else handler)
+
+
+def human_output(options: RunOptions) -> Terminal:
+    """Where per-frame lines and the summary go: stderr when stdout carries the JSONL."""
+    return Terminal(sys.stderr if options.jsonl == "-" else sys.stdout)
+
+
+def open_sinks(options: RunOptions, human: Terminal, stack: contextlib.ExitStack) -> list[Sink]:
+    """Every sink the options ask for, in the order each frame reaches them; each closes with `stack`. A sink
+    checks its target when made, so a refused one costs no work and truncates nothing."""
+
+    def opened(sink: Sink) -> Sink:
+        stack.callback(sink.close)
+        return sink
+
+    video = opened(FrameSaver(options.save)) if options.save else None
+    jsonl = opened(JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep)) if options.jsonl else None
+    window = opened(Window()) if options.show else None
+    lines = None if options.quiet else Lines(human)
+    return [sink for sink in (jsonl, *options.sinks, lines, video, window) if sink is not None]
+
+
+def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal | None = None) -> dict:
+    """Process every frame until the source ends, `max_frames`, a sink's stop reason (q in the window, a closed
+    output stream), Ctrl-C or SIGTERM. Whatever stops it, the source and every sink are closed whole."""
+    stats = RunStats(source, pipeline, options.sinks)
+    with StopRequest() as stop, contextlib.ExitStack() as stack:
+        for sink in options.sinks:  # already listening: closed even when the run is refused
+            stack.callback(sink.close)
+        stack.callback(source.close)
+        try:
+            sinks = open_sinks(options, human or human_output(options), stack)
+            for sink in sinks:
+                sink.start(stats.summary)
+            stats.stopped = _frames(source, pipeline, sinks, stats, stop, options.max_frames)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the sinks
+            stats.stopped = "interrupted"
+        finally:
+            stop.finishing = True
+    return stats.summary()
+
+
+def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunStats, stop: StopRequest,
+            max_frames: int) -> str:  # fmt: skip
+    """The frame loop; returns why it stopped."""
+    timer = pipeline.timer
+    frames = iter(source)
+    while not stop.requested:
+        with timer.time("capture"):
+            frame = next(frames, None)
+        if frame is None:
+            return "end of source"
+        if not source.continuous:
+            pipeline.reset()
+        faces = pipeline.process(frame.image, frame.lores)
+        stats.add(faces)
+        with timer.time("output"):
+            result = Result(frame, faces, stats.fps)
+            for sink in sinks:
+                sink.frame(result)
+        reason = next(filter(None, (sink.stop_reason() for sink in sinks)), None)
+        if reason:  # `| head -2` has read enough, q in the window, a full device: stop, still closing every sink
+            return reason
+        if max_frames and stats.frames >= max_frames:
+            return "--max-frames reached"
+    return "interrupted"
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"{summary['frames']} frames, {summary['faces']} faces ({summary['frames_with_faces']} frames with a face)"
+        f" in {summary['seconds']:.2f} s: {summary['fps']:.1f} FPS [{summary['stopped']}]",
+        f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']})",
+    ]
+    width = max([len("stage"), *map(len, summary["stages"])]) + 2
+    lines.append(f"{'stage':<{width}}{'mean ms':>9}{'p50 ms':>9}{'p95 ms':>9}")
+    for stage, s in summary["stages"].items():
+        lines.append(f"{stage:<{width}}{s['mean_ms']:>9.2f}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}")
+    if summary["labels"]:
+        lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
+    if summary["bad_frames"]:
+        lines.append(f"undecodable video frames skipped: {summary['bad_frames']}")
+    for name, stats in summary.get("outputs", {}).items():
+        lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+    if summary["skipped"]:
+        lines.append(f"skipped {len(summary['skipped'])} unreadable: {', '.join(summary['skipped'])}")
+    return "\n".join(lines)

