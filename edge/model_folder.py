@@ -9,9 +9,13 @@ old folder or the whole new one in place. Where that call is missing (another OS
 without it), the swap is two renames (target -> `.NAME.old`, staging -> target); a kill between them leaves no
 target, and the next read or write puts the old folder back (`recover`).
 
-Reading: contract.json records every other file's size and sha256 (`extra.files`). A folder whose files do not
-match, or that holds a model the manifest does not list, is refused with one line rather than run: that is what
-an interrupted convert of an older version, or files copied in by hand from another model, look like.
+Reading: contract.json records every other file's size and sha256 (`extra.files`), and the sha256 of its own
+content less that one entry (`extra.contract_sha256`, over the contract as canonical JSON, so reformatting it
+changes nothing). A folder whose files do not match, whose contract was edited, or that holds a model the manifest
+does not list, is refused with one line rather than run: that is what an interrupted convert of an older version,
+or files copied in by hand from another model, look like.
+
+A target that is a symlink to a folder stays a link: the folder it points to is the one swapped.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 
-from edge.contract import CONTRACT_FILENAME, Contract
+from edge.contract import CONTRACT_FILENAME, DIGEST_KEY, MANIFEST_KEY, Contract
 from edge.errors import UserError
 
 INT8_FILE = "model_int8.tflite"
@@ -39,7 +44,6 @@ CONFUSION_PLOT = "confusion_matrix_int8.png"
 CURVES_PLOT = "training_curves.png"
 LAYOUT = (INT8_FILE, FLOAT32_FILE, CONTRACT_FILE, REPORT_FILE, FAILED_REPORT_FILE, CARD_FILE, CONFUSION_PLOT,
           CURVES_PLOT)  # fmt: skip
-MANIFEST_KEY = "files"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 _AT_FDCWD = -100
@@ -63,6 +67,18 @@ def manifest(folder: Path) -> dict[str, dict[str, int | str]]:
     }
 
 
+def contract_digest(contract: Contract) -> str:
+    """sha256 of the contract as canonical JSON (sorted keys, values as read back), less its own digest entry."""
+    data = Contract.from_dict(contract.to_dict()).to_dict()  # 1 and 1.0, a tuple and a list: hashed as read back
+    data["extra"].pop(DIGEST_KEY, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def real_folder(target: Path) -> Path:
+    """Where a model folder really is: a symlink's final target, so a swap replaces that folder and keeps the link."""
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
 def staging_path(target: Path) -> Path:
     return target.parent / f".{target.name}.staging"
 
@@ -73,6 +89,7 @@ def _old_path(target: Path) -> Path:
 
 def recover(target: Path) -> None:
     """Finish what an interrupted two-rename swap left: put the old folder back if the target is missing."""
+    target = real_folder(target)
     old = _old_path(target)
     if old.is_dir() and not target.exists():
         os.rename(old, target)
@@ -80,6 +97,7 @@ def recover(target: Path) -> None:
 
 def check_writable(target: Path) -> None:
     """Refuse, before any work, a target that is not a model folder or whose parent cannot take the staging folder."""
+    target = real_folder(target)
     if target.exists() and not target.is_dir():
         raise UserError(f"{target}: exists and is not a folder; choose another --out")
     if target.is_dir():
@@ -115,18 +133,27 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def swap_in(staging: Path, target: Path) -> None:
-    """Make the staging folder the target, as one unit; the old folder is deleted afterwards."""
+    """Make the staging folder the target, as one unit; the old folder is deleted afterwards.
+
+    An OSError raised here means the old folder is still the target. Once the new one is in place, failing to
+    delete the old one is not an error: the next write removes what is left.
+    """
+    target = real_folder(target)
     recover(target)
     old = _old_path(target)
     shutil.rmtree(old, ignore_errors=True)
     if not target.exists():
         os.rename(staging, target)
     elif _exchange(staging, target):
-        shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)
     else:
         os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep: bool = False) -> None:
@@ -135,6 +162,7 @@ def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep
     keep: start from the old folder's files (hard links, or copies), for writers that add to a folder.
     A failure (a full disk) deletes the staging folder and leaves the old folder as it was.
     """
+    target = real_folder(target)
     recover(target)
     staging = staging_path(target)
     shutil.rmtree(staging, ignore_errors=True)
@@ -147,6 +175,7 @@ def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep
         for name, content in files.items():
             (staging / name).write_bytes(content)
         contract.extra[MANIFEST_KEY] = manifest(staging)
+        contract.extra[DIGEST_KEY] = contract_digest(contract)
         contract.save(staging)
         _sync(staging)
         swap_in(staging, target)
@@ -181,6 +210,12 @@ def check_folder(folder: Path) -> Contract:
     if not isinstance(listed, dict) or not listed:
         raise UserError(
             f"{folder / CONTRACT_FILE}: lists none of the folder's files, so they cannot be checked ({hint})"
+        )
+    if DIGEST_KEY not in contract.extra:
+        raise UserError(f"{folder / CONTRACT_FILE}: has no checksum of itself, so an edit cannot be told ({hint})")
+    if contract.extra[DIGEST_KEY] != contract_digest(contract):
+        raise UserError(
+            f"{folder / CONTRACT_FILE}: does not match its own checksum, it was edited after conversion ({hint})"
         )
     for name in MODEL_FILES.values():
         if (folder / name).is_file() and name not in listed:

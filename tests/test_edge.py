@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 from edge import Pipeline
+from edge.contract import Contract
 from edge.detector import FaceDetector
 from edge.errors import UserError
+from edge.model_folder import contract_digest
 from edge.sources import DEMO_IMAGE, demo_frames
 from tests.conftest import ROOT, error_lines, run_module
 
@@ -179,6 +181,7 @@ def test_missing_model_and_mismatched_contract(tmp_path: Path, converted: Path) 
     shutil.copytree(converted, bad)
     contract = json.loads((bad / "contract.json").read_text())
     contract["labels"] = contract["labels"][:5]
+    contract["extra"]["contract_sha256"] = contract_digest(Contract.from_dict(contract))  # a consistent but wrong one
     (bad / "contract.json").write_text(json.dumps(contract))
     with pytest.raises(UserError, match="model has 7 outputs but its contract lists 5 labels"):
         Pipeline(bad)
