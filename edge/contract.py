@@ -34,7 +34,7 @@ DIGEST_KEY = "contract_sha256"  # extra.contract_sha256: the checksum of the con
 MAX_JSON_BYTES = 1 << 20  # a contract with its manifest is a few KB; a larger file is not one
 MAX_IMAGE_SIDE = 4096
 MAX_PIXEL_FACTOR = 1000.0  # pixel_scale and |pixel_offset|: a uint8 level times this still fits a float32
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _REQUIRED = object()
 
 
@@ -88,7 +88,7 @@ def _manifest_problem(files: Any) -> str | None:
             and not isinstance(entry.get("bytes"), bool)
             and entry["bytes"] >= 0
             and isinstance(entry.get("sha256"), str)
-            and _SHA256.match(entry["sha256"])
+            and _SHA256.fullmatch(entry["sha256"])
         ):
             return f'entry {_shown(name)} must be {{"bytes": SIZE, "sha256": HEX}}, not {_shown(entry)}'
     return None
@@ -228,7 +228,7 @@ class Contract:
             check(
                 f"extra.{DIGEST_KEY}",
                 digest,
-                isinstance(digest, str) and bool(_SHA256.match(digest)),
+                isinstance(digest, str) and bool(_SHA256.fullmatch(digest)),
                 "a sha256 in hex",
             )
         return cls(

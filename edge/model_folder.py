@@ -69,7 +69,7 @@ def manifest(folder: Path) -> dict[str, dict[str, int | str]]:
 
 def contract_digest(contract: Contract) -> str:
     """sha256 of the contract as canonical JSON (sorted keys, values as read back), less its own digest entry."""
-    data = Contract.from_dict(contract.to_dict()).to_dict()  # 1 and 1.0, a tuple and a list: hashed as read back
+    data = Contract.from_dict(json.loads(json.dumps(contract.to_dict()))).to_dict()  # 1 and 1.0: as read back
     data["extra"].pop(DIGEST_KEY, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
