@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from edge.common.errors import UserError
 from edge.common.files import file_sha256
-from edge.contract import Contract
+from edge.contract import Contract, read_json
 from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, write_folder
 from train.data import LABEL_SOURCES
 
@@ -26,7 +25,25 @@ LIMITS = """\
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path}: not found (run the train and convert stages first)")
-    return json.loads(path.read_text())
+    data = read_json(path, "JSON report", max_bytes=64 << 20)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a report of the train or convert stage (not a JSON object)")
+    return data
+
+
+def read_recipe(recipe: Path) -> str:
+    """The recipe script's text, or one line: missing, a folder, unreadable, or not text."""
+    try:
+        text = recipe.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{recipe}: recipe not found (--recipe names the script of the exact commands)") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{recipe}: not a text file (--recipe names the script of the exact commands)") from None
+    except OSError as exc:
+        raise UserError(f"{recipe}: cannot read the recipe ({exc.strerror or exc})") from None
+    if "\0" in text:
+        raise UserError(f"{recipe}: not a text file (--recipe names the script of the exact commands)")
+    return text
 
 
 def _pct(value: float) -> str:
@@ -35,6 +52,8 @@ def _pct(value: float) -> str:
 
 def epoch_seconds(run: Path) -> tuple[int, float]:
     """Epochs and total seconds of epochs, from a run's history.csv."""
+    if not (run / "history.csv").is_file():
+        raise UserError(f"{run / 'history.csv'}: not found (run the train stage first)")
     with open(run / "history.csv") as f:
         history = list(csv.DictReader(f))
     return len(history), sum(float(row["seconds"] or 0) for row in history)
@@ -131,8 +150,8 @@ def _training(
     return [
         "## Training",
         "",
-        f"- Data: {data_line}; labels: {LABEL_SOURCES[source]} (`--labels {source}`); Training rows for fitting,"
-        " PublicTest for choosing the epoch, the recipe and the model. PrivateTest was never used.",
+        f"- Data: {data_line}; labels: {LABEL_SOURCES.get(source, source)} (`--labels {source}`); Training rows for"
+        " fitting, PublicTest for choosing the epoch, the recipe and the model. PrivateTest was never used.",
         f"- Student: {epochs} epochs, best at epoch {contract.extra.get('best_epoch', '?')}"
         f" (PublicTest accuracy without mirror averaging {_pct(metrics['splits']['PublicTest']['accuracy'])}),"
         f" {train_seconds / 60:.1f} minutes of epochs on {hardware}."
@@ -148,7 +167,7 @@ def _training(
         f"The exact commands (`{recipe}`):",
         "",
         "```bash",
-        recipe.read_text().strip(),
+        read_recipe(recipe).strip(),
         "```",
         "",
         "## Known limits",
@@ -171,6 +190,16 @@ def write_card(
     if not models.is_dir():
         raise UserError(f"{models}: not a model folder (expected the output of `python -m convert`)")
     contract = check_folder(models)
+    trained = Contract.load(run)
+    if trained.labels != contract.labels:
+        raise UserError(
+            f"{run}: trained on {trained.num_classes} labels ({', '.join(trained.labels)}), but {models} holds a"
+            f" model of {contract.num_classes} labels ({', '.join(contract.labels)}); give the run folder this model"
+            " was trained in"
+        )
+    read_recipe(recipe)
+    if data is not None and not data.is_file():
+        raise UserError(f"{data}: data file not found")
     files = {CARD_FILE: render(run, models, contract, recipe, data, hardware, teachers or []).encode()}
     if (run / "curves.png").is_file():
         files[CURVES_PLOT] = (run / "curves.png").read_bytes()

@@ -151,10 +151,11 @@ def _evaluate(report: dict, data: Dataset, model, classifiers: dict, contract: C
 
 def convert(options: Options, inputs: Inputs) -> Conversion:
     """Convert to float32 (and int8 when there are calibration images), evaluate both against Keras."""
-    from convert.tflite import contract_for, load_variant, to_float32, to_int8
+    from convert.tflite import check_finite, contract_for, load_variant, to_float32, to_int8
     from train.models import load
 
     model = load(options.model)
+    check_finite(model, options.model)
     contract = contract_for(model, options.model)
     contract.flip_average = contract.flip_average or options.flip_average
     print(f"converting {options.model} ({contract.architecture}) to float32 ...", file=sys.stderr)

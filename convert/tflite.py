@@ -26,6 +26,17 @@ def contract_for(model, model_path: Path) -> Contract:
     return contract
 
 
+def check_finite(model, model_path: Path) -> None:
+    """Refuse a model with NaN or infinite weights (a diverged run) before the TFLite converter sees it: the
+    converter can crash the process on one, or write a model whose every answer is NaN."""
+    for weight in model.weights:
+        if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
+            raise UserError(
+                f"{model_path}: weight {weight.path} is not finite (NaN or infinite: the training diverged);"
+                " retrain it, e.g. with a lower --lr"
+            )
+
+
 def _converter(model):
     import tensorflow as tf
 

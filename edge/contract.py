@@ -7,7 +7,10 @@ beside a model); nothing else hard-codes a label list or a pixel scale.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,69 @@ PIXEL_SCALE = 1.0 / 255.0
 PIXEL_OFFSET = 0.0
 CONTRACT_FILENAME = "contract.json"
 CONTRACT_VERSION = 1
+MANIFEST_KEY = "files"  # extra.files: every other file of a converted folder, name -> {"bytes", "sha256"}
+DIGEST_KEY = "contract_sha256"  # extra.contract_sha256: the checksum of the contract itself, less this entry
+MAX_JSON_BYTES = 1 << 20  # a contract with its manifest is a few KB; a larger file is not one
+MAX_IMAGE_SIDE = 4096
+MAX_PIXEL_FACTOR = 1000.0  # pixel_scale and |pixel_offset|: a uint8 level times this still fits a float32
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REQUIRED = object()
+
+
+def read_json(path: str | os.PathLike, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """A JSON file's value, or a one-line UserError naming the file: missing, unreadable, too large, not JSON,
+    or nested too deep for the parser (which raises RecursionError)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UserError(f"{path}: too large for a {what} ({size:,} bytes; at most {max_bytes:,})")
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no {what} found") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deep to be a {what}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a {what} (not UTF-8 text)") from None
+    except ValueError as exc:  # json.JSONDecodeError, and integers of more digits than Python converts
+        raise UserError(f"{path}: not a {what} (not JSON: {str(exc)[:120]})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_file_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and "\0" not in name and name not in (".", "..")
+
+
+def _manifest_problem(files: Any) -> str | None:
+    """Why extra.files is not a manifest (plain file name -> {"bytes": int >= 0, "sha256": hex}), or None."""
+    if not isinstance(files, dict):
+        return f"must be an object of file name -> {{bytes, sha256}}, not {_shown(files)}"
+    for name, entry in files.items():
+        if not _is_file_name(name):
+            return f"lists {_shown(name)}, which is not a file name in the folder"
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("bytes"), int)
+            and not isinstance(entry.get("bytes"), bool)
+            and entry["bytes"] >= 0
+            and isinstance(entry.get("sha256"), str)
+            and _SHA256.fullmatch(entry["sha256"])
+        ):
+            return f'entry {_shown(name)} must be {{"bytes": SIZE, "sha256": HEX}}, not {_shown(entry)}'
+    return None
 
 
 @dataclass
@@ -78,24 +144,52 @@ class Contract:
         return target
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "contract") -> Contract:
-        try:
-            contract = cls(
-                architecture=str(data["architecture"]),
-                labels=[str(label) for label in data["labels"]],
-                input_shape=[int(n) for n in data["input_shape"]],
-                pixel_scale=float(data["pixel_scale"]),
-                pixel_offset=float(data["pixel_offset"]),
-                color=str(data.get("color", "grayscale")),
-                flip_average=bool(data.get("flip_average", False)),
-                version=int(data.get("version", CONTRACT_VERSION)),
-                extra=dict(data.get("extra", {})),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{source}: not a valid model contract ({type(exc).__name__}: {exc})") from None
-        if len(contract.input_shape) != 3 or contract.input_shape[2] != 1:
-            raise UserError(f"{source}: input_shape {contract.input_shape} is not HxWx1 grayscale")
-        return contract
+    def from_dict(cls, data: Any, source: str = "contract") -> Contract:
+        """A contract from its JSON value, every field checked for type and range: the one place that does.
+
+        A bad field is a one-line UserError naming `source` and the field, so a runtime never feeds a model
+        NaN (pixel_scale 1e400), seven one-letter labels (labels "ABCDEFG") or mirror images it was not
+        trained on (flip_average "false").
+        """
+        fields = _Fields(data, source)
+        architecture = fields.get("architecture")
+        fields.check("architecture", architecture, isinstance(architecture, str) and architecture.strip() != "",
+                     "a non-empty name")  # fmt: skip
+        labels = _checked_labels(fields)
+        shape = fields.get("input_shape")
+        fields.check(
+            "input_shape",
+            shape,
+            isinstance(shape, list)
+            and len(shape) == 3
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_IMAGE_SIDE for n in shape)
+            and shape[2] == 1,
+            f"[HEIGHT, WIDTH, 1]: whole numbers from 1 to {MAX_IMAGE_SIDE}, one grayscale channel",
+        )
+        scale, offset = _checked_pixels(fields)
+        color = fields.get("color", "grayscale")
+        fields.check("color", color, color == "grayscale", '"grayscale" (the only input the models take)')
+        flip_average = fields.get("flip_average", False)
+        fields.check("flip_average", flip_average, isinstance(flip_average, bool), "true or false")
+        version = fields.get("version", CONTRACT_VERSION)
+        fields.check(
+            "version",
+            version,
+            type(version) is int and version == CONTRACT_VERSION,
+            f"{CONTRACT_VERSION}, the contract version this fer-edge reads (reconvert, or update fer-edge)",
+        )
+        extra = _checked_extra(fields)
+        return cls(
+            architecture=architecture,
+            labels=list(labels),
+            input_shape=list(shape),
+            pixel_scale=scale,
+            pixel_offset=offset,
+            color=color,
+            flip_average=flip_average,
+            version=version,
+            extra=extra,
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Contract:
@@ -103,12 +197,68 @@ class Contract:
         target = Path(path)
         if target.is_dir():
             target = target / CONTRACT_FILENAME
-        try:
-            data = json.loads(target.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"{target}: no model contract found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{target}: cannot read model contract ({exc})") from None
+        return cls.from_dict(read_json(target, "model contract"), source=str(target))
+
+
+class _Fields:
+    """Reads a contract's JSON object field by field; every problem is one UserError naming the file and field."""
+
+    def __init__(self, data: Any, source: str) -> None:
         if not isinstance(data, dict):
-            raise UserError(f"{target}: not a valid model contract (not a JSON object)")
-        return cls.from_dict(data, source=str(target))
+            raise UserError(f"{source}: not a model contract (not a JSON object)")
+        self.data, self.source = data, source
+
+    def get(self, name: str, default: Any = _REQUIRED) -> Any:
+        if name not in self.data:
+            if default is _REQUIRED:
+                raise UserError(f"{self.source}: {name} is missing")
+            return default
+        return self.data[name]
+
+    def check(self, name: str, value: Any, good: bool, wanted: str) -> None:
+        if not good:
+            raise UserError(f"{self.source}: {name} must be {wanted}, not {_shown(value)}")
+
+
+def _checked_labels(fields: _Fields) -> list[str]:
+    labels = fields.get("labels")
+    fields.check(
+        "labels",
+        labels,
+        isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) and x.strip() for x in labels),
+        "a list of at least two label names",
+    )
+    repeated = sorted(label for label, n in Counter(labels).items() if n > 1)
+    fields.check("labels", labels, not repeated, f"a list of distinct names ({', '.join(repeated)} repeated)")
+    return list(labels)
+
+
+def _checked_pixels(fields: _Fields) -> tuple[float, float]:
+    scale, offset = fields.get("pixel_scale"), fields.get("pixel_offset")
+    fields.check(
+        "pixel_scale",
+        scale,
+        _is_number(scale) and 0 < scale <= MAX_PIXEL_FACTOR,
+        f"a number above 0 and at most {MAX_PIXEL_FACTOR:g}",
+    )
+    fields.check(
+        "pixel_offset",
+        offset,
+        _is_number(offset) and abs(offset) <= MAX_PIXEL_FACTOR,
+        f"a number from -{MAX_PIXEL_FACTOR:g} to {MAX_PIXEL_FACTOR:g}",
+    )
+    return float(scale), float(offset)
+
+
+def _checked_extra(fields: _Fields) -> dict[str, Any]:
+    extra = fields.get("extra", {})
+    fields.check("extra", extra, isinstance(extra, dict), "an object")
+    if MANIFEST_KEY in extra:
+        problem = _manifest_problem(extra[MANIFEST_KEY])
+        if problem:
+            raise UserError(f"{fields.source}: extra.{MANIFEST_KEY} {problem}")
+    if DIGEST_KEY in extra:
+        digest = extra[DIGEST_KEY]
+        fields.check(f"extra.{DIGEST_KEY}", digest, isinstance(digest, str) and bool(_SHA256.fullmatch(digest)),
+                     "a sha256 in hex")  # fmt: skip
+    return dict(extra)

@@ -9,21 +9,27 @@ old folder or the whole new one in place. Where that call is missing (another OS
 without it), the swap is two renames (target -> `.NAME.old`, staging -> target); a kill between them leaves no
 target, and the next read or write puts the old folder back (`recover`).
 
-Reading: contract.json records every other file's size and sha256 (`extra.files`). A folder whose files do not
-match, or that holds a model the manifest does not list, is refused with one line rather than run: that is what
-an interrupted convert of an older version, or files copied in by hand from another model, look like.
+Reading: contract.json records every other file's size and sha256 (`extra.files`), and the sha256 of its own
+content less that one entry (`extra.contract_sha256`, over the contract as canonical JSON, so reformatting it
+changes nothing). A folder whose files do not match, whose contract was edited, or that holds a model the manifest
+does not list, is refused with one line rather than run: that is what an interrupted convert of an older version,
+or files copied in by hand from another model, look like.
+
+A target that is a symlink to a folder stays a link: the folder it points to is the one swapped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 
 from edge.common.errors import UserError
-from edge.common.files import file_sha256, recover, staging_path, swap_in, sync_folder
-from edge.contract import CONTRACT_FILENAME, Contract
+from edge.common.files import file_sha256, real_folder, recover, staging_path, swap_in, sync_folder
+from edge.contract import CONTRACT_FILENAME, DIGEST_KEY, MANIFEST_KEY, Contract
 
 INT8_FILE = "model_int8.tflite"
 FLOAT32_FILE = "model_float32.tflite"
@@ -37,7 +43,6 @@ CONFUSION_PLOT = "confusion_matrix_int8.png"
 CURVES_PLOT = "training_curves.png"
 LAYOUT = (INT8_FILE, FLOAT32_FILE, CONTRACT_FILE, REPORT_FILE, FAILED_REPORT_FILE, CARD_FILE, CONFUSION_PLOT,
           CURVES_PLOT)  # fmt: skip
-MANIFEST_KEY = "files"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 
@@ -50,8 +55,16 @@ def manifest(folder: Path) -> dict[str, dict[str, int | str]]:
     }
 
 
+def contract_digest(contract: Contract) -> str:
+    """sha256 of the contract as canonical JSON (sorted keys, values as read back), less its own digest entry."""
+    data = Contract.from_dict(json.loads(json.dumps(contract.to_dict()))).to_dict()  # 1 and 1.0: as read back
+    data["extra"].pop(DIGEST_KEY, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def check_writable(target: Path) -> None:
     """Refuse, before any work, a target that is not a model folder or whose parent cannot take the staging folder."""
+    target = real_folder(target)
     if target.exists() and not target.is_dir():
         raise UserError(f"{target}: exists and is not a folder; choose another --out")
     if target.is_dir():
@@ -79,6 +92,7 @@ def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep
     keep: start from the old folder's files (hard links, or copies), for writers that add to a folder.
     A failure (a full disk) deletes the staging folder and leaves the old folder as it was.
     """
+    target = real_folder(target)
     recover(target)
     staging = staging_path(target)
     shutil.rmtree(staging, ignore_errors=True)
@@ -91,6 +105,7 @@ def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep
         for name, content in files.items():
             (staging / name).write_bytes(content)
         contract.extra[MANIFEST_KEY] = manifest(staging)
+        contract.extra[DIGEST_KEY] = contract_digest(contract)
         contract.save(staging)
         sync_folder(staging)
         swap_in(staging, target)
@@ -115,6 +130,12 @@ def check_folder(folder: Path) -> Contract:
     if not isinstance(listed, dict) or not listed:
         raise UserError(
             f"{folder / CONTRACT_FILE}: lists none of the folder's files, so they cannot be checked ({hint})"
+        )
+    if DIGEST_KEY not in contract.extra:
+        raise UserError(f"{folder / CONTRACT_FILE}: has no checksum of itself, so an edit cannot be told ({hint})")
+    if contract.extra[DIGEST_KEY] != contract_digest(contract):
+        raise UserError(
+            f"{folder / CONTRACT_FILE}: does not match its own checksum, it was edited after conversion ({hint})"
         )
     for name in MODEL_FILES.values():
         if (folder / name).is_file() and name not in listed:

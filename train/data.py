@@ -285,10 +285,14 @@ def _read_votes(path: Path, data: Dataset) -> np.ndarray:
     """
     if not path.exists():
         raise UserError(f"{path}: FER+ label file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected the FER+ votes CSV ({DEFAULT_FERPLUS})")
     try:
         votes = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a readable FER+ CSV ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the FER+ CSV ({exc.strerror or exc})") from None
     missing = set(FERPLUS_COLUMNS) - set(votes.columns)
     if missing:
         raise UserError(f"{path}: missing FER+ column(s) {', '.join(sorted(missing))}")

@@ -8,12 +8,17 @@ KERAS_DISTRIBUTION_JOB_ADDRESSES (the coordinator's host:port), KERAS_DISTRIBUTI
 KERAS_DISTRIBUTION_PROCESS_ID; each process then feeds its own slice of every global batch.
 
 Every check here runs before any training: the backend, the variables, and a batch size that divides evenly.
+A process other than 0 first waits for the coordinator to accept a connection, for at most COORDINATOR_TIMEOUT_S,
+and says so in one line if it never does (JAX itself aborts the process with a C++ stack trace); JAX's own wait
+for every process to join is bounded by the same time.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +29,8 @@ from edge.common.quiet import quiet_native
 CHOICES = ("none", "data-parallel")
 NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
 PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
+JOB_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+COORDINATOR_TIMEOUT_S = 300  # JAX's own default for initialization_timeout
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,46 @@ def _env_int(name: str, default: int) -> int:
     return int(text)
 
 
+def coordinator_address(processes: int) -> str:
+    """Process 0's HOST:PORT from KERAS_DISTRIBUTION_JOB_ADDRESSES (its first entry), checked as Keras would not."""
+    text = os.environ.get(JOB_ADDRESSES, "").strip()
+    if not text:
+        raise UserError(
+            f"{NUM_PROCESSES}={processes} needs {JOB_ADDRESSES}=HOST:PORT, the address of process 0 (the coordinator)"
+        )
+    addresses = [address.strip() for address in text.split(",")]
+    if len(addresses) > 1 and len(addresses) != processes:
+        raise UserError(
+            f"{JOB_ADDRESSES}={text!r} lists {len(addresses)} addresses but {NUM_PROCESSES}={processes}; give one"
+            " per process, or only the coordinator's"
+        )
+    host, _, port = addresses[0].rpartition(":")
+    if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(
+            f"{JOB_ADDRESSES}={text!r}: the coordinator's address must be HOST:PORT, with a port from 1 to 65535"
+        )
+    return addresses[0]
+
+
+def wait_for_coordinator(address: str, timeout: float) -> None:
+    """Return once process 0 accepts connections at `address`; one line if it does not within `timeout` seconds."""
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=max(0.1, min(5.0, timeout))):
+                return
+        except socket.gaierror as exc:
+            raise UserError(f"{JOB_ADDRESSES}={address!r}: cannot resolve the host ({exc.strerror})") from None
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"{JOB_ADDRESSES}={address!r}: the coordinator (process 0) did not answer in {timeout:g} s;"
+                    " start it first, or check the address and the firewall"
+                ) from None
+            time.sleep(0.25)
+
+
 def devices_for(mode: str, batch_size: int, quiet: bool = True) -> Devices | None:
     """The devices to split batches across, or None to train as usual; refuses what cannot work, in one line.
 
@@ -65,11 +112,12 @@ def devices_for(mode: str, batch_size: int, quiet: bool = True) -> Devices | Non
         raise UserError(f"{PROCESS_ID}={process} must be below {NUM_PROCESSES}={processes}")
     if batch_size % processes:
         raise UserError(f"--batch-size {batch_size} cannot be split evenly across {processes} processes")
+    address = coordinator_address(processes) if processes > 1 else ""
     with quiet_native(quiet):  # what JAX's start-up prints
         import keras
 
         if processes > 1:
-            keras.distribution.initialize()
+            _join(address, processes, process)
         names = keras.distribution.list_devices()
     if batch_size % len(names):
         raise UserError(
@@ -86,6 +134,22 @@ def devices_for(mode: str, batch_size: int, quiet: bool = True) -> Devices | Non
         file=sys.stderr,
     )
     return Devices(names, processes, process)
+
+
+def _join(address: str, processes: int, process: int) -> None:
+    """What `keras.distribution.initialize()` does on JAX, with the address checked and the waits bounded.
+
+    Keras's own call would also agree on a random seed across processes; `train.fit` sets the seed on each.
+    """
+    import jax
+
+    started = time.monotonic()
+    if process != 0:
+        wait_for_coordinator(address, COORDINATOR_TIMEOUT_S)
+    left = max(1, round(COORDINATOR_TIMEOUT_S - (time.monotonic() - started)))
+    jax.distributed.initialize(
+        coordinator_address=address, num_processes=processes, process_id=process, initialization_timeout=left
+    )
 
 
 def padded_validation(

@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 
+from edge.common.errors import UserError
 from edge.common.files import staging_path, swap_in, sync_folder, write_text
 from train.run import BEST_WEIGHTS, STATE_JSON, STATE_MODEL, RunState, state_dir
 
@@ -56,6 +57,7 @@ class ResumableState(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = dict(logs or {})
+        self._refuse_non_finite(epoch, logs)
         row = {"epoch": epoch + 1, "seconds": round(time.monotonic() - self.epoch_started, 2)}
         row.update({k: float(v) for k, v in logs.items() if k in HISTORY_COLUMNS})
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -72,6 +74,22 @@ class ResumableState(keras.callbacks.Callback):
         }
         self._save(improved)
         write_text(self.out / "history.csv", history_csv(state.history))
+
+    def _refuse_non_finite(self, epoch: int, logs: dict) -> None:
+        """Stop a run whose weights have become NaN or infinite, before this epoch is saved: the state stays the
+        last finite epoch's (or none), and a rerun with the same options would diverge again."""
+        loss = logs.get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        kept = (
+            f"the run folder keeps its state after epoch {self.state.epochs_done}"
+            if self.state.epochs_done
+            else "nothing was saved"
+        )
+        raise UserError(
+            f"{self.out}: epoch {epoch + 1}: the training loss is {float(loss)}, not finite (training diverged);"
+            f" stopped, {kept}. Start again in a new --out with a lower --lr"
+        )
 
     def _save(self, improved: bool) -> None:
         final = state_dir(self.out)

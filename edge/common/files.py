@@ -159,8 +159,14 @@ def _old_path(target: Path) -> Path:
     return target.parent / f".{target.name}.old"
 
 
+def real_folder(target: Path) -> Path:
+    """Where a folder really is: a symlink's final target, so a swap replaces that folder and keeps the link."""
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
 def recover(target: Path) -> None:
     """Finish what an interrupted two-rename swap left: put the old folder back if the target is missing."""
+    target = real_folder(target)
     old = _old_path(target)
     if old.is_dir() and not target.exists():
         os.rename(old, target)
@@ -180,18 +186,28 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def swap_in(staging: Path, target: Path) -> None:
-    """Make the staging folder the target, as one unit; the old folder is deleted afterwards."""
+    """Make the staging folder the target (a symlink's target folder, keeping the link), as one unit; the old
+    folder is deleted afterwards.
+
+    An OSError raised here means the old folder is still the target. Once the new one is in place, failing to
+    delete the old one is not an error: the next write removes what is left.
+    """
+    target = real_folder(target)
     recover(target)
     old = _old_path(target)
     shutil.rmtree(old, ignore_errors=True)
     if not target.exists():
         os.rename(staging, target)
     elif _exchange(staging, target):
-        shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)
     else:
         os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def sync_folder(folder: Path) -> None:

@@ -18,7 +18,9 @@ import pytest
 
 from edge import Pipeline
 from edge.common.errors import UserError
+from edge.contract import Contract
 from edge.detectors.haar import HaarDetector
+from edge.model_folder import contract_digest
 from edge.sources.images import DEMO_IMAGE, demo_frames
 from tests.conftest import ROOT, error_lines, run_module
 
@@ -179,6 +181,7 @@ def test_missing_model_and_mismatched_contract(tmp_path: Path, converted: Path) 
     shutil.copytree(converted, bad)
     contract = json.loads((bad / "contract.json").read_text())
     contract["labels"] = contract["labels"][:5]
+    contract["extra"]["contract_sha256"] = contract_digest(Contract.from_dict(contract))  # a consistent but wrong one
     (bad / "contract.json").write_text(json.dumps(contract))
     with pytest.raises(UserError, match="model has 7 outputs but its contract lists 5 labels"):
         Pipeline(bad)

@@ -1,0 +1,149 @@
+"""Issue 19, the model contract: a contract.json that is too deep, of the wrong types or out of range is one line
+naming the file and the field (exit 2), and a converted folder whose contract was edited is refused like any other
+file that does not match its manifest. On copies of the shipped model folder, through the real commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edge.common.errors import UserError
+from edge.contract import Contract
+from edge.model_folder import DEFAULT_MODEL_DIR, FLOAT32_FILE, check_folder, write_folder
+from tests.conftest import error_lines, run_module
+
+HINT = "(an interrupted convert, or files copied from another model? Reconvert with `python -m convert`)"
+
+
+def edge_on(folder: Path) -> subprocess.CompletedProcess:
+    return run_module("edge", "--model", str(folder), "--source", "demo", "--demo-frames", "2", "--quiet")
+
+
+def one_line(result: subprocess.CompletedProcess, prog: str) -> str:
+    """The one error line, after nothing but (for benchmarks) its progress bar."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in error_lines(result.stderr) if not line.startswith(f"{prog}: ") or ": error: " in line]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith(f"{prog}: error: "), lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    """A copy of the shipped model folder, to spoil."""
+    folder = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    return folder
+
+
+def edit(folder: Path, change) -> Path:
+    path = folder / "contract.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+# Case 15: a contract.json nested 200,000 deep raised RecursionError.
+def test_a_deeply_nested_contract_is_one_line(shipped: Path) -> None:
+    (shipped / "contract.json").write_text("[" * 200_000 + "]" * 200_000)
+    line = one_line(edge_on(shipped), "edge")
+    assert str(shipped / "contract.json") in line and "nested too deep" in line
+
+
+def test_a_huge_contract_is_refused_before_it_is_parsed(shipped: Path) -> None:
+    (shipped / "contract.json").write_text('{"labels": [' + ", ".join(['"x"'] * 3_000_000) + "]}")
+    line = one_line(edge_on(shipped), "edge")
+    assert str(shipped / "contract.json") in line and "too large" in line
+
+
+# Case 16: `extra.files` (or `extra`) not an object raised AttributeError, in edge and in benchmarks.
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["extra"]["files"].update({"model_int8.tflite": "abc"}), "extra.files"),
+        (lambda d: d["extra"].update(files=["model_int8.tflite"]), "extra.files"),
+        (lambda d: d.update(extra=[["files", {"model_int8.tflite": 1}]]), "extra"),
+        (lambda d: d["extra"]["files"].update({"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}), "extra.files"),
+    ],
+)
+@pytest.mark.parametrize("command", ["edge", "benchmarks"])
+def test_a_manifest_that_is_not_an_object_is_one_line(shipped: Path, change, field: str, command: str) -> None:
+    path = edit(shipped, change)
+    if command == "edge":
+        result = edge_on(shipped)
+    else:
+        result = run_module("benchmarks", "--model", str(shipped), "--quick", "--no-reference", "--out",
+                            str(shipped.parent / "bench"))  # fmt: skip
+    line = one_line(result, command)
+    assert str(path) in line and field in line
+
+
+# Case 36: contract values taken as they came: NaN output, one-letter labels, "false" as true, any version.
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pixel_scale", "1e400"),
+        ("pixel_scale", "-1"),
+        ("pixel_offset", "NaN"),
+        ("labels", '"ABCDEFG"'),
+        ("labels", '["Angry", "Angry", "Fear", "Happy", "Sad", "Surprise", "Neutral"]'),
+        ("labels", '["Angry", 1, "Fear", "Happy", "Sad", "Surprise", "Neutral"]'),
+        ("flip_average", '"false"'),
+        ("version", "2"),
+        ("version", "true"),
+        ("input_shape", "[48, 48.5, 1]"),
+        ("input_shape", "[0, 48, 1]"),
+        ("architecture", "[]"),
+        ("color", '"rgb"'),
+        ("extra", '"x"'),
+    ],
+)
+def test_contract_fields_are_validated_in_one_line(shipped: Path, field: str, value: str) -> None:
+    path = shipped / "contract.json"
+    data = json.loads(path.read_text())
+    data[field] = "@@"
+    path.write_text(json.dumps(data, indent=2).replace('"@@"', value))
+    line = one_line(edge_on(shipped), "edge")
+    assert line.startswith(f"edge: error: {path}: {field} "), line
+
+
+def test_the_shipped_contract_is_valid_and_round_trips() -> None:
+    contract = Contract.load(DEFAULT_MODEL_DIR)
+    assert Contract.from_dict(json.loads(json.dumps(contract.to_dict()))) == contract
+
+
+def test_a_missing_field_names_it() -> None:
+    data = Contract.load(DEFAULT_MODEL_DIR).to_dict()
+    del data["labels"]
+    with pytest.raises(UserError, match=r"^x.json: labels is missing$"):
+        Contract.from_dict(data, source="x.json")
+
+
+# Case 1 (part): contract.json itself was covered by no checksum, so an edited contract ran.
+def test_an_edited_contract_is_refused_like_any_other_mismatch(shipped: Path) -> None:
+    path = edit(shipped, lambda d: d.update(flip_average=not d["flip_average"]))
+    line = one_line(edge_on(shipped), "edge")
+    assert line == f"edge: error: {path}: does not match its own checksum, it was edited after conversion {HINT}"
+
+
+def test_a_contract_without_its_checksum_is_refused(shipped: Path) -> None:
+    path = edit(shipped, lambda d: d["extra"].pop("contract_sha256"))
+    line = one_line(edge_on(shipped), "edge")
+    assert line.startswith(f"edge: error: {path}: has no checksum of itself")
+
+
+def test_a_reformatted_contract_still_matches(shipped: Path) -> None:
+    """The checksum is of the contract's content, not of its layout: whitespace and key order may change."""
+    path = shipped / "contract.json"
+    path.write_text(json.dumps(json.loads(path.read_text()), sort_keys=True))
+    assert edge_on(shipped).returncode == 0
+
+
+def test_write_folder_seals_its_contract(tmp_path: Path) -> None:
+    write_folder(tmp_path / "m", {FLOAT32_FILE: b"x"}, Contract("tiny"))
+    assert check_folder(tmp_path / "m").architecture == "tiny"

@@ -1,0 +1,171 @@
+"""Issue 19, "Nothing lost, nobody in": the hostile run's cases in train/ and convert/, each through the real command
+(or the real function where the command would take minutes). Bad input is one line and exit 2, never a traceback;
+outputs are written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.common.files import staging_path
+from edge.contract import FERPLUS_LABELS, Contract
+from edge.model_folder import FLOAT32_FILE, check_folder, write_folder
+from tests.conftest import ROOT, error_lines, run_module
+
+TINY = ("--arch", "tiny", "--epochs", "2", "--batch-size", "32")
+
+
+def assert_one_line(result: subprocess.CompletedProcess, start: str, *parts: str) -> str:
+    """Exit 2 and exactly one line on stderr (past TensorFlow's start-up chatter), holding every part."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith(start), lines[0]
+    for part in parts:
+        assert part in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny .keras model (no contract beside it): enough for `python -m convert` without --data."""
+    from train.models import build
+
+    path = tmp_path_factory.mktemp("untrained") / "tiny.keras"
+    build("tiny", 7).save(path)
+    return path
+
+
+# Case 19: --ferplus-csv naming a folder raised IsADirectoryError from pandas.
+def test_ferplus_csv_that_is_a_folder_is_one_line(tmp_path: Path, synthetic_csv: Path) -> None:
+    result = run_module("train", "parse", "--data", str(synthetic_csv), "--labels", "ferplus", "--ferplus-csv",
+                        str(tmp_path))  # fmt: skip
+    assert_one_line(result, "train: error: ", str(tmp_path), "is a folder")
+
+
+# Case 20: KERAS_DISTRIBUTION_* variables that cannot work, refused in one line naming the variable.
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, "KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+        ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1"},
+         "KERAS_DISTRIBUTION_JOB_ADDRESSES='127.0.0.1'"),
+        ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:99999"},
+         "KERAS_DISTRIBUTION_JOB_ADDRESSES='127.0.0.1:99999'"),
+        ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_JOB_ADDRESSES": "a:1,b:2,c:3"},
+         "KERAS_DISTRIBUTION_JOB_ADDRESSES"),
+    ],
+)  # fmt: skip
+def test_distribution_variables_that_cannot_work_are_one_line(
+    tmp_path: Path, synthetic_csv: Path, variables: dict, named: str
+) -> None:
+    pytest.importorskip("jax")
+    env = {"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES": "", **variables}
+    result = run_module("train", "--data", str(synthetic_csv), *TINY, "--distribute", "data-parallel", "--out",
+                        str(tmp_path / "run"), env=env, timeout=120)  # fmt: skip
+    assert_one_line(result, "train: error: ", named)
+    assert not (tmp_path / "run").exists()
+
+
+COORDINATOR_PROBE = textwrap.dedent("""
+    import sys
+    import train.distribute as distribute
+    from edge.common.errors import run_cli
+    distribute.COORDINATOR_TIMEOUT_S = 3
+    sys.exit(run_cli(lambda: distribute.devices_for("data-parallel", 32) and 0, "train"))
+""")
+
+
+def test_a_coordinator_that_never_answers_times_out_in_one_line() -> None:
+    """Process 1 of 2 waiting on a port nobody listens on: JAX waited 300 s, then aborted the process."""
+    pytest.importorskip("jax")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing answers there
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+           "KERAS_DISTRIBUTION_PROCESS_ID": "1", "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", COORDINATOR_PROBE], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert_one_line(result, "train: error: ", "KERAS_DISTRIBUTION_JOB_ADDRESSES", f"127.0.0.1:{port}", "3 s")
+
+
+# Case 26: a learning rate that makes the loss NaN trained on and exited 0.
+def test_a_non_finite_loss_stops_the_run_in_one_line(tmp_path: Path, synthetic_csv: Path) -> None:
+    out = tmp_path / "run"
+    result = run_module("train", "--data", str(synthetic_csv), *TINY, "--lr", "1e308", "--no-augment", "--out",
+                        str(out))  # fmt: skip
+    assert_one_line(result, "train: error: ", "epoch 1", "not finite", "--lr")
+    assert not (out / "model.keras").exists()
+    assert sorted(p.name for p in out.iterdir()) == []  # no state of the bad epoch, nothing half-written
+
+
+def test_convert_refuses_a_model_with_non_finite_weights(tmp_path: Path) -> None:
+    """The TFLite converter crashed the process (or wrote a model that answers NaN) on such a model."""
+    from train.models import build
+
+    model = build("tiny", 7)
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    path = tmp_path / "nan.keras"
+    model.save(path)
+    out = tmp_path / "models"
+    result = run_module("convert", str(path), "--out", str(out))
+    assert_one_line(result, "convert: error: ", str(path), "not finite")
+    assert not out.exists()
+
+
+# Case 10: --out a symlink to a model folder: the link was replaced by a folder, the message said "unchanged".
+def test_convert_out_a_symlink_swaps_the_folder_it_points_to(tmp_path: Path, untrained_model: Path) -> None:
+    real = tmp_path / "real"
+    write_folder(real, {FLOAT32_FILE: b"old"}, Contract("old"))
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    result = run_module("convert", str(untrained_model), "--out", str(link))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert check_folder(real).architecture == "tiny"
+    assert (real / FLOAT32_FILE).read_bytes() != b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]  # nothing left beside either
+    write_folder(link, {FLOAT32_FILE: b"again"}, Contract("again"))  # and every later write works too
+    assert link.is_symlink() and check_folder(link).architecture == "again"
+    assert not staging_path(link).exists() and not staging_path(real).exists()
+
+
+# Case 21: `convert card --recipe` a missing or binary file raised FileNotFoundError / UnicodeDecodeError.
+@pytest.mark.parametrize("kind", ["missing", "binary"])
+def test_card_with_an_unreadable_recipe_is_one_line(tmp_path: Path, converted: Path, trained_run: Path,
+                                                    kind: str) -> None:  # fmt: skip
+    models = tmp_path / "models"
+    shutil.copytree(converted, models)
+    recipe = tmp_path / "recipe.sh"
+    if kind == "binary":
+        recipe.write_bytes(b"\xff\xfe\x00\x81binary")
+    result = run_module("convert", "card", "--run", str(trained_run), "--models", str(models), "--recipe",
+                        str(recipe), "--hardware", "a test machine")  # fmt: skip
+    assert_one_line(result, "convert: error: ", str(recipe))
+    assert not (models / "MODEL_CARD.md").exists()
+
+
+# Case 37: a run folder and a model folder of different label sets made one card.
+def test_card_refuses_a_run_and_a_model_of_different_labels(tmp_path: Path, converted: Path,
+                                                            trained_run: Path) -> None:  # fmt: skip
+    models, run = tmp_path / "models", tmp_path / "run"
+    shutil.copytree(converted, models)
+    shutil.copytree(trained_run, run)
+    contract = json.loads((run / "contract.json").read_text())
+    contract["labels"] = list(FERPLUS_LABELS)
+    (run / "contract.json").write_text(json.dumps(contract))
+    recipe = tmp_path / "recipe.sh"
+    recipe.write_text("python -m train\n")
+    result = run_module("convert", "card", "--run", str(run), "--models", str(models), "--recipe", str(recipe),
+                        "--hardware", "a test machine")  # fmt: skip
+    assert_one_line(result, "convert: error: ", str(run), "Contempt", "labels")
+    assert not (models / "MODEL_CARD.md").exists()
