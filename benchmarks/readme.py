@@ -1,7 +1,8 @@
 """Put a benchmark's own results and plots into the README, so its figures are never retyped.
 
-Two blocks, each replaced only when this run measured it: the model and pipeline figures between the
-`benchmarks` markers, the detection figures between the `detection` markers."""
+Three blocks, each replaced only when this run measured it: the model and pipeline figures between the
+`benchmarks` markers, the detection figures between the `detection` markers, the real-faces figures between the
+`real-faces` markers."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import shutil
 from pathlib import Path
 
 from benchmarks.detection_report import PLOT, detection_markdown
+from benchmarks.real_faces import PLOT as REAL_FACES_PLOT
+from benchmarks.real_faces import real_faces_markdown
 from benchmarks.report import general_markdown
 from edge.atomic import write_text
 from edge.errors import UserError
 
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 DETECTION_START, DETECTION_END = "<!-- detection:start -->", "<!-- detection:end -->"
+REAL_FACES_START, REAL_FACES_END = "<!-- real-faces:start -->", "<!-- real-faces:end -->"
 FIGURES = "docs"
 
 
@@ -43,4 +47,7 @@ def update_readme(readme: Path, out: Path, results: dict) -> None:
     if results.get("detection"):
         body = detection_markdown(results).strip() + "\n\n" + _figures(readme, out, [PLOT])
         text = _replace(text, DETECTION_START, DETECTION_END, body, readme)
+    if results.get("real_faces"):
+        body = real_faces_markdown(results).strip() + "\n\n" + _figures(readme, out, [REAL_FACES_PLOT])
+        text = _replace(text, REAL_FACES_START, REAL_FACES_END, body, readme)
     write_text(readme, text)
