@@ -1,4 +1,4 @@
-"""`python -m benchmarks --model DIR [--data CSV] [--clip VIDEO] [--out DIR]`."""
+"""`python -m benchmarks --model DIR [--data CSV] [--clip VIDEO] [--real-faces DIR] [--out DIR]`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.photos import FACES
+from benchmarks.real_faces import REAL_FACES
 from edge.common.errors import UserError, run_cli
 from edge.common.files import write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="Measure a converted model on this machine: per-face latency (float32 vs int8, 1 thread and all"
         " cores), interpreter memory, accuracy from the .tflite files, pipeline FPS with a per-stage breakdown next"
-        " to the Haar-alone floor and the reference notebook's loop, and verdicts against the project's targets.",
+        " to the Haar-alone floor and the reference notebook's loop, each detector and mode on a labelled clip,"
+        " expression accuracy on labelled real photos, and verdicts against the project's targets.",
     )
     add_version(parser)
     add_verbose(parser)
@@ -71,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=FACES,
         help="labelled real photos to score the detectors on, skipped when absent (default: %(default)s)",
     )
+    real = parser.add_argument_group("real faces (expression accuracy on labelled photos, largest face of each)")
+    real.add_argument(
+        "--real-faces",
+        type=Path,
+        default=REAL_FACES,
+        metavar="DIR",
+        help="a folder with a labels.csv (file,label[,subject,...]; paths relative to it), your own photos too;"
+        " skipped when absent (default: %(default)s)",
+    )
+    real.add_argument("--real-faces-only", action="store_true", help="run only the real-faces benchmark")
     parser.add_argument("--out", type=Path, help="results folder (default: bench/<model folder name>)")
     parser.add_argument(
         "--quick", action="store_true", help="2 rounds, 20 repeats, 10 frames, 640x480 only; detection: 16 frames, 1"
@@ -170,6 +182,8 @@ def bench(args: argparse.Namespace) -> int:
     from benchmarks.machine import machine_facts
     from benchmarks.report import markdown, plots, terminal, verdicts
 
+    if args.detection_only and args.real_faces_only:
+        raise UserError("--detection-only and --real-faces-only: choose one")
     if args.quick:
         args.rounds, args.repeats, args.frames, args.sizes = 2, 20, 10, [(640, 480)]
         args.detect_frames, args.detect_rounds = 16, 1
@@ -180,25 +194,31 @@ def bench(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model}: no {' or '.join(MODEL_FILES.values())}")
     out = args.out or Path("bench") / args.model.resolve().name
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
-    if not args.detection_only:
+    if not args.detection_only and not args.real_faces_only:
         steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + _reference_wanted(args))
         steps += 2 * args.rounds * _viewers(args, models)
     results: dict = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
         "machine": machine_facts(),
     }
-    with tqdm(total=steps, desc="benchmarks", unit="step", file=sys.stderr) as progress:
-        if not args.detection_only:
-            _model_and_pipeline(args, models, results, progress)
-        model = args.model if "int8" in models else models[next(iter(models))]
-        results["detection"] = detection_benchmark(model, args.detect_frames, args.detect_rounds, args.faces, progress)
+    if not args.real_faces_only:
+        with tqdm(total=steps, desc="benchmarks", unit="step", file=sys.stderr) as progress:
+            if not args.detection_only:
+                _model_and_pipeline(args, models, results, progress)
+            model = args.model if "int8" in models else models[next(iter(models))]
+            results["detection"] = detection_benchmark(
+                model, args.detect_frames, args.detect_rounds, args.faces, progress
+            )
+    if not args.detection_only:
+        results["real_faces"] = _real_faces(args, models)
     results["verdicts"] = verdicts(results)
     out.mkdir(parents=True, exist_ok=True)
     results["plots"] = [p.name for p in plots(results, out)]
     write_json(out / "results.json", results)
     write_text(out / "results.md", markdown(results))
-    print(terminal(results))
-    print(f"wrote {out / 'results.json'}, {out / 'results.md'} and {', '.join(results['plots'])}")
+    print(terminal(results) or "nothing measured")
+    plotted = f" and {', '.join(results['plots'])}" if results["plots"] else ""
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'}{plotted}")
     if args.readme:
         from benchmarks.readme import update_readme
 
@@ -206,6 +226,18 @@ def bench(args: argparse.Namespace) -> int:
         print(f"updated the benchmark blocks of {args.readme}")
     missed = [v for v in results["verdicts"] if not v["met"]]
     return EXIT_TARGET_MISSED if missed and args.fail_on_miss else 0
+
+
+def _real_faces(args: argparse.Namespace, models: dict) -> dict | None:
+    """The model under test (int8 when present) with every detector the edge CLI offers, on --real-faces."""
+    from benchmarks.real_faces import score_real_faces, shown
+    from edge.detectors.registry import NAMES
+
+    if not args.real_faces.is_dir():
+        print(f"real faces: skipped ({args.real_faces} not found)")
+        return None
+    model = models.get("int8") or next(iter(models.values()))
+    return score_real_faces(args.real_faces, {shown(args.model): model}, NAMES)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ import matplotlib
 
 from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
 from benchmarks.markdown import table, verdict_table
+from benchmarks.real_faces import real_faces_markdown, real_faces_plot, real_faces_verdicts
 from edge.common.timing import STAGES
 from train.plots import save_figure
 
@@ -49,6 +50,8 @@ def verdicts(results: dict) -> list[dict]:
                     "met": viewers["ratio"] >= 1 - TARGET_VIEWER_COST})  # fmt: skip
     if results.get("detection"):
         out += detection_verdicts(results["detection"])
+    if results.get("real_faces"):
+        out += real_faces_verdicts(results["real_faces"])
     accuracy = results.get("accuracy")
     if accuracy:
         split = accuracy["validation_split"]
@@ -63,10 +66,13 @@ def verdicts(results: dict) -> list[dict]:
 
 
 def markdown(results: dict) -> str:
-    """The whole results.md: the model and pipeline part, then the detection part (either may be absent)."""
+    """The whole results.md: the model and pipeline part, the detection part, the real-faces part (each may be
+    absent)."""
     parts = [general_markdown(results)] if "latency" in results else []
     if results.get("detection"):
         parts.append(detection_markdown(results))
+    if results.get("real_faces"):
+        parts.append(real_faces_markdown(results))
     return "\n".join(parts)
 
 
@@ -127,7 +133,7 @@ def general_markdown(results: dict) -> str:
             f"Annotating and encoding one frame for the viewers: {v['encode_ms_mean']:.2f} ms (mean), done once for"
             f" all viewers at most {v['encode_fps_cap']:g} times a second: {share:.1%} of one core.",
         ]
-    lines += ["", *verdict_table([v for v in results["verdicts"] if v.get("group") != "detection"])]
+    lines += ["", *verdict_table([v for v in results["verdicts"] if not v.get("group")])]
     return "\n".join(lines) + "\n"
 
 
@@ -143,6 +149,8 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 def plots(results: dict, out: Path) -> list[Path]:
     written = [detection_plot(results["detection"], out)] if results.get("detection") else []
+    if results.get("real_faces"):
+        written.append(real_faces_plot(results["real_faces"], out))
     if "latency" not in results:
         return written
     for clip, pipelines in results["pipeline"].items():

@@ -14,7 +14,8 @@ from tests.conftest import run_module
 def test_quick_benchmark_writes_every_field(tmp_path: Path, converted: Path, trained_run: Path, synthetic_csv: Path):
     out = tmp_path / "bench"
     result = run_module("benchmarks", "--model", str(converted), "--data", str(synthetic_csv), "--quick",
-                        "--keras", str(trained_run / "model.keras"), "--out", str(out), check=True)  # fmt: skip
+                        "--keras", str(trained_run / "model.keras"), "--real-faces", str(tmp_path / "no-photos"),
+                        "--out", str(out), check=True)  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert {"command", "machine", "latency", "memory", "sizes", "accuracy", "pipeline", "verdicts"} <= set(results)
     assert {"cpu", "cores", "os", "python", "packages", "date"} <= set(results["machine"])
