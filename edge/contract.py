@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.atomic import write_json
 from edge.errors import UserError
+from edge.framing import IDENTITY, Framing
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 # FER+'s eight emotions in its vote columns' order (the FER+ model's output order), named as FER-2013's are.
@@ -39,6 +40,7 @@ class Contract:
     pixel_offset: float = PIXEL_OFFSET
     color: str = "grayscale"
     flip_average: bool = False
+    framing: dict[str, dict[str, float]] = field(default_factory=dict)  # per detector name, see edge/framing.py
     version: int = CONTRACT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -50,6 +52,10 @@ class Contract:
     def image_size(self) -> tuple[int, int]:
         """(height, width) of the model input."""
         return self.input_shape[0], self.input_shape[1]
+
+    def framing_for(self, detector: str) -> Framing:
+        """How to crop `detector`'s boxes for this model (the box as it is when training measured nothing)."""
+        return Framing.from_dict(self.framing[detector]) if detector in self.framing else IDENTITY
 
     def with_flips(self, faces: np.ndarray) -> np.ndarray:
         """The faces, then (if the model is meant to see both) their mirror images: (N, H, W) -> (N or 2N, H, W)."""
@@ -88,6 +94,7 @@ class Contract:
                 pixel_offset=float(data["pixel_offset"]),
                 color=str(data.get("color", "grayscale")),
                 flip_average=bool(data.get("flip_average", False)),
+                framing={str(name): Framing.from_dict(f).to_dict() for name, f in data.get("framing", {}).items()},
                 version=int(data.get("version", CONTRACT_VERSION)),
                 extra=dict(data.get("extra", {})),
             )

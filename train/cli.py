@@ -25,7 +25,14 @@ from edge.contract import Contract
 from edge.errors import UserError, described, run_cli
 from edge.quiet import quiet_native
 from train import distribute
-from train.data import add_data_options, check_labels, dataset_from, validation_split_name
+from train.data import (
+    DEFAULT_FERPLUS,
+    add_data_options,
+    attach_votes,
+    check_labels,
+    dataset_from,
+    validation_split_name,
+)
 from train.models import ARCHITECTURES, DEFAULT_ARCH
 from train.run import TrainConfig, check_against_data, prepare_out, run_identity
 
@@ -85,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-augment", dest="augment", action="store_false", help="turn off flips/shifts/rotation/zoom/erasing"
     )
     fit.add_argument(
+        "--camera-augment",
+        action="store_true",
+        help="also augment like a real camera: wider framing jitter (zoom 0.2, shift 0.12), blur, JPEG, exposure,"
+        " noise",
+    )
+    fit.add_argument(
         "--mixup", type=non_negative_float, default=defaults.mixup, help="mixup Beta alpha; 0 turns it off (default)"
     )
     fit.add_argument(
@@ -109,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--soft-targets",
         action="store_true",
         help="with --labels ferplus: train on each face's FER+ vote distribution instead of its majority label",
+    )
+    fit.add_argument(
+        "--vote-weight",
+        type=fraction,
+        default=defaults.vote_weight,
+        help="with FER-2013's labels: share of each target taken from FER+'s annotator votes mapped onto the 7"
+        " labels (how expressive each face is); 0 turns it off (default)",
+    )
+    fit.add_argument(
+        "--init-from",
+        type=Path,
+        help="fine-tune a converted model folder (its float32 .tflite, batch norms folded) instead of training"
+        " --arch from scratch",
     )
     fit.add_argument(
         "--distribute",
@@ -136,7 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Average the flip-averaged probabilities of one or more .keras models on the Training rows and"
         " save them as .npy for `fit --soft-labels`.",
     )
-    teach.add_argument("--model", required=True, nargs="+", type=Path, help="teacher .keras models")
+    teach.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="teachers: .keras models, or converted model folders (their float32 .tflite)",
+    )
     teach.add_argument("--out", required=True, type=Path, help="output .npy file")
     _common(teach)
 
@@ -177,6 +209,8 @@ def _fit(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     devices = distribute.devices_for(config.distribute, config.batch_size, quiet=not args.verbose)
     data = dataset_from(args)
+    if config.vote_weight and args.labels == "fer2013":
+        attach_votes(data, args.ferplus_csv or args.data.parent / DEFAULT_FERPLUS)
     check_against_data(config, data, validation_split_name(data))
     identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows)
     state = prepare_out(args.out, identity)
@@ -216,13 +250,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _teach(args: argparse.Namespace) -> int:
-    from train.distill import save_soft_labels, teacher_probabilities
+    from train.distill import save_soft_labels, teacher_contract, teacher_probabilities
 
     if args.out.is_dir():
         raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
     data = dataset_from(args)
     for model in args.model:
-        check_labels(data, Contract.load(model.parent), model)
+        check_labels(data, teacher_contract(model), model)
     with quiet_native(not args.verbose):
         soft = teacher_probabilities(args.model, data)
     save_soft_labels(args.out, soft)
