@@ -109,7 +109,9 @@ def test_vote_weight_without_votes_is_one_line(synthetic_csv: Path, tmp_path: Pa
 @pytest.mark.slow
 def test_fine_tune_and_teach_from_a_converted_folder(converted: Path, synthetic_csv: Path, tmp_path: Path) -> None:
     soft = tmp_path / "soft.npy"
-    run_module("train", "teach", "--data", str(synthetic_csv), "--model", str(converted), "--out", str(soft), check=True)
+    run_module(
+        "train", "teach", "--data", str(synthetic_csv), "--model", str(converted), "--out", str(soft), check=True
+    )
     assert np.load(soft).shape == (448, 7)
     out = tmp_path / "tuned"
     run_module(
