@@ -59,30 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         " architecture with fresh weights, which costs the same to run)",
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the reference Keras loop")
-    detection = parser.add_argument_group("detection (each detector and mode on a labelled multi-face clip)")
-    detection.add_argument("--detection-only", action="store_true", help="run only the detection benchmark")
-    detection.add_argument(
-        "--detect-frames", type=positive_int, default=120, help="labelled clip length (default: %(default)s)"
-    )
-    detection.add_argument(
-        "--detect-rounds", type=positive_int, default=3, help="rounds after a warm-up (default: %(default)s)"
-    )
-    detection.add_argument(
-        "--faces",
-        type=Path,
-        default=FACES,
-        help="labelled real photos to score the detectors on, skipped when absent (default: %(default)s)",
-    )
-    real = parser.add_argument_group("real faces (expression accuracy on labelled photos, largest face of each)")
-    real.add_argument(
-        "--real-faces",
-        type=Path,
-        default=REAL_FACES,
-        metavar="DIR",
-        help="a folder with a labels.csv (file,label[,subject,...]; paths relative to it), your own photos too;"
-        " skipped when absent (default: %(default)s)",
-    )
-    real.add_argument("--real-faces-only", action="store_true", help="run only the real-faces benchmark")
+    add_detection_options(parser)
+    add_real_faces_options(parser)
     parser.add_argument("--out", type=Path, help="results folder (default: bench/<model folder name>)")
     parser.add_argument(
         "--quick", action="store_true", help="2 rounds, 20 repeats, 10 frames, 640x480 only; detection: 16 frames, 1"
@@ -98,6 +76,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     return parser
+
+
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
+    detection = parser.add_argument_group("detection (each detector and mode on a labelled multi-face clip)")
+    detection.add_argument("--detection-only", action="store_true", help="run only the detection benchmark")
+    detection.add_argument(
+        "--detect-frames", type=positive_int, default=120, help="labelled clip length (default: %(default)s)"
+    )
+    detection.add_argument(
+        "--detect-rounds", type=positive_int, default=3, help="rounds after a warm-up (default: %(default)s)"
+    )
+    detection.add_argument(
+        "--faces",
+        type=Path,
+        default=FACES,
+        help="labelled real photos to score the detectors on, skipped when absent (default: %(default)s)",
+    )
+
+
+def add_real_faces_options(parser: argparse.ArgumentParser) -> None:
+    real = parser.add_argument_group("real faces (expression accuracy on labelled photos, largest face of each)")
+    real.add_argument(
+        "--real-faces",
+        type=Path,
+        default=REAL_FACES,
+        metavar="DIR",
+        help="a folder with a labels.csv (file,label[,subject,...]; paths relative to it), your own photos too;"
+        " skipped when absent (default: %(default)s)",
+    )
+    real.add_argument("--real-faces-only", action="store_true", help="run only the real-faces benchmark")
 
 
 def _reference_wanted(args: argparse.Namespace) -> bool:

@@ -94,6 +94,31 @@ def _manifest_problem(files: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Framing:
+    """Where a detector's square box falls in a training crop, in units of the crop's side."""
+
+    centre_x: float = 0.5
+    centre_y: float = 0.5
+    side: float = 1.0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Framing:
+        return cls(float(data["centre_x"]), float(data["centre_y"]), float(data["side"]))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"centre_x": round(self.centre_x, 4), "centre_y": round(self.centre_y, 4), "side": round(self.side, 4)}
+
+    def crop_of(self, box: np.ndarray) -> tuple[float, float, float]:
+        """The crop (x, y, side) in frame pixels that puts the box (x, y, w, h) where training crops had it."""
+        x, y, w, h = (float(v) for v in box)
+        side = (w + h) / 2 / self.side
+        return x + w / 2 - self.centre_x * side, y + h / 2 - self.centre_y * side, side
+
+
+IDENTITY = Framing()
+
+
 @dataclass
 class Contract:
     """Everything a runtime needs to feed a model and read its output."""
@@ -105,6 +130,7 @@ class Contract:
     pixel_offset: float = PIXEL_OFFSET
     color: str = "grayscale"
     flip_average: bool = False
+    framing: dict[str, dict[str, float]] = field(default_factory=dict)  # per detector name, see Framing
     version: int = CONTRACT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -116,6 +142,10 @@ class Contract:
     def image_size(self) -> tuple[int, int]:
         """(height, width) of the model input."""
         return self.input_shape[0], self.input_shape[1]
+
+    def framing_for(self, detector: str) -> Framing:
+        """How to crop `detector`'s boxes for this model (the box as it is when training measured nothing)."""
+        return Framing.from_dict(self.framing[detector]) if detector in self.framing else IDENTITY
 
     def with_flips(self, faces: np.ndarray) -> np.ndarray:
         """The faces, then (if the model is meant to see both) their mirror images: (N, H, W) -> (N or 2N, H, W)."""
@@ -179,6 +209,7 @@ class Contract:
             f"{CONTRACT_VERSION}, the contract version this fer-edge reads (reconvert, or update fer-edge)",
         )
         extra = _checked_extra(fields)
+        framing = _checked_framing(fields)
         return cls(
             architecture=architecture,
             labels=list(labels),
@@ -187,6 +218,7 @@ class Contract:
             pixel_offset=offset,
             color=color,
             flip_average=flip_average,
+            framing=framing,
             version=version,
             extra=extra,
         )
@@ -262,3 +294,15 @@ def _checked_extra(fields: _Fields) -> dict[str, Any]:
         fields.check(f"extra.{DIGEST_KEY}", digest, isinstance(digest, str) and bool(_SHA256.fullmatch(digest)),
                      "a sha256 in hex")  # fmt: skip
     return dict(extra)
+
+
+def _checked_framing(fields: _Fields) -> dict[str, dict[str, float]]:
+    """Per detector name, where its box falls in a training crop: centre and side as fractions of the crop."""
+    framing = fields.get("framing", {})
+    fields.check("framing", framing, isinstance(framing, dict), "an object of detector names")
+    for name, values in framing.items():
+        good = isinstance(values, dict) and set(values) == {"centre_x", "centre_y", "side"}
+        good = good and all(_is_number(v) for v in values.values())
+        good = good and 0 <= values["centre_x"] <= 1 and 0 <= values["centre_y"] <= 1 and 0.2 <= values["side"] <= 2
+        fields.check(f"framing.{name}", values, good, "{centre_x, centre_y in [0, 1], side in [0.2, 2]}")
+    return {str(name): Framing.from_dict(values).to_dict() for name, values in framing.items()}

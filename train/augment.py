@@ -23,6 +23,12 @@ class AugmentConfig:
     max_zoom: float = 0.1
     erase_prob: float = 0.25
     mixup_alpha: float = 0.0
+    camera: bool = False  # also degrade like a real camera: blur, JPEG, exposure, noise (`camera_degrade`)
+
+    @classmethod
+    def for_camera(cls, mixup_alpha: float = 0.0) -> AugmentConfig:
+        """Wider framing jitter (any detector's box, any margin) plus the camera degradations."""
+        return cls(max_zoom=0.2, max_shift=0.12, mixup_alpha=mixup_alpha, camera=True)
 
     @classmethod
     def off(cls) -> AugmentConfig:
@@ -39,8 +45,28 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> np.ndarray
     return (weights / np.average(weights, weights=counts)).astype(np.float32)
 
 
+def camera_degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a webcam or IP camera does to a face that FER-2013's crops rarely show: focus blur, JPEG blocks,
+    exposure (brightness, contrast, gamma) and sensor noise, each applied to some images only."""
+    out = image
+    if rng.random() < 0.3:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.2))
+    if rng.random() < 0.5:
+        gamma = np.exp(rng.uniform(-0.4, 0.4))
+        contrast, brightness = rng.uniform(0.7, 1.3), rng.uniform(-25, 25)
+        values = 255.0 * (out / 255.0) ** gamma
+        out = np.clip((values - 128) * contrast + 128 + brightness, 0, 255).astype(np.uint8)
+    if rng.random() < 0.2:
+        out = np.clip(out + rng.normal(0, rng.uniform(2, 8), out.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        quality = int(rng.integers(30, 90))
+        out = cv2.imdecode(cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
+    return out
+
+
 def augment_batch(images: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Random flip, rotation, shift and zoom (one affine warp per image) and random erasing, on uint8 images."""
+    """Random flip, rotation, shift and zoom (one affine warp per image: the zoom and shift also stand for another
+    detector's framing), camera degradations if asked, and random erasing, on uint8 images."""
     out = np.empty_like(images)
     size = images.shape[1]
     centre = (size / 2 - 0.5, size / 2 - 0.5)
@@ -53,6 +79,8 @@ def augment_batch(images: np.ndarray, config: AugmentConfig, rng: np.random.Gene
             matrix[0] = -matrix[0]
             matrix[0, 2] += size - 1
         out[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if config.camera:
+            out[i] = camera_degrade(out[i], rng)
         if rng.random() < config.erase_prob:
             h, w = rng.integers(size // 8, size // 3, size=2)
             y, x = rng.integers(0, size - h), rng.integers(0, size - w)

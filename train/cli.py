@@ -25,7 +25,14 @@ from edge.common.options import (
 from edge.common.quiet import quiet_native
 from edge.contract import Contract
 from train import distribute
-from train.data import add_data_options, check_labels, dataset_from, validation_split_name
+from train.data import (
+    DEFAULT_FERPLUS,
+    add_data_options,
+    attach_votes,
+    check_labels,
+    dataset_from,
+    validation_split_name,
+)
 from train.models import ARCHITECTURES, DEFAULT_ARCH
 from train.run import TrainConfig, check_against_data, prepare_out, run_identity
 
@@ -87,8 +94,31 @@ def add_fit_options(fit: argparse.ArgumentParser) -> None:
         default=defaults.class_weight,
         help="loss weight per class against imbalance (Disgust is rare): sqrt of inverse frequency by default",
     )
+    fit.add_argument("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
+    add_target_options(fit.add_argument_group("what each face is taught"), defaults)
+    fit.add_argument(
+        "--distribute",
+        choices=distribute.CHOICES,
+        default=defaults.distribute,
+        help="data-parallel: split every batch across all local devices (and hosts, through Keras's"
+        " KERAS_DISTRIBUTION_* variables); needs KERAS_BACKEND=jax and a --batch-size divisible by the"
+        " device count (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--workers", type=positive_int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
+    )
+
+
+def add_target_options(fit: argparse._ArgumentGroup, defaults: TrainConfig) -> None:
+    """Augmentation, distillation, FER+ votes and fine-tuning: what the model learns from each Training face."""
     fit.add_argument(
         "--no-augment", dest="augment", action="store_false", help="turn off flips/shifts/rotation/zoom/erasing"
+    )
+    fit.add_argument(
+        "--camera-augment",
+        action="store_true",
+        help="also augment like a real camera: wider framing jitter (zoom 0.2, shift 0.12), blur, JPEG, exposure,"
+        " noise",
     )
     fit.add_argument(
         "--mixup", type=non_negative_float, default=defaults.mixup, help="mixup Beta alpha; 0 turns it off (default)"
@@ -99,7 +129,6 @@ def add_fit_options(fit: argparse.ArgumentParser) -> None:
         default=defaults.patience,
         help="early-stopping patience in epochs; 0 turns it off",
     )
-    fit.add_argument("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
     fit.add_argument(
         "--soft-labels",
         type=Path,
@@ -117,15 +146,17 @@ def add_fit_options(fit: argparse.ArgumentParser) -> None:
         help="with --labels ferplus: train on each face's FER+ vote distribution instead of its majority label",
     )
     fit.add_argument(
-        "--distribute",
-        choices=distribute.CHOICES,
-        default=defaults.distribute,
-        help="data-parallel: split every batch across all local devices (and hosts, through Keras's"
-        " KERAS_DISTRIBUTION_* variables); needs KERAS_BACKEND=jax and a --batch-size divisible by the"
-        " device count (default: %(default)s)",
+        "--vote-weight",
+        type=fraction,
+        default=defaults.vote_weight,
+        help="with FER-2013's labels: share of each target taken from FER+'s annotator votes mapped onto the 7"
+        " labels (how expressive each face is); 0 turns it off (default)",
     )
     fit.add_argument(
-        "--workers", type=positive_int, default=defaults.workers, help="augmentation threads (default: %(default)s)"
+        "--init-from",
+        type=Path,
+        help="fine-tune a converted model folder (its float32 .tflite, batch norms folded) instead of training"
+        " --arch from scratch",
     )
 
 
@@ -145,7 +176,13 @@ def add_tool_commands(sub: argparse._SubParsersAction) -> None:
         description="Average the flip-averaged probabilities of one or more .keras models on the Training rows and"
         " save them as .npy for `fit --soft-labels`.",
     )
-    teach.add_argument("--model", required=True, nargs="+", type=Path, help="teacher .keras models")
+    teach.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="teachers: .keras models, or converted model folders (their float32 .tflite)",
+    )
     teach.add_argument("--out", required=True, type=Path, help="output .npy file")
     _common(teach)
 
@@ -185,6 +222,8 @@ def _fit(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     devices = distribute.devices_for(config.distribute, config.batch_size, quiet=not args.verbose)
     data = dataset_from(args)
+    if config.vote_weight and args.labels == "fer2013":
+        attach_votes(data, args.ferplus_csv or args.data.parent / DEFAULT_FERPLUS)
     check_against_data(config, data, validation_split_name(data))
     identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows)
     state = prepare_out(args.out, identity)
@@ -224,13 +263,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _teach(args: argparse.Namespace) -> int:
-    from train.distill import save_soft_labels, teacher_probabilities
+    from train.distill import save_soft_labels, teacher_contract, teacher_probabilities
 
     if args.out.is_dir():
         raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
     data = dataset_from(args)
     for model in args.model:
-        check_labels(data, Contract.load(model.parent), model)
+        check_labels(data, teacher_contract(model), model)
     with quiet_native(not args.verbose):
         soft = teacher_probabilities(args.model, data)
     save_soft_labels(args.out, soft)

@@ -343,6 +343,21 @@ def apply_ferplus7(data: Dataset, ferplus_csv: str | Path) -> None:
     _keep_rows(data, keep, labels, majority, path)
 
 
+def attach_votes(data: Dataset, ferplus_csv: str | Path) -> None:
+    """FER+'s vote distribution over FER-2013's seven labels for every row, beside the CSV's own labels.
+
+    The annotators' votes say how expressive a face is (a mild smile gets some "happiness" votes where
+    FER-2013 says Neutral), which is what a model needs to call mild real-world expressions. Contempt,
+    unknown and not-a-face votes are left out; a row with no votes left keeps its one-hot label."""
+    counts = _read_votes(Path(ferplus_csv), data)
+    votes = np.zeros((len(data), len(LABELS)), dtype=np.float32)
+    for column, label in FERPLUS_TO_FER.items():
+        votes[:, label] = counts[:, FERPLUS_COLUMNS.index(column)]
+    total = votes.sum(axis=1, keepdims=True)
+    one_hot = np.eye(len(LABELS), dtype=np.float32)[data.labels]
+    data.votes = np.where(total > 0, votes / np.maximum(total, 1), one_hot)
+
+
 def check_labels(data: Dataset, contract: Contract, model: Path) -> None:
     """Refuse to score a model on data labelled with another class list (FER+'s eight against FER-2013's seven)."""
     if list(data.class_names) != contract.labels:

@@ -10,24 +10,36 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.classifier import Classifier
 from edge.common.errors import UserError
 from edge.common.files import atomic_path
 from edge.contract import Contract
+from edge.model_folder import resolve_model
 from train.data import Dataset
+
+
+def teacher_contract(path: Path) -> Contract:
+    """A teacher's contract: beside a .keras model, or in a converted folder (or beside its .tflite)."""
+    return Contract.load(path if path.is_dir() else path.parent)
+
+
+def _probabilities(path: Path, images: np.ndarray) -> np.ndarray:
+    """One teacher's flip-averaged probabilities: a .keras model, or a converted folder's float32 TFLite model
+    (so a shipped model teaches without its .keras)."""
+    contract = teacher_contract(path)
+    contract.flip_average = True
+    if path.suffix == ".keras":
+        from train.models import load, predict
+
+        return predict(load(path), images, contract)
+    model_path, _ = resolve_model(path, "float32")
+    return Classifier(model_path, contract).predict(images)
 
 
 def teacher_probabilities(model_paths: list[Path], data: Dataset) -> np.ndarray:
     """Mean flip-averaged probabilities of the teachers on the Training rows, in CSV order (N, C) float16."""
-    from train.models import load, predict
-
     images, _ = data.split("Training")
-    total = None
-    for path in model_paths:
-        model = load(path)
-        contract = Contract.load(path.parent)
-        contract.flip_average = True
-        probabilities = predict(model, images, contract)
-        total = probabilities if total is None else total + probabilities
+    total = sum(_probabilities(path, images) for path in model_paths)
     return (total / len(model_paths)).astype(np.float16)
 
 

@@ -19,6 +19,7 @@ from train.augment import AugmentConfig, FerBatches, class_weights
 from train.data import Dataset, validation_split_name
 from train.distill import load_soft_labels
 from train.distribute import Devices, padded_validation
+from train.framing import measure_all
 from train.report import write_reports
 from train.resume import ResumableState, history_csv
 from train.run import BEST_WEIGHTS, RunState, TrainConfig, state_dir
@@ -39,8 +40,25 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
     return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
 
 
+def _augmentation(config: TrainConfig) -> AugmentConfig | None:
+    if not config.augment:
+        return None
+    if config.camera_augment:
+        return AugmentConfig.for_camera(mixup_alpha=config.mixup)
+    return AugmentConfig(mixup_alpha=config.mixup)
+
+
+def _initial_model(config: TrainConfig, num_classes: int) -> keras.Model:
+    """The architecture with fresh weights, or (`--init-from`) a converted model's weights to fine-tune."""
+    if config.init_from is None:
+        return models.build(config.arch, num_classes)
+    from train.warm_start import rebuild
+
+    return rebuild(config.init_from, f"{Contract.load(config.init_from).architecture}_folded")[0]
+
+
 def _compiled_model(config: TrainConfig, num_classes: int, steps_per_epoch: int) -> keras.Model:
-    model = models.build(config.arch, num_classes)
+    model = _initial_model(config, num_classes)
     model.compile(
         optimizer=_optimizer(config, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -65,12 +83,14 @@ def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
 
 def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np.ndarray:
     """What each Training row is taught (N, C): its one-hot label, or with `--soft-targets` its FER+ vote
-    distribution; with `--soft-labels`, blended with the teachers' probabilities."""
+    distribution, or with `--vote-weight` a blend of the two; with `--soft-labels`, blended with the teachers'
+    probabilities."""
     training = data.usage == "Training"  # the labels alone: data.split would copy every Training image too
+    targets = np.eye(num_classes, dtype=np.float32)[data.labels[training]]
     if config.soft_targets and data.votes is not None:
         targets = data.votes[training]
-    else:
-        targets = np.eye(num_classes, dtype=np.float32)[data.labels[training]]
+    elif config.vote_weight and data.votes is not None:
+        targets = config.vote_weight * data.votes[training] + (1 - config.vote_weight) * targets
     if config.soft_labels is not None:
         soft = load_soft_labels(config.soft_labels, len(targets), num_classes)
         targets = config.distill_weight * soft + (1 - config.distill_weight) * targets
@@ -84,7 +104,8 @@ def train(
     metrics. `identity` is recorded in the state for the next resume to check against. With `devices` (from
     `distribute.devices_for`), every batch is split across them."""
     keras.utils.set_random_seed(config.seed)
-    contract = Contract(architecture=config.arch, labels=list(data.class_names))
+    architecture = Contract.load(config.init_from).architecture if config.init_from else config.arch
+    contract = Contract(architecture=architecture, labels=list(data.class_names))
     val_name = validation_split_name(data)
     x_train, y_train = data.split("Training")
     x_val, y_val = data.split(val_name)
@@ -96,7 +117,7 @@ def train(
         contract,
         batch_size=config.batch_size,
         weights=class_weights(y_train, contract.num_classes, config.class_weight),
-        augment=AugmentConfig(mixup_alpha=config.mixup) if config.augment else None,
+        augment=_augmentation(config),
         seed=config.seed,
         workers=config.workers,
         use_multiprocessing=False,
@@ -133,7 +154,7 @@ def train(
 
 def _finish(data: Dataset, config: TrainConfig, contract: Contract, out: Path, state: RunState) -> dict:
     """Write the final files from the best epoch's weights, then drop the resume state."""
-    best = models.build(config.arch, contract.num_classes)
+    best = _initial_model(config, contract.num_classes)
     best.load_weights(state_dir(out) / BEST_WEIGHTS)
     contract.extra.update(
         {
@@ -141,8 +162,10 @@ def _finish(data: Dataset, config: TrainConfig, contract: Contract, out: Path, s
             "trained_epochs": state.epochs_done,
             "best_epoch": state.best_epoch,
             "data": Path(data.source).name,
+            **({"fine_tuned_from": str(config.init_from)} if config.init_from else {}),
         }
     )
+    contract.framing = measure_all(data.split("Training")[0], seed=config.seed)
     save_model_files(best, contract, out)
     write_text(out / "history.csv", history_csv(state.history))  # also when killed before the last epoch's copy
     metrics = write_reports(best, data, contract, out, state.history)

@@ -15,6 +15,7 @@ from typing import Any
 
 from edge.common.errors import UserError
 from edge.common.files import file_sha256, recover
+from edge.contract import CONTRACT_FILENAME, Contract
 from train.data import DEFAULT_FERPLUS, Dataset
 from train.models import DEFAULT_ARCH
 
@@ -37,6 +38,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     class_weight: str = "sqrt"
     augment: bool = True
+    camera_augment: bool = False
     mixup: float = 0.0
     patience: int = 12
     seed: int = 0
@@ -44,6 +46,8 @@ class TrainConfig:
     soft_labels: Path | None = None
     distill_weight: float = 0.7
     soft_targets: bool = False
+    vote_weight: float = 0.0
+    init_from: Path | None = None
     distribute: str = "none"
 
 
@@ -56,6 +60,7 @@ FLAGS = {
     "data_sha256": "--data",
     "ferplus_sha256": "--ferplus-csv",
     "soft_labels_sha256": "--soft-labels",
+    "init_from_sha256": "--init-from",
 }
 
 
@@ -93,8 +98,14 @@ def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path
         ferplus_sha256=file_sha256(ferplus_csv or data.parent / DEFAULT_FERPLUS) if labels != "fer2013" else None,
         skip_bad_rows=skip_bad_rows,
         soft_labels_sha256=file_sha256(config.soft_labels) if config.soft_labels else None,
+        init_from_sha256=_folder_sha256(config.init_from) if config.init_from else None,
     )
     return identity
+
+
+def _folder_sha256(folder: Path) -> str:
+    """The converted folder's identity: its contract, which lists every model file's sha256."""
+    return file_sha256(Path(folder) / CONTRACT_FILENAME)
 
 
 def _shown(value: Any) -> str:
@@ -148,5 +159,14 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
         )
     if config.soft_targets and data.votes is None:
         raise UserError("--soft-targets needs --labels ferplus (the FER+ vote distributions)")
+    if config.vote_weight and data.votes is None:
+        raise UserError("--vote-weight needs the FER+ votes: pass --ferplus-csv (or keep fer2013new.csv beside --data)")
+    if config.init_from is not None:
+        contract = Contract.load(config.init_from)
+        if list(contract.labels) != list(data.class_names):
+            raise UserError(
+                f"--init-from {config.init_from}: its labels ({', '.join(contract.labels)}) are not the data's"
+                f" ({', '.join(data.class_names)})"
+            )
     if not (data.usage == validation).any():
         raise UserError(f"{data.source}: no validation rows ({validation}) to select the best epoch on")

@@ -16,12 +16,14 @@ import numpy as np
 from edge.classifier import Classifier
 from edge.common.errors import UserError
 from edge.common.timing import StageTimes
+from edge.contract import IDENTITY
 from edge.detectors.base import DetectorConfig, check_image, to_gray
 from edge.detectors.registry import make_detector
 from edge.detectors.roi import recover, redetect
 from edge.detectors.worker import DetectionWorker, Job
 from edge.frames import Face
 from edge.model_folder import resolve_model
+from edge.pipeline.crop import cut
 from edge.pipeline.tracker import Track, Tracker
 
 
@@ -57,6 +59,8 @@ class Pipeline:
         self.detector = make_detector(config) if detect else None  # first: its errors say more than the model's
         self.model_path, self.contract = resolve_model(model, precision)
         self.classifier = Classifier(self.model_path, self.contract, threads=threads)
+        # --no-detect: the whole image is the face, as the model's training crops were.
+        self.framing = self.contract.framing_for(config.name) if detect else IDENTITY
         self.timer = timer or StageTimes()
         self.worker = DetectionWorker(self.detector, self.timer) if async_detect and self.detector else None
         # Its own detector: the worker may be using self.detector, and YuNet stays fast at one input size.
@@ -124,13 +128,12 @@ class Pipeline:
         return recover(self.roi_detector, self.tracker, before, small, gray, scale)
 
     def crops(self, frame: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
-        """Each box cut from the frame, made grayscale (only the face, not the whole frame) and resized to the
-        model's input size."""
-        height, width = self.contract.image_size
-        out = np.empty((len(boxes), height, width), dtype=np.uint8)
-        for i, (x, y, w, h) in enumerate(boxes):
-            face = to_gray(frame[max(0, y) : y + h, max(0, x) : x + w])
-            out[i] = cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA)
+        """Each box cut from the frame framed as the model's training faces were (the contract's framing for this
+        detector), made grayscale (only the face, not the whole frame) and resized to the model's input size."""
+        size = self.contract.image_size
+        out = np.empty((len(boxes), *size), dtype=np.uint8)
+        for i, box in enumerate(boxes):
+            out[i] = cut(frame, self.framing.crop_of(box), size)
         return out
 
     def reset(self) -> None:
