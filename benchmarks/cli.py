@@ -16,7 +16,7 @@ from edge.common.errors import UserError, run_cli
 from edge.common.files import write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
 from edge.common.quiet import quiet_native
-from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, REPORT_FILE, check_folder
+from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder, model_location
 from train.data import add_data_options
 
 EXIT_TARGET_MISSED = 1
@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_version(parser)
     add_verbose(parser)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="converted folder (default: shipped)")
+    parser.add_argument(
+        "--model",
+        type=model_location,
+        default=DEFAULT_MODEL_DIR,
+        help=f"a converted folder, or a shipped model by name ({', '.join(MODEL_NAMES)}; default: default)",
+    )
     add_data_options(parser, required=False)
     parser.add_argument("--clip", type=Path, help="a video to time the pipeline on (default: the demo clip)")
     parser.add_argument(

@@ -22,7 +22,7 @@ from edge.common.options import (
 )
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import NAMES as DETECTORS
-from edge.model_folder import DEFAULT_MODEL_DIR, resolve_model
+from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
 from edge.outputs.mqtt import SUMMARY_EVERY
@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_version(parser)
     parser.add_argument(
         "--model",
-        help="a folder from `python -m convert`, or a .tflite file with contract.json beside it"
-        f" (default: the shipped model, {DEFAULT_MODEL_DIR})",
+        help=f"a shipped model by name ({', '.join(MODEL_NAMES)}), a folder from `python -m convert`, or a .tflite"
+        f" file with contract.json beside it (default: default, in {DEFAULT_MODEL_DIR})",
     )
     parser.add_argument(
         "--precision", choices=("int8", "float32"), default="int8", help="which model of a folder (default: int8)"

@@ -44,6 +44,22 @@ CURVES_PLOT = "training_curves.png"
 LAYOUT = (INT8_FILE, FLOAT32_FILE, CONTRACT_FILE, REPORT_FILE, FAILED_REPORT_FILE, CARD_FILE, CONFUSION_PLOT,
           CURVES_PLOT)  # fmt: skip
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
+# The model zoo by name (`--model fast`): the default ships in edge/model/, the others in edge/models/NAME/.
+# A name always means the zoo model; a folder of yours with the same name is `./NAME`.
+MODEL_NAMES = {
+    "default": DEFAULT_MODEL_DIR,
+    "fast": DEFAULT_MODEL_DIR.parent / "models" / "fast",
+    "ferplus": DEFAULT_MODEL_DIR.parent / "models" / "ferplus",
+}
+
+
+def model_location(model: str | os.PathLike | None) -> Path:
+    """Where `--model` points: a zoo name's folder, or the path as given (None: the default model)."""
+    if model is None:
+        return DEFAULT_MODEL_DIR
+    if isinstance(model, str) and model in MODEL_NAMES:
+        return MODEL_NAMES[model]
+    return Path(model)
 
 
 def manifest(folder: Path) -> dict[str, dict[str, int | str]]:
@@ -150,10 +166,11 @@ def check_folder(folder: Path) -> Contract:
 
 
 def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> tuple[Path, Contract]:
-    """A .tflite file or a folder from `python -m convert` (None: the shipped model) and its checked contract."""
+    """A zoo name (`MODEL_NAMES`), a .tflite file or a folder from `python -m convert` (None: the shipped default)
+    and its checked contract."""
     if precision not in MODEL_FILES:
         raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    path = Path(model) if model is not None else DEFAULT_MODEL_DIR
+    path = model_location(model)
     with contextlib.suppress(OSError):  # a read-only place cannot be repaired; the checks below still run
         recover(path)
     folder = path if path.is_dir() else path.parent

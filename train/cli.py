@@ -23,7 +23,8 @@ from edge.common.options import (
     positive_int,
 )
 from edge.common.quiet import quiet_native
-from edge.contract import Contract
+from edge.contract import CONTRACT_FILENAME, Contract
+from edge.model_folder import MODEL_FILES, check_folder, write_folder
 from train import distribute
 from train.data import (
     DEFAULT_FERPLUS,
@@ -36,7 +37,7 @@ from train.data import (
 from train.models import ARCHITECTURES, DEFAULT_ARCH
 from train.run import TrainConfig, check_against_data, prepare_out, run_identity
 
-SUBCOMMANDS = ("fit", "evaluate", "parse", "teach")
+SUBCOMMANDS = ("fit", "evaluate", "parse", "teach", "framing")
 
 
 def _common(parser: argparse.ArgumentParser, verbose: bool = True) -> None:
@@ -186,6 +187,16 @@ def add_tool_commands(sub: argparse._SubParsersAction) -> None:
     teach.add_argument("--out", required=True, type=Path, help="output .npy file")
     _common(teach)
 
+    framing = sub.add_parser(
+        "framing",
+        help="measure where each detector's box falls on the training faces, into a model's contract",
+        description="Run every detector on upscaled Training faces and write the median framing into the contract"
+        " of --into (a run folder, or a converted model folder, which is re-sealed): the device then crops live"
+        " faces the way the training data framed them. `fit` does this itself at the end of a run.",
+    )
+    framing.add_argument("--into", required=True, type=Path, help="a run folder or a converted model folder")
+    _common(framing, verbose=False)
+
     parse = sub.add_parser(
         "parse",
         help="parse and validate a CSV, with time and peak memory",
@@ -279,11 +290,26 @@ def _teach(args: argparse.Namespace) -> int:
     return 0
 
 
+def _framing(args: argparse.Namespace) -> int:
+    from train.framing import measure_all
+
+    converted = (args.into / MODEL_FILES["int8"]).is_file() or (args.into / MODEL_FILES["float32"]).is_file()
+    contract = check_folder(args.into) if converted else Contract.load(args.into)
+    data = dataset_from(args)
+    contract.framing = measure_all(data.split("Training")[0])
+    if converted:
+        write_folder(args.into, {}, contract, keep=True)
+    else:
+        contract.save(args.into)
+    print(f"wrote the framing of {', '.join(contract.framing) or 'no detector'} into {args.into / CONTRACT_FILENAME}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "fit")
     args = build_parser().parse_args(argv)
-    handler = {"fit": _fit, "evaluate": _evaluate, "parse": _parse, "teach": _teach}[args.command]
+    handler = {"fit": _fit, "evaluate": _evaluate, "parse": _parse, "teach": _teach, "framing": _framing}[args.command]
     return run_cli(lambda: handler(args), "train")

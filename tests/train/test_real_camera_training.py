@@ -4,6 +4,7 @@ and teaching from converted folders."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -14,7 +15,7 @@ from edge import Pipeline
 from edge.contract import Contract, Framing
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import make_detector
-from edge.model_folder import write_folder
+from edge.model_folder import model_location, write_folder
 from edge.pipeline.crop import cut
 from tests.conftest import ROOT, error_lines, run_module
 from tests.synthetic import write_ferplus
@@ -125,3 +126,26 @@ def test_fine_tune_and_teach_from_a_converted_folder(converted: Path, synthetic_
     # The fine-tuned model starts from the converted one: one epoch at a small rate keeps its accuracy.
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["splits"]["PublicTest"]["accuracy"] > 0.5
+
+
+def test_framing_is_written_into_a_converted_folder_which_stays_sealed(
+    converted: Path, synthetic_csv: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(converted, folder)
+    image, (x, y, w, h) = _astronaut_face()
+    faces_csv = tmp_path / "faces.csv"
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    face = cv2.resize(gray[y : y + h, x : x + w], (48, 48))
+    rows = [f"3,{' '.join(map(str, face.ravel()))},{usage}" for usage in ["Training"] * 40 + ["PublicTest"] * 8]
+    faces_csv.write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    run_module("train", "framing", "--data", str(faces_csv), "--into", str(folder), check=True)
+    assert "haar" in Contract.load(folder).framing
+    assert Pipeline(model=folder).framing.side == pytest.approx(1.0, abs=0.15)  # the crops were the boxes
+
+
+def test_a_zoo_name_means_the_shipped_folder_and_a_path_stays_a_path() -> None:
+    assert model_location("fast") == ROOT / "edge" / "models" / "fast"
+    assert model_location("default") == ROOT / "edge" / "model"
+    assert model_location("./fast") == Path("fast")
+    assert model_location(None) == ROOT / "edge" / "model"
