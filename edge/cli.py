@@ -20,6 +20,7 @@ from edge.common.options import (
     positive_float,
     positive_int,
 )
+from edge.common.urls import redact_url
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import NAMES as DETECTORS
 from edge.model_folder import DEFAULT_MODEL_DIR, resolve_model
@@ -30,6 +31,7 @@ from edge.outputs.web import MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
+from edge.sources.network import TRANSPORTS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--source",
         default="demo",
-        help="demo (built-in clip, no camera needed), a camera index (0), picam, a video file, an image, or a folder"
-        " of images (default: demo)",
+        help="demo (built-in clip, no camera needed), a camera index (0), picam, a network camera (rtsp://, rtsps://,"
+        " http(s):// MJPEG), a video file, an image, or a folder of images (default: demo)",
     )
     parser.add_argument(
         "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
@@ -105,7 +107,7 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "on", "off"),
         default="auto",
         help="detect on a worker thread while every frame follows and classifies the known faces; auto: on for"
-        " cameras (0, picam), off for files, which stay reproducible (default: auto)",
+        " cameras (0, picam, rtsp://…), off for files, which stay reproducible (default: auto)",
     )
     detection.add_argument(
         "--no-detect",
@@ -156,6 +158,12 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--fps", type=positive_float, default=s.fps, help="Pi camera frame rate (default: %(default)s)")
     source.add_argument(
         "--demo-frames", type=positive_int, default=s.demo_frames, help="length of the demo clip (default: %(default)s)"
+    )
+    source.add_argument(
+        "--rtsp-transport",
+        choices=TRANSPORTS,
+        default=s.rtsp_transport,
+        help="how an rtsp:// camera sends its video: tcp (reliable) or udp (default: %(default)s)",
     )
     source.add_argument(
         "--loop", action="store_true", help="replay a finite source (demo, video, images) forever, e.g. to serve a demo"
@@ -241,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
             check_writable(args.summary_json, "summary")
         if args.loop and is_live(args.source):
-            raise UserError(f"--loop replays a finite source (demo, a video, images); {args.source} is a live camera")
+            raise UserError(
+                f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
+            )
         if args.ha_discovery and not args.mqtt:
             raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
         detector = DetectorConfig(
@@ -250,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         lores = 0 if args.no_detect else args.detect_width  # the Pi camera's detection stream
 
         def reopen() -> Source:
-            return open_source(args.source, SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores))
+            options = SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores, args.rtsp_transport)
+            return open_source(args.source, options)
 
         sinks = network_sinks(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
         source = None

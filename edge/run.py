@@ -17,7 +17,7 @@ from edge.outputs.terminal import Lines, Terminal
 from edge.outputs.video import FrameSaver
 from edge.outputs.window import Window
 from edge.pipeline.pipeline import Pipeline
-from edge.sources.base import Source
+from edge.sources.base import WAITING, Source
 
 
 @dataclass
@@ -68,6 +68,8 @@ class RunStats:
             "stages": self.pipeline.timer.summary(),
             "skipped": list(self.source.skipped),
             "bad_frames": self.source.bad_frames,
+            "reconnects": self.source.reconnects,
+            "lost_seconds": round(self.source.lost_seconds, 2),
         }
         if self.sinks:
             summary["outputs"] = {sink.name: sink.stats() for sink in self.sinks}
@@ -155,6 +157,10 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
     while not stop.requested:
         with timer.time("capture"):
             frame = next(frames, None)
+            while frame is WAITING and not stop.requested:  # a network camera reconnecting: stoppable meanwhile
+                frame = next(frames, None)
+        if frame is WAITING:
+            break
         if frame is None:
             return "end of source"
         if not source.continuous:
@@ -187,6 +193,8 @@ def format_summary(summary: dict) -> str:
         lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
     if summary["bad_frames"]:
         lines.append(f"undecodable video frames skipped: {summary['bad_frames']}")
+    if summary["reconnects"] or summary["lost_seconds"]:
+        lines.append(f"network: {summary['reconnects']} reconnects, {summary['lost_seconds']:.1f} s without frames")
     for name, stats in summary.get("outputs", {}).items():
         lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
     if summary["skipped"]:
