@@ -33,6 +33,14 @@ from edge.run import RunOptions, StopRequest, format_summary, human_output, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 from edge.sources.network import TRANSPORTS
 
+DEFAULT_SOURCE = "demo"
+SOURCE_VARIABLE = "FER_EDGE_SOURCE"  # the source when --source is not given (a service's camera URL)
+
+
+def source_from(option: str | None, environ: os._Environ | dict[str, str]) -> str:
+    """--source, else $FER_EDGE_SOURCE (when not empty), else the demo."""
+    return option or environ.get(SOURCE_VARIABLE) or DEFAULT_SOURCE
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
@@ -51,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--source",
-        default="demo",
         help="demo (built-in clip, no camera needed), a camera index (0), picam, a network camera (rtsp://, rtsps://,"
-        " http(s):// MJPEG), a video file, an image, or a folder of images (default: demo)",
+        f" http(s):// MJPEG), a video file, an image, or a folder of images (default: ${SOURCE_VARIABLE} if set,"
+        f" which keeps a camera's password out of `ps`, else {DEFAULT_SOURCE})",
     )
     parser.add_argument(
         "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
@@ -244,6 +252,7 @@ def detects_async(choice: str, source: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.source = source_from(args.source, os.environ)
 
     def go() -> int:
         if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
