@@ -45,7 +45,7 @@ def source_from(option: str | None, environ: os._Environ | dict[str, str]) -> st
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m edge",
-        description="Find faces with OpenCV's Haar cascade or YuNet and classify their expression with a TFLite model."
+        description="Find faces with OpenCV's YuNet or Haar cascade and classify their expression with a TFLite model."
         " Prints one line per frame and a timing summary; Ctrl-C stops cleanly.",
     )
     add_version(parser)
@@ -80,8 +80,8 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         "--detector",
         choices=DETECTORS,
         default=d.name,
-        help="haar: OpenCV's cascade, any OpenCV 4; yunet: OpenCV's small CNN detector, faster and finds more"
-        " faces, needs OpenCV >= 4.8 (default: %(default)s)",
+        help="yunet: OpenCV's small CNN detector, faster and finds more faces, needs OpenCV >= 4.8; haar: OpenCV's"
+        " cascade, any OpenCV 4; auto: yunet where this OpenCV runs it, else haar (default: %(default)s)",
     )
     detection.add_argument(
         "--scale-factor", type=above_one, default=d.scale_factor, help="cascade scale step (%(default)s)"

@@ -57,6 +57,7 @@ class RunStats:
             "source": self.source.name,
             "model": str(self.pipeline.model_path),
             "runtime": self.pipeline.classifier.runtime,
+            "detector": self.pipeline.detector_name,
             "input_dtype": self.pipeline.classifier.input_dtype.name,
             "stopped": self.stopped,
             "frames": self.frames,
@@ -183,7 +184,7 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"{summary['frames']} frames, {summary['faces']} faces ({summary['frames_with_faces']} frames with a face)"
         f" in {summary['seconds']:.2f} s: {summary['fps']:.1f} FPS [{summary['stopped']}]",
-        f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']})",
+        f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']}), detector {summary['detector']}",
     ]
     width = max([len("stage"), *map(len, summary["stages"])]) + 2
     lines.append(f"{'stage':<{width}}{'mean ms':>9}{'p50 ms':>9}{'p95 ms':>9}")
