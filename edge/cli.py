@@ -20,6 +20,7 @@ from edge.common.options import (
     positive_float,
     positive_int,
 )
+from edge.common.urls import redact_url
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import NAMES as DETECTORS
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
@@ -30,12 +31,21 @@ from edge.outputs.web import MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
+from edge.sources.network import TRANSPORTS
+
+DEFAULT_SOURCE = "demo"
+SOURCE_VARIABLE = "FER_EDGE_SOURCE"  # the source when --source is not given (a service's camera URL)
+
+
+def source_from(option: str | None, environ: os._Environ | dict[str, str]) -> str:
+    """--source, else $FER_EDGE_SOURCE (when not empty), else the demo."""
+    return option or environ.get(SOURCE_VARIABLE) or DEFAULT_SOURCE
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m edge",
-        description="Find faces with OpenCV's Haar cascade or YuNet and classify their expression with a TFLite model."
+        description="Find faces with OpenCV's YuNet or Haar cascade and classify their expression with a TFLite model."
         " Prints one line per frame and a timing summary; Ctrl-C stops cleanly.",
     )
     add_version(parser)
@@ -49,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--source",
-        default="demo",
-        help="demo (built-in clip, no camera needed), a camera index (0), picam, a video file, an image, or a folder"
-        " of images (default: demo)",
+        help="demo (built-in clip, no camera needed), a camera index (0), picam, a network camera (rtsp://, rtsps://,"
+        f" http(s):// MJPEG), a video file, an image, or a folder of images (default: ${SOURCE_VARIABLE} if set,"
+        f" which keeps a camera's password out of `ps`, else {DEFAULT_SOURCE})",
     )
     parser.add_argument(
         "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
@@ -70,8 +80,8 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         "--detector",
         choices=DETECTORS,
         default=d.name,
-        help="haar: OpenCV's cascade, any OpenCV 4; yunet: OpenCV's small CNN detector, faster and finds more"
-        " faces, needs OpenCV >= 4.8 (default: %(default)s)",
+        help="yunet: OpenCV's small CNN detector, faster and finds more faces, needs OpenCV >= 4.8; haar: OpenCV's"
+        " cascade, any OpenCV 4; auto: yunet where this OpenCV runs it, else haar (default: %(default)s)",
     )
     detection.add_argument(
         "--scale-factor", type=above_one, default=d.scale_factor, help="cascade scale step (%(default)s)"
@@ -105,7 +115,7 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "on", "off"),
         default="auto",
         help="detect on a worker thread while every frame follows and classifies the known faces; auto: on for"
-        " cameras (0, picam), off for files, which stay reproducible (default: auto)",
+        " cameras (0, picam, rtsp://…), off for files, which stay reproducible (default: auto)",
     )
     detection.add_argument(
         "--no-detect",
@@ -156,6 +166,12 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--fps", type=positive_float, default=s.fps, help="Pi camera frame rate (default: %(default)s)")
     source.add_argument(
         "--demo-frames", type=positive_int, default=s.demo_frames, help="length of the demo clip (default: %(default)s)"
+    )
+    source.add_argument(
+        "--rtsp-transport",
+        choices=TRANSPORTS,
+        default=s.rtsp_transport,
+        help="how an rtsp:// camera sends its video: tcp (reliable) or udp (default: %(default)s)",
     )
     source.add_argument(
         "--loop", action="store_true", help="replay a finite source (demo, video, images) forever, e.g. to serve a demo"
@@ -236,12 +252,15 @@ def detects_async(choice: str, source: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.source = source_from(args.source, os.environ)
 
     def go() -> int:
         if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
             check_writable(args.summary_json, "summary")
         if args.loop and is_live(args.source):
-            raise UserError(f"--loop replays a finite source (demo, a video, images); {args.source} is a live camera")
+            raise UserError(
+                f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
+            )
         if args.ha_discovery and not args.mqtt:
             raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
         detector = DetectorConfig(
@@ -250,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         lores = 0 if args.no_detect else args.detect_width  # the Pi camera's detection stream
 
         def reopen() -> Source:
-            return open_source(args.source, SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores))
+            options = SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores, args.rtsp_transport)
+            return open_source(args.source, options)
 
         sinks = network_sinks(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
         source = None

@@ -17,7 +17,7 @@ from edge.outputs.terminal import Lines, Terminal
 from edge.outputs.video import FrameSaver
 from edge.outputs.window import Window
 from edge.pipeline.pipeline import Pipeline
-from edge.sources.base import Source
+from edge.sources.base import WAITING, Source
 
 
 @dataclass
@@ -57,6 +57,7 @@ class RunStats:
             "source": self.source.name,
             "model": str(self.pipeline.model_path),
             "runtime": self.pipeline.classifier.runtime,
+            "detector": self.pipeline.detector_name,
             "input_dtype": self.pipeline.classifier.input_dtype.name,
             "stopped": self.stopped,
             "frames": self.frames,
@@ -68,6 +69,8 @@ class RunStats:
             "stages": self.pipeline.timer.summary(),
             "skipped": list(self.source.skipped),
             "bad_frames": self.source.bad_frames,
+            "reconnects": self.source.reconnects,
+            "lost_seconds": round(self.source.lost_seconds, 2),
         }
         if self.sinks:
             summary["outputs"] = {sink.name: sink.stats() for sink in self.sinks}
@@ -155,6 +158,10 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
     while not stop.requested:
         with timer.time("capture"):
             frame = next(frames, None)
+            while frame is WAITING and not stop.requested:  # a network camera reconnecting: stoppable meanwhile
+                frame = next(frames, None)
+        if frame is WAITING:
+            break
         if frame is None:
             return "end of source"
         if not source.continuous:
@@ -177,7 +184,7 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"{summary['frames']} frames, {summary['faces']} faces ({summary['frames_with_faces']} frames with a face)"
         f" in {summary['seconds']:.2f} s: {summary['fps']:.1f} FPS [{summary['stopped']}]",
-        f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']})",
+        f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']}), detector {summary['detector']}",
     ]
     width = max([len("stage"), *map(len, summary["stages"])]) + 2
     lines.append(f"{'stage':<{width}}{'mean ms':>9}{'p50 ms':>9}{'p95 ms':>9}")
@@ -187,6 +194,8 @@ def format_summary(summary: dict) -> str:
         lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
     if summary["bad_frames"]:
         lines.append(f"undecodable video frames skipped: {summary['bad_frames']}")
+    if summary["reconnects"] or summary["lost_seconds"]:
+        lines.append(f"network: {summary['reconnects']} reconnects, {summary['lost_seconds']:.1f} s without frames")
     for name, stats in summary.get("outputs", {}).items():
         lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
     if summary["skipped"]:

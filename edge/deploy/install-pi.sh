@@ -3,11 +3,13 @@
 # apt provides OpenCV and picamera2; a virtual environment made with --system-site-packages sees them,
 # and pip adds the TFLite interpreter. Safe to run again. Every failure is one line and a non-zero exit.
 #
-#   edge/deploy/install-pi.sh [--dry-run] [--service] [--mqtt] [--no-apt] [--yunet] [--venv DIR]
+#   edge/deploy/install-pi.sh [--dry-run] [--service [NAME]] [--mqtt] [--no-apt] [--yunet] [--venv DIR]
 #
 #   --dry-run   print what would be run, change nothing
 #   --service   also install and start the systemd unit (edge/deploy/fer-edge.service); its options
 #               (--serve, --mqtt, ...) go in fer-edge.env beside edge/, created once from edge/deploy/fer-edge.env
+#   --service NAME  one service per camera: install the template fer-edge@.service and start fer-edge@NAME, whose
+#               camera and options go in cameras/NAME.env beside edge/ (created once); run again for each camera
 #   --mqtt      also install paho-mqtt, which --mqtt needs
 #   --no-apt    skip apt (OpenCV then comes from pip, and there is no picamera2)
 #   --yunet     add pip OpenCV 4.10 to the venv for --detector yunet (apt's 4.6 cannot load YuNet)
@@ -26,6 +28,7 @@ YUNET=0
 YUNET_OPENCV=opencv-python-headless==4.10.0.84
 UNIT=/etc/systemd/system/fer-edge.service
 ENV_FILE=$APP_DIR/fer-edge.env
+CAMERA=""  # --service NAME: one instance of the fer-edge@ template
 
 say() { echo "install-pi: $*"; }
 fail() { echo "install-pi: error: $*" >&2; exit 1; }
@@ -40,12 +43,20 @@ run() {
 while [ $# -gt 0 ]; do
   case $1 in
     --dry-run) DRY_RUN=1 ;;
-    --service) SERVICE=1 ;;
+    --service)
+      SERVICE=1
+      if [ $# -ge 2 ] && [ "${2#-}" = "$2" ]; then
+        [[ $2 =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
+          || fail "--service $2: a camera's name is letters, digits, - and _ (it names the service, file and topics)"
+        CAMERA=$2
+        shift
+      fi
+      ;;
     --mqtt) MQTT=1 ;;
     --no-apt) APT=0 ;;
     --yunet) YUNET=1 ;;
     --venv) [ $# -ge 2 ] || fail "--venv needs a folder"; VENV=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -116,22 +127,29 @@ fi
 
 if [ "$SERVICE" = 1 ]; then
   user=${SUDO_USER:-$(id -un)}
-  run mkdir -p "$APP_DIR/results"
+  unit_source=$DEPLOY_DIR/fer-edge.service env_source=$DEPLOY_DIR/fer-edge.env service=fer-edge
+  results=$APP_DIR/results/fer-edge.jsonl
+  if [ -n "$CAMERA" ]; then  # one instance of the template per camera, each with its own env file
+    UNIT=/etc/systemd/system/fer-edge@.service ENV_FILE=$APP_DIR/cameras/$CAMERA.env service=fer-edge@$CAMERA
+    unit_source=$DEPLOY_DIR/fer-edge@.service env_source=$DEPLOY_DIR/fer-edge-camera.env
+    results=$APP_DIR/results/$CAMERA.jsonl
+  fi
+  run mkdir -p "$APP_DIR/results" "$(dirname "$ENV_FILE")"
   if [ -f "$ENV_FILE" ]; then
     say "keeping your $ENV_FILE"
   else
-    run install -m 600 "$DEPLOY_DIR/fer-edge.env" "$ENV_FILE"  # 600: it may hold a token or a broker password
+    run install -m 600 "$env_source" "$ENV_FILE"  # 600: it may hold a token, a broker's or a camera's password
   fi
   if [ "$DRY_RUN" = 1 ]; then
-    echo "+ write $UNIT from $DEPLOY_DIR/fer-edge.service (User=$user, WorkingDirectory=$APP_DIR)"
+    echo "+ write $UNIT from $unit_source (User=$user, WorkingDirectory=$APP_DIR)"
   else
-    sed -e "s|@USER@|$user|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@VENV@|$VENV|g" "$DEPLOY_DIR/fer-edge.service" \
+    sed -e "s|@USER@|$user|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@VENV@|$VENV|g" "$unit_source" \
       | $SUDO tee "$UNIT" >/dev/null || fail "could not write $UNIT"
   fi
   run $SUDO systemctl daemon-reload
-  run $SUDO systemctl enable --now fer-edge.service
-  say "service installed: journalctl -u fer-edge -f (log), $APP_DIR/results/fer-edge.jsonl (results)"
-  say "options (live view, MQTT): edit $ENV_FILE, then: sudo systemctl restart fer-edge"
+  run $SUDO systemctl enable --now "$service.service"
+  say "service installed: journalctl -u $service -f (log), $results (results)"
+  say "options (camera, live view, MQTT): edit $ENV_FILE, then: sudo systemctl restart $service"
 fi
 
 say "done. Next: cd $APP_DIR && $VENV/bin/python -m edge --source picam --show   (or --source 0 for a USB webcam)"

@@ -22,7 +22,7 @@ class DetectorConfig:
     min_neighbors: int = 5  # Haar only
     min_face: int = 48  # pixels, in the full-resolution frame
     detect_width: int = 320  # 0: detect at full resolution
-    name: str = "haar"  # a name in edge/detectors/registry.py
+    name: str = "auto"  # a name in edge/detectors/registry.py; auto: yunet where OpenCV runs it, else haar
 
 
 def check_image(frame: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""OpenCV's Haar frontal-face cascade (`--detector haar`, the default): runs on every OpenCV 4."""
+"""OpenCV's Haar frontal-face cascade (`--detector haar`, and auto's choice where YuNet cannot run): any OpenCV 4."""
 
 from __future__ import annotations
 

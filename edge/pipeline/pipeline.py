@@ -9,6 +9,7 @@ for face in pipeline.process(frame):  # a uint8 BGR, BGRA or grayscale numpy ima
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ from edge.common.errors import UserError
 from edge.common.timing import StageTimes
 from edge.contract import IDENTITY
 from edge.detectors.base import DetectorConfig, check_image, to_gray
-from edge.detectors.registry import make_detector
+from edge.detectors.registry import make_detector, resolve
 from edge.detectors.roi import recover, redetect
 from edge.detectors.worker import DetectionWorker, Job
 from edge.frames import Face
@@ -30,10 +31,11 @@ from edge.pipeline.tracker import Track, Tracker
 class Pipeline:
     """Face detection + TFLite classification of every face.
 
-    `detector`: "haar" (default) or "yunet", or a DetectorConfig. A full detection runs every `detect_every`
-    frames; in between, faces are followed by template matching or, with `roi_detect`, re-detected in a window
-    around each. With `async_detect` the detector runs on a worker thread (for live sources): call `close()`
-    (or use the pipeline as a context manager) to stop it.
+    `detector`: "auto" (default: YuNet where OpenCV >= 4.8 runs it, else Haar), "yunet" or "haar", or a
+    DetectorConfig; `detector_name` is the one used ("none" with `detect=False`). A full detection runs every
+    `detect_every` frames; in between, faces are followed by template matching or, with `roi_detect`,
+    re-detected in a window around each. With `async_detect` the detector runs on a worker thread (for live
+    sources): call `close()` (or use the pipeline as a context manager) to stop it.
     """
 
     def __init__(
@@ -56,6 +58,9 @@ class Pipeline:
         if threads:
             cv2.setNumThreads(threads)  # OpenCV's detection and resizing, beside the interpreter's threads
         config = DetectorConfig(name=detector) if isinstance(detector, str) else detector or DetectorConfig()
+        if detect:
+            config = replace(config, name=resolve(config.name))  # auto, once: the ROI detector is the same kind
+        self.detector_name = config.name if detect else "none"
         self.detector = make_detector(config) if detect else None  # first: its errors say more than the model's
         self.model_path, self.contract = resolve_model(model, precision)
         self.classifier = Classifier(self.model_path, self.contract, threads=threads)

@@ -21,10 +21,12 @@ from pathlib import Path
 from types import ModuleType
 
 from edge.common.errors import UserError
+from edge.common.urls import redact_url
 from edge.frames import Frame
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 _END = object()
+WAITING = object()  # what a live source yields while no frame comes (a network camera reconnecting)
 
 
 @dataclass
@@ -36,6 +38,7 @@ class SourceOptions:
     fps: float = 30.0  # Pi camera frame rate
     demo_frames: int = 90  # length of the demo clip
     detect_width: int = 0  # the Pi camera's grayscale detection stream width (0: none)
+    rtsp_transport: str = "tcp"  # a network camera's RTSP transport (tcp or udp)
 
 
 @dataclass
@@ -43,7 +46,8 @@ class Source:
     """An iterator of frames; `skipped` names inputs that could not be read (e.g. a corrupt image).
 
     `continuous` is False when consecutive frames are unrelated images, so nothing (a face's track, its
-    smoothed probabilities) may carry from one to the next. `bad_frames` counts undecodable video frames."""
+    smoothed probabilities) may carry from one to the next. `bad_frames` counts undecodable video frames;
+    `reconnects` and `lost_seconds` a network camera's drops and the time without frames they cost."""
 
     name: str
     frames: Iterator[Frame]
@@ -51,6 +55,8 @@ class Source:
     skipped: list[str] = field(default_factory=list)
     continuous: bool = True
     bad_frames: int = 0
+    reconnects: int = 0
+    lost_seconds: float = 0.0
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames
@@ -96,6 +102,18 @@ class ThreadedReader:
                 return
             yield item
 
+    def items(self, poll: float) -> Iterator:
+        """Like iterating, but yields WAITING each `poll` seconds that no item comes, so the caller can stop."""
+        while True:
+            try:
+                item = self.queue.get(timeout=poll)
+            except queue.Empty:
+                yield WAITING
+                continue
+            if item is _END:
+                return
+            yield item
+
     def stop(self) -> None:
         self.stopped.set()
         self.thread.join(timeout=2)
@@ -109,15 +127,22 @@ def quiet_ffmpeg() -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
+def is_network(spec: str) -> bool:
+    """rtsp://, rtsps://, http:// or https:// (edge/sources/network.py)."""
+    return spec.lower().startswith(("rtsp://", "rtsps://", "http://", "https://"))
+
+
 def is_live(spec: str) -> bool:
-    """A camera: it never ends, so it cannot be looped."""
-    return spec == "picam" or spec.isdigit()
+    """A camera, local or on the network: it never ends, so it cannot be looped."""
+    return spec == "picam" or spec.isdigit() or is_network(spec)
 
 
 def open_source(spec: str, options: SourceOptions | None = None) -> Source:
-    """`demo`, `picam`, a camera index such as `0`, a video file, an image file or a folder of images. Each kind's
-    module is imported only when asked for (picamera2 exists only on a Pi)."""
+    """`demo`, `picam`, a camera index such as `0`, a network camera's URL, a video file, an image file or a
+    folder of images. Each kind's module is imported only when asked for (picamera2 exists only on a Pi)."""
     options = options or SourceOptions()
+    if is_network(spec):
+        return _kind("network").open_network(spec, options)
     if spec == "demo":
         return _kind("images").open_demo(options.demo_frames, (options.width, options.height))
     if spec == "picam":
@@ -128,7 +153,10 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
     if path.is_dir():
         return _kind("images").open_folder(path)
     if not path.exists():
-        raise UserError(f"{spec}: no such file, folder or camera (use 0, picam, demo, a video or images)")
+        raise UserError(
+            f"{redact_url(spec)}: no such file, folder or camera (use 0, picam, demo, rtsp://…, http://…, a video or"
+            " images)"
+        )
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return _kind("images").open_images([path], path.name)
     return _kind("opencv").open_video(path)

@@ -1,0 +1,181 @@
+"""Issue #20 item 1, network cameras: `python -m edge --source rtsp://…` and `http://…/stream.mjpg`, against a real
+RTSP server (GStreamer's gst-rtsp-server, run by the system Python) and a real second fer-edge on 127.0.0.1.
+
+A camera that drops is reconnected and counted; a run stuck reconnecting stops on SIGTERM with its summary;
+the password in a camera's URL is never shown."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.sources.images import demo_frames
+from tests.conftest import ROOT, error_lines, run_module
+from tests.live import EdgeProcess, free_port, serving, wait_for
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+SERVER = ROOT / "tests" / "rtsp_server.py"
+SECRET = "s3cretPass"
+
+
+def rtsp_server_missing() -> str | None:
+    """Why the RTSP server cannot run here, or None."""
+    if not SYSTEM_PYTHON.exists():
+        return f"{SYSTEM_PYTHON} not found"
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    done = subprocess.run([str(SYSTEM_PYTHON), "-c", probe], capture_output=True, text=True)
+    if done.returncode:
+        return "gst-rtsp-server via python3-gi is not installed (apt: python3-gi gir1.2-gst-rtsp-server-1.0)"
+    return None
+
+
+MISSING = rtsp_server_missing()
+needs_rtsp = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+
+class RtspServer:
+    """tests/rtsp_server.py on 127.0.0.1:PORT, serving the JPEGs in `folder` as RTP/JPEG at /x."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder, self.port = folder, port
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(SYSTEM_PYTHON), str(SERVER), str(self.port), str(self.folder)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            raise AssertionError(f"the RTSP server did not start: {line} {self.process.stderr.read()}")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """The demo clip as the numbered JPEGs the server loops over."""
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for index, image in enumerate(demo_frames(20, (320, 240))):
+        cv2.imwrite(str(folder / f"frame{index:03d}.jpg"), image)
+    return folder
+
+
+@pytest.fixture
+def server(clip: Path):
+    rtsp = RtspServer(clip, free_port())
+    rtsp.start()
+    yield rtsp
+    rtsp.kill()
+
+
+def records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def no_secret(*texts: str) -> None:
+    for text in texts:
+        assert SECRET not in text
+
+
+def test_an_unreachable_camera_is_one_line_without_its_password() -> None:
+    url = f"rtsp://user:{SECRET}@127.0.0.1:{free_port()}/x"
+    result = run_module("edge", "--source", url, "--max-frames", "1", timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("edge: error: rtsp://user:***@127.0.0.1:"), result.stderr
+    assert "cannot be opened" in lines[0]
+    no_secret(result.stdout, result.stderr)
+
+
+def test_a_network_camera_is_live_so_it_cannot_be_looped() -> None:
+    result = run_module("edge", "--source", f"rtsp://user:{SECRET}@127.0.0.1:9/x", "--loop", timeout=120)
+    assert result.returncode == 2
+    assert "live camera" in result.stderr and "user:***@" in result.stderr
+    no_secret(result.stderr)
+
+
+@needs_rtsp
+@pytest.mark.slow
+def test_rtsp_camera_reconnects_after_the_server_restarts(server: RtspServer, tmp_path: Path) -> None:
+    jsonl, summary = tmp_path / "faces.jsonl", tmp_path / "summary.json"
+    url = f"rtsp://user:{SECRET}@127.0.0.1:{server.port}/x"
+    edge = EdgeProcess("--source", url, "--jsonl", str(jsonl), "--summary-json", str(summary), "--quiet")
+    try:
+        wait_for(lambda: len(records(jsonl)) >= 5, 120, "frames from the RTSP camera")
+        server.kill()
+        time.sleep(1.0)  # the camera is away for a while (not a timing under test)
+        server.start()
+        back = time.monotonic()
+        before = len(records(jsonl))
+        wait_for(lambda: len(records(jsonl)) > before, 60, "frames after the server came back")
+        resumed = time.monotonic() - back
+        wait_for(lambda: len(records(jsonl)) >= before + 5, 60, "more frames after the restart")
+        assert edge.alive()
+    finally:
+        code, out, err = edge.stop()
+    print(f"streaming again {resumed:.2f} s after the server came back")
+    assert code == 0, err
+    result = json.loads(summary.read_text())
+    assert result["stopped"] == "interrupted"
+    assert result["reconnects"] >= 1 and result["lost_seconds"] > 0
+    assert result["source"] == f"rtsp://user:***@127.0.0.1:{server.port}/x"
+    lines = records(jsonl)
+    assert [r["frame"] for r in lines] == list(range(len(lines)))  # numbered on across the drop
+    assert {r["source"] for r in lines} == {result["source"]}
+    assert "reconnects" in out
+    no_secret(out, err, jsonl.read_text(), summary.read_text())
+
+
+@needs_rtsp
+@pytest.mark.slow
+def test_sigterm_stops_a_run_stuck_reconnecting(server: RtspServer, tmp_path: Path) -> None:
+    jsonl, summary = tmp_path / "faces.jsonl", tmp_path / "summary.json"
+    url = f"rtsp://127.0.0.1:{server.port}/x"
+    edge = EdgeProcess("--source", url, "--jsonl", str(jsonl), "--summary-json", str(summary), "--quiet",
+                       "--rtsp-transport", "udp")  # fmt: skip
+    try:
+        wait_for(lambda: len(records(jsonl)) >= 3, 120, "frames from the RTSP camera")
+        server.kill()  # and it stays away: the run reconnects, again and again
+        stalled = len(records(jsonl))
+        wait_for(lambda: len(records(jsonl)) == stalled, 10, "frames to stop")
+        time.sleep(2.0)  # some reconnect attempts
+        assert edge.alive()
+        asked = time.monotonic()
+        code, _, err = edge.stop(signal.SIGTERM, timeout=30)
+        took = time.monotonic() - asked
+    finally:
+        edge.stop(signal.SIGKILL)
+    print(f"stopped {took:.2f} s after SIGTERM")
+    assert code == 0, err
+    result = json.loads(summary.read_text())
+    assert result["stopped"] == "interrupted" and result["frames"] == len(records(jsonl))
+
+
+def test_reads_another_fer_edge_live_view(tmp_path: Path) -> None:
+    port = free_port()
+    upstream = EdgeProcess("--source", "demo", "--loop", "--serve", str(port), "--quiet")
+    try:
+        wait_for(lambda: serving(upstream, f"http://127.0.0.1:{port}/"), 120, "the upstream web view")
+        url = f"http://127.0.0.1:{port}/stream.mjpg"
+        result = run_module("edge", "--source", url, "--max-frames", "5", "--jsonl", "-", "--quiet", timeout=120)
+    finally:
+        upstream.stop()
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["frame"] for r in lines] == list(range(5))
+    assert {r["source"] for r in lines} == {url}
+    assert any(r["faces"] for r in lines)  # the demo's face, through two encodings
