@@ -65,12 +65,12 @@ def test_measure_finds_the_margin_the_training_faces_were_cut_with() -> None:
 
 def test_the_pipeline_crops_with_the_contract_framing(converted: Path, tmp_path: Path) -> None:
     image, _ = _astronaut_face()
-    plain = Pipeline(model=converted, precision="float32")
+    plain = Pipeline(model=converted, precision="float32", detector="haar")
     contract = Contract.load(converted)
     contract.framing = {"haar": Framing(0.5, 0.5, 0.5).to_dict()}
     framed_folder = tmp_path / "framed"
     write_folder(framed_folder, {p.name: p.read_bytes() for p in converted.glob("*.tflite")}, contract)
-    framed = Pipeline(model=framed_folder, precision="float32")
+    framed = Pipeline(model=framed_folder, precision="float32", detector="haar")
     box = plain.process(image)[0].box
     wide, tight = framed.crops(image, [np.array(box)]), plain.crops(image, [np.array(box)])
     assert not np.array_equal(wide, tight)
