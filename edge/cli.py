@@ -28,7 +28,7 @@ from edge.outputs.jsonl import KEEP as JSONL_KEEP
 from edge.outputs.mqtt import SUMMARY_EVERY
 from edge.outputs.web import MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import Pipeline
-from edge.run import RunOptions, StopRequest, format_summary, human_output, run
+from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 
 
@@ -236,6 +236,7 @@ def detects_async(choice: str, source: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_libraries()
 
     def go() -> int:
         if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
@@ -291,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.summary_json:
                 write_json(args.summary_json, summary)
         human.check("stdout" if human.stream is sys.stdout else "stderr")
+        if summary.get("errors"):  # an output failed (a full disk): the others are finished, then one line
+            raise UserError("; ".join(summary["errors"]))
         return 0
 
     return run_cli(go, "edge")

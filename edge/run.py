@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+
+import cv2
 
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
@@ -107,6 +110,13 @@ class StopRequest:
             signal.signal(signum, signal.SIG_IGN if self.final else handler)
 
 
+def quiet_libraries() -> None:
+    """Keep OpenCV's own log lines (FFmpeg's failed writes, an odd image's decoder warnings) off stderr: edge
+    says what went wrong in one line of its own. A user who sets OPENCV_LOG_LEVEL keeps their level."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def human_output(options: RunOptions) -> Terminal:
     """Where per-frame lines and the summary go: stderr when stdout carries the JSONL."""
     return Terminal(sys.stderr if options.jsonl == "-" else sys.stdout)
@@ -131,6 +141,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
     """Process every frame until the source ends, `max_frames`, a sink's stop reason (q in the window, a closed
     output stream), Ctrl-C or SIGTERM. Whatever stops it, the source and every sink are closed whole."""
     stats = RunStats(source, pipeline, options.sinks)
+    sinks = list(options.sinks)
     with StopRequest() as stop, contextlib.ExitStack() as stack:
         for sink in options.sinks:  # already listening: closed even when the run is refused
             stack.callback(sink.close)
@@ -144,7 +155,11 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
             stats.stopped = "interrupted"
         finally:
             stop.finishing = True
-    return stats.summary()
+    summary = stats.summary()
+    errors = [sink.error for sink in sinks if sink.error]  # after closing: a video is checked when released
+    if errors:
+        summary["errors"] = errors
+    return summary
 
 
 def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunStats, stop: StopRequest,
