@@ -78,17 +78,18 @@ class RunStats:
 
 
 class StopRequest:
-    """SIGINT/SIGTERM set a flag that the loop checks between frames, so a stop never lands half-way through
-    writing a frame's output. A second Ctrl-C stops the loop at once (for a camera that hangs), but never
-    while `finishing`: from then on signals are only recorded, so the video is still released and renamed,
-    the JSONL closed and the summary written, however many times Ctrl-C is pressed.
+    """SIGINT, SIGTERM and SIGHUP (an SSH session that closes) set a flag that the loop checks between frames,
+    so a stop never lands half-way through writing a frame's output. A second Ctrl-C stops the loop at once
+    (for a camera that hangs), but never while `finishing`: from then on signals are only recorded, so the
+    video is still released and renamed, the JSONL closed and the summary written, however many times Ctrl-C
+    is pressed.
 
     `finishing=True` is for a command's last steps after the loop (printing and writing the summary): every
     signal is only recorded, and on exit the signals stay ignored, because the process has nothing left to do
     but exit 0; a late Ctrl-C must not turn a finished run into a KeyboardInterrupt.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
     def __init__(self, finishing: bool = False) -> None:
         self.requested = False

@@ -8,10 +8,12 @@ renamed into place, nothing on stderr but our own lines.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 
-from tests.conftest import run_module
-from tests.e2e.test_edge_stops import hidden, one_error_line
+from tests.conftest import ROOT, run_module
+from tests.e2e.test_edge_stops import EDGE, count_frames, hidden, one_error_line
 
 FULL_DISK = 20_000  # RLIMIT_FSIZE in bytes: a disk that fills after a few frames of video
 
@@ -30,3 +32,21 @@ def test_a_video_cut_short_by_a_full_disk_is_kept_as_partial_and_exit_2(tmp_path
     assert not video.exists() and partial.stat().st_size > 0 and hidden(tmp_path) == []
     assert "12 frames, " in result.stdout  # the summary is still printed and written
     assert json.loads(summary.read_text())["errors"] == [line.removeprefix("edge: error: ")]
+
+
+def test_sighup_stops_like_sigterm_keeping_the_video_and_the_summary(tmp_path: Path) -> None:
+    """Case 6: an SSH session that closes sends SIGHUP; it used to kill the run with the video a temporary."""
+    video, summary = tmp_path / "x.mp4", tmp_path / "s.json"
+    process = subprocess.Popen(
+        [*EDGE, "--source", "demo", "--demo-frames", "100000", "--width", "320", "--height", "240",
+         "--save", str(video), "--summary-json", str(summary)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for _ in range(3):
+        assert process.stdout.readline().startswith("frame ")
+    process.send_signal(signal.SIGHUP)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    data = json.loads(summary.read_text())
+    assert data["stopped"] == "interrupted" and f"{data['frames']} frames, " in stdout
+    assert count_frames(video) == data["frames"] and hidden(tmp_path) == []
