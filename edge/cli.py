@@ -7,7 +7,7 @@ import os
 import sys
 
 from edge.common.errors import UserError, run_cli
-from edge.common.files import check_writable, write_json
+from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
     Parser,
     above_one,
@@ -239,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
 
     def go() -> int:
+        source_path = None if args.source in ("demo", "picam") or is_live(args.source) else args.source
+        jsonl_path = None if args.jsonl == "-" else args.jsonl
+        check_distinct(
+            {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json}
+        )
         if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
             check_writable(args.summary_json, "summary")
         if args.loop and is_live(args.source):

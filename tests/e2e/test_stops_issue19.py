@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import ROOT, run_module
-from tests.e2e.test_edge_stops import EDGE, count_frames, hidden, one_error_line
+from tests.e2e.test_edge_stops import EDGE, count_frames, edge, hidden, one_error_line
 
 FULL_DISK = 20_000  # RLIMIT_FSIZE in bytes: a disk that fills after a few frames of video
 
@@ -50,3 +50,27 @@ def test_sighup_stops_like_sigterm_keeping_the_video_and_the_summary(tmp_path: P
     data = json.loads(summary.read_text())
     assert data["stopped"] == "interrupted" and f"{data['frames']} frames, " in stdout
     assert count_frames(video) == data["frames"] and hidden(tmp_path) == []
+
+
+def test_an_output_that_is_the_input_or_another_output_is_refused(tmp_path: Path) -> None:
+    """Case 7: `--jsonl v.mp4 --source v.mp4` truncated the video it was reading; two outputs on one file
+    overwrote each other. Same file by path, symlink or hard link; refused before the first frame."""
+    clip = tmp_path / "v.mp4"
+    assert edge("--source", "demo", "--demo-frames", "3", "--quiet", "--save", str(clip)).returncode == 0
+    size = clip.stat().st_size
+    link, hard = tmp_path / "link.mp4", tmp_path / "hard.mp4"
+    link.symlink_to(clip.name)
+    hard.hardlink_to(clip)
+    for jsonl in (clip, link, hard):
+        result = edge("--source", str(clip), "--jsonl", str(jsonl))
+        assert (
+            one_error_line(result)
+            == f"edge: error: {jsonl}: --jsonl and --source name the same file; give --jsonl another path"
+        )
+        assert "frame " not in result.stdout and clip.stat().st_size == size
+    summary = tmp_path / "s.json"
+    result = edge("--source", "demo", "--demo-frames", "2", "--jsonl", str(summary), "--summary-json", str(summary))
+    assert one_error_line(result).startswith(f"edge: error: {summary}: --summary-json and --jsonl name the same file")
+    assert not summary.exists()
+    devnull = edge("--source", "demo", "--demo-frames", "2", "--jsonl", "/dev/null", "--summary-json", "/dev/null")
+    assert devnull.returncode == 0, devnull.stderr  # a device is written in place: naming it twice is fine
