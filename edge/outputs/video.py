@@ -73,8 +73,8 @@ class FrameSaver(Sink):
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
         if not self.video:
-            name = Path(frame.name)
-            stem = name.stem if name.suffix.lower() in IMAGE_SUFFIXES else f"{name.stem}_{frame.index:06d}"
+            name = Path(frame.name)  # an image keeps its whole name (a.png -> a.png.jpg): a.png and a.jpg both stay
+            stem = name.name if name.suffix.lower() in IMAGE_SUFFIXES else f"{name.stem}_{frame.index:06d}"
             with atomic_path(self.target / f"{stem}.jpg") as tmp:
                 cv2.imwrite(str(tmp), image)
             return

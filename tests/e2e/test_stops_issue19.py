@@ -12,6 +12,9 @@ import signal
 import subprocess
 from pathlib import Path
 
+import cv2
+
+from edge.sources.images import demo_frames
 from tests.conftest import ROOT, run_module
 from tests.e2e.test_edge_stops import EDGE, count_frames, edge, hidden, one_error_line
 
@@ -74,3 +77,14 @@ def test_an_output_that_is_the_input_or_another_output_is_refused(tmp_path: Path
     assert not summary.exists()
     devnull = edge("--source", "demo", "--demo-frames", "2", "--jsonl", "/dev/null", "--summary-json", "/dev/null")
     assert devnull.returncode == 0, devnull.stderr  # a device is written in place: naming it twice is fine
+
+
+def test_saved_frames_of_images_with_one_stem_do_not_collide(tmp_path: Path) -> None:
+    """Case 8: a.png, a.jpg and a.JPG were all saved as a.jpg: three frames, one file left."""
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    for name, image in zip(("a.png", "a.jpg", "a.JPG"), demo_frames(3, (160, 120)), strict=True):
+        assert cv2.imwrite(str(photos / name), image)
+    result = edge("--source", str(photos), "--quiet", "--save", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.JPG.jpg", "a.jpg.jpg", "a.png.jpg"]
