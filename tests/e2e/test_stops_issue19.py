@@ -8,8 +8,10 @@ renamed into place, nothing on stderr but our own lines.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import cv2
@@ -88,3 +90,50 @@ def test_saved_frames_of_images_with_one_stem_do_not_collide(tmp_path: Path) -> 
     result = edge("--source", str(photos), "--quiet", "--save", str(out))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.JPG.jpg", "a.jpg.jpg", "a.png.jpg"]
+
+
+def test_a_full_disk_under_jsonl_still_finishes_the_summary_then_exit_2(tmp_path: Path) -> None:
+    """Case 9: the JSONL's full disk ended the run with a traceback-free line but no summary at all."""
+    jsonl, summary = tmp_path / "out.jsonl", tmp_path / "s.json"
+    result = run_module(
+        "edge", "--source", "demo", "--demo-frames", "50", "--width", "320", "--height", "240", "--quiet",
+        "--jsonl", str(jsonl), "--summary-json", str(summary), max_file_bytes=2500, timeout=300,
+    )  # fmt: skip
+    line = one_error_line(result)
+    assert line == f"edge: error: {jsonl}: cannot write JSONL (File too large); kept the lines before"
+    data = json.loads(summary.read_text())
+    assert data["stopped"] == "output failed" and data["errors"] == [line.removeprefix("edge: error: ")]
+    assert f"{data['frames']} frames, " in result.stdout and "[output failed]" in result.stdout
+    lines = jsonl.read_text().splitlines()
+    assert 0 < len(lines) == data["frames"] - 1 and all(json.loads(x)["source"] == "demo" for x in lines)
+
+
+def test_jsonl_into_a_fifo_or_a_pipe_is_written_as_it_comes(tmp_path: Path) -> None:
+    """Case 12: `seek` on a pipe was a traceback; a pipe is written as lines come, never rotated."""
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    result = edge("--source", "demo", "--demo-frames", "3", "--quiet", "--jsonl", str(fifo))
+    reader.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x)["frame"] for x in received[0].splitlines()] == [0, 1, 2]
+
+    piped = edge("--source", "demo", "--demo-frames", "3", "--quiet", "--jsonl", "/dev/stdout")  # stdout is a pipe
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(x)["frame"] for x in piped.stdout.splitlines() if x.startswith("{")] == [0, 1, 2]
+
+    for target in (str(fifo), "/dev/stdout"):  # no reader on the FIFO: refused without blocking on its open
+        result = edge("--source", "demo", "--jsonl", target, "--jsonl-max-mb", "1")
+        assert one_error_line(result) == (
+            f"edge: error: {target}: --jsonl-max-mb rotates a file, this is a pipe or device; give a file or no"
+            " --jsonl-max-mb"
+        )
+
+
+def test_jsonl_to_a_file_that_cannot_be_a_log_is_refused_before_the_first_frame() -> None:
+    """Case 22: `--jsonl /proc/version` was a traceback after the first frame."""
+    result = edge("--source", "demo", "--demo-frames", "3", "--jsonl", "/proc/version")
+    assert one_error_line(result).startswith("edge: error: /proc/version: cannot write JSONL (")
+    assert "frame " not in result.stdout
