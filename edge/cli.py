@@ -10,18 +10,22 @@ from edge.common.errors import UserError, run_cli
 from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
     Parser,
-    above_one,
     add_version,
     fraction_below_one,
     host_port,
     mqtt_url,
     non_negative_float,
     non_negative_int,
+    number_between,
     positive_float,
     positive_int,
+    thread_count,
+    zero_or_at_least,
 )
 from edge.detectors.base import DetectorConfig
+from edge.detectors.haar import SCALE_FACTOR_RANGE
 from edge.detectors.registry import NAMES as DETECTORS
+from edge.detectors.yunet import MIN_DETECT_WIDTH
 from edge.model_folder import DEFAULT_MODEL_DIR, resolve_model
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
@@ -54,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         " of images (default: demo)",
     )
     parser.add_argument(
-        "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
+        "--threads", type=thread_count, help="interpreter and OpenCV threads (default: the runtimes' choice)"
     )
     add_detection_options(parser)
     add_output_options(parser)
@@ -74,7 +78,10 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         " faces, needs OpenCV >= 4.8 (default: %(default)s)",
     )
     detection.add_argument(
-        "--scale-factor", type=above_one, default=d.scale_factor, help="cascade scale step (%(default)s)"
+        "--scale-factor",
+        type=number_between(*SCALE_FACTOR_RANGE),
+        default=d.scale_factor,
+        help="cascade scale step (%(default)s)",
     )
     detection.add_argument(
         "--min-neighbors", type=non_negative_int, default=d.min_neighbors, help="cascade strictness (%(default)s)"
@@ -84,7 +91,7 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     )
     detection.add_argument(
         "--detect-width",
-        type=non_negative_int,
+        type=zero_or_at_least(MIN_DETECT_WIDTH),
         default=d.detect_width,
         help="downscale frames to this width for detection; 0 = full resolution (default: %(default)s)",
     )

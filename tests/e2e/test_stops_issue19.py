@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import cv2
+import pytest
 
 from edge.sources.images import demo_frames
 from tests.conftest import ROOT, run_module
@@ -137,3 +138,30 @@ def test_jsonl_to_a_file_that_cannot_be_a_log_is_refused_before_the_first_frame(
     result = edge("--source", "demo", "--demo-frames", "3", "--jsonl", "/proc/version")
     assert one_error_line(result).startswith("edge: error: /proc/version: cannot write JSONL (")
     assert "frame " not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "wanted"),
+    [
+        ("--detect-width", "1", "'1' is not 0 or an integer >= 64"),  # case 13: a cv2 assertion in YuNet
+        ("--detect-width", "32", "'32' is not 0 or an integer >= 64"),
+        ("--scale-factor", "1.00001", "'1.00001' is not a number from 1.01 to 2.0"),  # case 24: a 41 GB allocation
+        ("--scale-factor", "3", "'3' is not a number from 1.01 to 2.0"),
+        ("--threads", "100000", "'100000' is not an integer from 1 to 64"),  # case 25: hung, ignoring SIGTERM
+        ("--serve", "١٢٣٤", "'١٢٣٤': the port must be a number from 1 to 65535"),  # case 43: Arabic-Indic digits
+    ],
+)
+def test_out_of_range_values_are_refused_at_parse_time(option: str, value: str, wanted: str) -> None:
+    result = edge("--source", "demo", "--demo-frames", "2", "--detector", "yunet", option, value)
+    assert (
+        one_error_line(result, prog="python -m edge")
+        == f"python -m edge: error: argument {option}: {wanted} (see --help)"
+    )
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    result = edge("--source", "demo", "--demo-frames", "2", "--quiet", "--detector", "yunet", "--detect-width", "64",
+                  "--threads", "64")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = edge("--source", "demo", "--demo-frames", "2", "--quiet", "--scale-factor", "1.01")
+    assert result.returncode == 0, result.stderr
