@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.files import atomic_path, check_writable, is_special
+from edge.common.files import atomic_path, check_writable, is_special, write_bytes
 from edge.common.quiet import quiet_stderr
 from edge.frames import Frame
 from edge.outputs.base import Result, Sink
@@ -67,6 +67,8 @@ class FrameSaver(Sink):
             self.target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"{target}: cannot make the folder for annotated images ({exc.strerror})") from None
+        if not os.access(self.target, os.W_OK | os.X_OK):  # a read-only folder: fail now, not after a frame
+            raise UserError(f"{target}: cannot write annotated images into this folder ({os.strerror(errno.EACCES)})")
 
     def frame(self, result: Result) -> None:
         self.write(result.frame, result.annotated)
@@ -75,13 +77,28 @@ class FrameSaver(Sink):
         if not self.video:
             name = Path(frame.name)  # an image keeps its whole name (a.png -> a.png.jpg): a.png and a.jpg both stay
             stem = name.name if name.suffix.lower() in IMAGE_SUFFIXES else f"{name.stem}_{frame.index:06d}"
-            with atomic_path(self.target / f"{stem}.jpg") as tmp:
-                cv2.imwrite(str(tmp), image)
+            if self.error is None:
+                self._save_image(self.target / f"{stem}.jpg", image)
             return
         if self.writer is None:
             self._open((image.shape[1], image.shape[0]))
         self.writer.write(fit(image, self.size))
         self.frames += 1
+
+    def _save_image(self, path: Path, image: np.ndarray) -> None:
+        """Encode in memory, then write whole: a failed write (a full disk) names its real reason, and ends the
+        run as "output failed" with the other outputs finished."""
+        ok, data = cv2.imencode(".jpg", image)
+        if not ok:
+            self.error = f"{path}: OpenCV could not encode the annotated frame"
+            return
+        try:
+            write_bytes(path, data.tobytes())
+        except UserError as exc:
+            self.error = str(exc)
+
+    def stop_reason(self) -> str | None:
+        return "output failed" if self.error else None
 
     def _open(self, size: tuple[int, int]) -> None:
         tmp = self.tmp = self._pending.enter_context(atomic_path(self.target))

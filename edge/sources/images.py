@@ -36,7 +36,7 @@ def open_images(paths: list[Path], name: str) -> Source:
             yield Frame(image, index, path.name, time.monotonic() - started)
             index += 1
         if index == 0 and len(paths) == 1:
-            raise UserError(f"{paths[0]}: not a readable image")
+            raise UserError(f"{paths[0]}: {unreadable(paths[0])}")
         if index == 0:
             raise UserError(f"{name}: none of the {len(paths)} images could be read ({', '.join(source.skipped)})")
 
@@ -44,12 +44,25 @@ def open_images(paths: list[Path], name: str) -> Source:
     return source
 
 
+def unreadable(path: Path) -> str:
+    """Why OpenCV could not read an image: the file's own error (Permission denied), or its content."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return "not a readable image"
+
+
 DEMO_SIZE = (SourceOptions.width, SourceOptions.height)
 
 
 def open_folder(path: Path) -> Source:
     """The images in a folder, in name order."""
-    images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:  # another user's folder (Permission denied)
+        raise UserError(f"{path}: cannot read this folder ({exc.strerror})") from None
     if not images:
         raise UserError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
     return open_images(images, path.name)

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import pytest
 
 from edge.sources.images import demo_frames
-from tests.conftest import ROOT, run_module
+from tests.conftest import ROOT, run_module, subprocess_env
 from tests.e2e.test_edge_stops import EDGE, count_frames, edge, hidden, one_error_line
 
 FULL_DISK = 20_000  # RLIMIT_FSIZE in bytes: a disk that fills after a few frames of video
@@ -165,3 +168,70 @@ def test_the_bounds_themselves_are_accepted() -> None:
     assert result.returncode == 0, result.stderr
     result = edge("--source", "demo", "--demo-frames", "2", "--quiet", "--scale-factor", "1.01")
     assert result.returncode == 0, result.stderr
+
+
+SETPRIV = shutil.which("setpriv")
+as_nobody = pytest.mark.skipif(
+    os.geteuid() != 0 or SETPRIV is None, reason="needs root and setpriv to run edge as user nobody"
+)
+
+
+def edge_as_nobody(*args: str) -> subprocess.CompletedProcess:
+    """`python -m edge ARGS` as the unprivileged user nobody (root reads and writes every folder)."""
+    command = [SETPRIV, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *EDGE, *args]
+    return subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder user nobody can reach (pytest's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="fer-edge-19-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@as_nobody
+def test_a_folder_or_image_the_user_cannot_read_is_one_line(shared_folder: Path) -> None:
+    """Case 14: another user's folder was a PermissionError traceback."""
+    photos = shared_folder / "photos"
+    photos.mkdir()
+    image = photos / "a.png"
+    assert cv2.imwrite(str(image), next(demo_frames(1, (64, 48))))
+    photos.chmod(0o000)
+    assert one_error_line(edge_as_nobody("--source", str(photos))) == (
+        f"edge: error: {photos}: cannot read this folder (Permission denied)"
+    )
+    photos.chmod(0o755)
+    image.chmod(0o000)
+    assert one_error_line(edge_as_nobody("--source", str(image))) == (
+        f"edge: error: {image}: cannot be read (Permission denied)"
+    )
+
+
+@as_nobody
+def test_save_into_a_read_only_folder_is_refused_before_the_first_frame(shared_folder: Path) -> None:
+    """Case 34: the folder was found unwritable only when the first frame was saved."""
+    out = shared_folder / "out"
+    out.mkdir(mode=0o555)
+    out.chmod(0o555)
+    result = edge_as_nobody("--source", "demo", "--demo-frames", "3", "--save", str(out))
+    assert (
+        one_error_line(result)
+        == f"edge: error: {out}: cannot write annotated images into this folder (Permission denied)"
+    )
+    assert "frame " not in result.stdout
+
+
+def test_a_full_disk_under_save_dir_names_the_real_reason_and_finishes(tmp_path: Path) -> None:
+    """Case 35: a full disk under --save DIR said "No such file or directory", and lost the summary."""
+    out, summary = tmp_path / "out", tmp_path / "s.json"
+    result = run_module(
+        "edge", "--source", "demo", "--demo-frames", "5", "--quiet", "--save", str(out),
+        "--summary-json", str(summary), max_file_bytes=5000, timeout=300,
+    )  # fmt: skip
+    line = one_error_line(result)
+    assert line == f"edge: error: {out / 'demo_000000.jpg'}: cannot write (File too large)"
+    data = json.loads(summary.read_text())
+    assert data["stopped"] == "output failed" and data["errors"] == [line.removeprefix("edge: error: ")]
+    assert "[output failed]" in result.stdout and list(out.iterdir()) == []
