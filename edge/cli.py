@@ -269,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         source = None
         try:
             source = looped(reopen) if args.loop else reopen()
+            if args.async_detect == "on" and not source.continuous:  # it found 0 faces, silently
+                raise UserError(
+                    f"--async-detect on follows faces from frame to frame; {args.source} is unrelated still images,"
+                    " each detected on its own (use --async-detect auto or off)"
+                )
             pipeline = Pipeline(
                 args.model,
                 precision=args.precision,

@@ -235,3 +235,17 @@ def test_a_full_disk_under_save_dir_names_the_real_reason_and_finishes(tmp_path:
     data = json.loads(summary.read_text())
     assert data["stopped"] == "output failed" and data["errors"] == [line.removeprefix("edge: error: ")]
     assert "[output failed]" in result.stdout and list(out.iterdir()) == []
+
+
+def test_async_detect_on_with_still_images_is_refused(tmp_path: Path) -> None:
+    """Case 27: a worker's detection lands frames later, and each still image is its own scene: 0 faces, silently."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    assert cv2.imwrite(str(photos / "a.png"), next(demo_frames(1)))
+    for source in (photos, photos / "a.png"):
+        result = edge("--source", str(source), "--async-detect", "on")
+        assert one_error_line(result) == (
+            f"edge: error: --async-detect on follows faces from frame to frame; {source} is unrelated still images,"
+            " each detected on its own (use --async-detect auto or off)"
+        )
+    assert edge("--source", str(photos), "--async-detect", "auto").returncode == 0
