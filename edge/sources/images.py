@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
+from edge.common.quiet import quiet_stderr
 from edge.frames import Frame
 from edge.sources.base import IMAGE_SUFFIXES, Source, SourceOptions
 
@@ -29,7 +30,8 @@ def open_images(paths: list[Path], name: str) -> Source:
     def frames() -> Iterator[Frame]:
         index = 0
         for path in paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            with quiet_stderr():  # libjpeg and libpng print their warnings on fd 2 themselves (a cut file)
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 source.skipped.append(path.name)
                 continue

@@ -249,3 +249,18 @@ def test_async_detect_on_with_still_images_is_refused(tmp_path: Path) -> None:
             " each detected on its own (use --async-detect auto or off)"
         )
     assert edge("--source", str(photos), "--async-detect", "auto").returncode == 0
+
+
+def test_odd_images_leave_stderr_empty(tmp_path: Path) -> None:
+    """Case 41: libjpeg, libpng and OpenCV printed their own warnings for cut or odd files."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    image = next(demo_frames(1, (160, 120)))
+    assert cv2.imwrite(str(photos / "a.png"), image) and cv2.imwrite(str(photos / "b.jpg"), image)
+    for name, source in (("c.jpg", "b.jpg"), ("d.png", "a.png"), ("e.jpg", "a.png")):
+        data = (photos / source).read_bytes()
+        (photos / name).write_bytes(data[: len(data) // 2])
+    (photos / "f.tif").write_bytes(b"II*\x00" + bytes(20))
+    result = edge("--source", str(photos), "--quiet")
+    assert result.returncode == 0 and result.stderr == ""
+    assert "skipped 3 unreadable: d.png, e.jpg, f.tif" in result.stdout
