@@ -11,9 +11,11 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -264,3 +266,28 @@ def test_odd_images_leave_stderr_empty(tmp_path: Path) -> None:
     result = edge("--source", str(photos), "--quiet")
     assert result.returncode == 0 and result.stderr == ""
     assert "skipped 3 unreadable: d.png, e.jpg, f.tif" in result.stdout
+
+
+def huge_png(path: Path, width: int = 20000, height: int = 20000) -> Path:
+    """A PNG whose header says WIDTHxHEIGHT, with a few bytes of data: decoding it would allocate it all."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64))))
+    return path
+
+
+def test_an_image_over_the_size_cap_is_refused_from_its_header(tmp_path: Path) -> None:
+    """The size cap: a 20000x20000 PNG (400 MP, 1.2 GB decoded) is refused before it is decoded."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    big = huge_png(photos / "big.png")
+    assert one_error_line(edge("--source", str(big))) == (
+        f"edge: error: {big}: not read: over the 50-megapixel limit for an image"
+    )
+    assert cv2.imwrite(str(photos / "small.png"), next(demo_frames(1, (160, 120))))
+    result = edge("--source", str(photos), "--quiet")
+    assert result.returncode == 0 and result.stderr == ""
+    assert "1 frames, " in result.stdout and "skipped 1 unreadable: big.png" in result.stdout
