@@ -241,18 +241,33 @@ def detects_async(choice: str, source: str) -> bool:
     return choice == "on" or (choice == "auto" and is_live(source))
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Before any work: no output is the input or another output, and the summary can be written (the summary
+    of a long run must not be lost at its end)."""
+    source_path = None if args.source in ("demo", "picam") or is_live(args.source) else args.source
+    jsonl_path = None if args.jsonl == "-" else args.jsonl
+    check_distinct(
+        {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json}
+    )
+    if args.summary_json:
+        check_writable(args.summary_json, "summary")
+
+
+def check_async(choice: str, source: Source, spec: str) -> None:
+    """`--async-detect on` follows a detection onto later frames: still images have none (it found 0 faces)."""
+    if choice == "on" and not source.continuous:
+        raise UserError(
+            f"--async-detect on follows faces from frame to frame; {spec} is unrelated still images,"
+            " each detected on its own (use --async-detect auto or off)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_libraries()
 
     def go() -> int:
-        source_path = None if args.source in ("demo", "picam") or is_live(args.source) else args.source
-        jsonl_path = None if args.jsonl == "-" else args.jsonl
-        check_distinct(
-            {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json}
-        )
-        if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
-            check_writable(args.summary_json, "summary")
+        check_paths(args)
         if args.loop and is_live(args.source):
             raise UserError(f"--loop replays a finite source (demo, a video, images); {args.source} is a live camera")
         if args.ha_discovery and not args.mqtt:
@@ -269,11 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         source = None
         try:
             source = looped(reopen) if args.loop else reopen()
-            if args.async_detect == "on" and not source.continuous:  # it found 0 faces, silently
-                raise UserError(
-                    f"--async-detect on follows faces from frame to frame; {args.source} is unrelated still images,"
-                    " each detected on its own (use --async-detect auto or off)"
-                )
+            check_async(args.async_detect, source, args.source)
             pipeline = Pipeline(
                 args.model,
                 precision=args.precision,
