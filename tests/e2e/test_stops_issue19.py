@@ -63,6 +63,7 @@ def test_sighup_stops_like_sigterm_keeping_the_video_and_the_summary(tmp_path: P
     assert count_frames(video) == data["frames"] and hidden(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_an_output_that_is_the_input_or_another_output_is_refused(tmp_path: Path) -> None:
     """Case 7: `--jsonl v.mp4 --source v.mp4` truncated the video it was reading; two outputs on one file
     overwrote each other. Same file by path, symlink or hard link; refused before the first frame."""
