@@ -8,6 +8,7 @@ the median of each is compared. `python -m benchmarks.viewers URL` is the viewer
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -16,10 +17,12 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from edge.common.errors import described
 from edge.frames import Frame
 from edge.outputs.base import Result
 from edge.outputs.web import BOUNDARY, WebView
@@ -108,9 +111,18 @@ def watch(url: str) -> None:
         print(json.dumps(counts), flush=True)
         os._exit(0)
 
+    def reading(target: Callable[[], None], route: str) -> None:
+        """A route that cannot be reached or breaks (loopback down, the server gone) ends this viewer with one
+        line and exit 2, never a thread's traceback; the benchmark notices the viewer missing."""
+        try:
+            target()
+        except (OSError, http.client.HTTPException) as exc:
+            print(f"benchmarks.viewers: error: {url}{route}: {described(exc)}", file=sys.stderr, flush=True)
+            os._exit(2)
+
     signal.signal(signal.SIGTERM, report)
-    for target in (video, events):
-        threading.Thread(target=target, daemon=True).start()
+    for target, route in ((video, "stream.mjpg"), (events, "events")):
+        threading.Thread(target=reading, args=(target, route), daemon=True).start()
     while True:
         time.sleep(1)
 

@@ -7,29 +7,33 @@ import os
 import sys
 
 from edge.common.errors import UserError, run_cli
-from edge.common.files import check_writable, write_json
+from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
     Parser,
-    above_one,
     add_version,
     fraction_below_one,
     host_port,
     mqtt_url,
     non_negative_float,
     non_negative_int,
+    number_between,
     positive_float,
     positive_int,
+    thread_count,
+    zero_or_at_least,
 )
 from edge.common.urls import redact_url
 from edge.detectors.base import DetectorConfig
+from edge.detectors.haar import SCALE_FACTOR_RANGE
 from edge.detectors.registry import NAMES as DETECTORS
+from edge.detectors.yunet import MIN_DETECT_WIDTH
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
 from edge.outputs.mqtt import SUMMARY_EVERY
 from edge.outputs.web import MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import Pipeline
-from edge.run import RunOptions, StopRequest, format_summary, human_output, run
+from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 from edge.sources.network import TRANSPORTS
 
@@ -64,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         f" which keeps a camera's password out of `ps`, else {DEFAULT_SOURCE})",
     )
     parser.add_argument(
-        "--threads", type=positive_int, help="interpreter and OpenCV threads (default: the runtimes' choice)"
+        "--threads", type=thread_count, help="interpreter and OpenCV threads (default: the runtimes' choice)"
     )
     add_detection_options(parser)
     add_output_options(parser)
@@ -84,7 +88,10 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         " cascade, any OpenCV 4; auto: yunet where this OpenCV runs it, else haar (default: %(default)s)",
     )
     detection.add_argument(
-        "--scale-factor", type=above_one, default=d.scale_factor, help="cascade scale step (%(default)s)"
+        "--scale-factor",
+        type=number_between(*SCALE_FACTOR_RANGE),
+        default=d.scale_factor,
+        help="cascade scale step (%(default)s)",
     )
     detection.add_argument(
         "--min-neighbors", type=non_negative_int, default=d.min_neighbors, help="cascade strictness (%(default)s)"
@@ -94,7 +101,7 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     )
     detection.add_argument(
         "--detect-width",
-        type=non_negative_int,
+        type=zero_or_at_least(MIN_DETECT_WIDTH),
         default=d.detect_width,
         help="downscale frames to this width for detection; 0 = full resolution (default: %(default)s)",
     )
@@ -250,13 +257,34 @@ def detects_async(choice: str, source: str) -> bool:
     return choice == "on" or (choice == "auto" and is_live(source))
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Before any work: no output is the input or another output, and the summary can be written (the summary
+    of a long run must not be lost at its end)."""
+    source_path = None if args.source in ("demo", "picam") or is_live(args.source) else args.source
+    jsonl_path = None if args.jsonl == "-" else args.jsonl
+    check_distinct(
+        {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json}
+    )
+    if args.summary_json:
+        check_writable(args.summary_json, "summary")
+
+
+def check_async(choice: str, source: Source, spec: str) -> None:
+    """`--async-detect on` follows a detection onto later frames: still images have none (it found 0 faces)."""
+    if choice == "on" and not source.continuous:
+        raise UserError(
+            f"--async-detect on follows faces from frame to frame; {spec} is unrelated still images,"
+            " each detected on its own (use --async-detect auto or off)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.source = source_from(args.source, os.environ)
+    quiet_libraries()
 
     def go() -> int:
-        if args.summary_json:  # checked before any work: the summary of a long run must not be lost at its end
-            check_writable(args.summary_json, "summary")
+        check_paths(args)
         if args.loop and is_live(args.source):
             raise UserError(
                 f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
@@ -276,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         source = None
         try:
             source = looped(reopen) if args.loop else reopen()
+            check_async(args.async_detect, source, args.source)
             pipeline = Pipeline(
                 args.model,
                 precision=args.precision,
@@ -311,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.summary_json:
                 write_json(args.summary_json, summary)
         human.check("stdout" if human.stream is sys.stdout else "stderr")
+        if summary.get("errors"):  # an output failed (a full disk): the others are finished, then one line
+            raise UserError("; ".join(summary["errors"]))
         return 0
 
     return run_cli(go, "edge")

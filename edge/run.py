@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+
+import cv2
 
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
@@ -78,17 +81,18 @@ class RunStats:
 
 
 class StopRequest:
-    """SIGINT/SIGTERM set a flag that the loop checks between frames, so a stop never lands half-way through
-    writing a frame's output. A second Ctrl-C stops the loop at once (for a camera that hangs), but never
-    while `finishing`: from then on signals are only recorded, so the video is still released and renamed,
-    the JSONL closed and the summary written, however many times Ctrl-C is pressed.
+    """SIGINT, SIGTERM and SIGHUP (an SSH session that closes) set a flag that the loop checks between frames,
+    so a stop never lands half-way through writing a frame's output. A second Ctrl-C stops the loop at once
+    (for a camera that hangs), but never while `finishing`: from then on signals are only recorded, so the
+    video is still released and renamed, the JSONL closed and the summary written, however many times Ctrl-C
+    is pressed.
 
     `finishing=True` is for a command's last steps after the loop (printing and writing the summary): every
     signal is only recorded, and on exit the signals stay ignored, because the process has nothing left to do
     but exit 0; a late Ctrl-C must not turn a finished run into a KeyboardInterrupt.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
     def __init__(self, finishing: bool = False) -> None:
         self.requested = False
@@ -108,6 +112,13 @@ class StopRequest:
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, signal.SIG_IGN if self.final else handler)
+
+
+def quiet_libraries() -> None:
+    """Keep OpenCV's own log lines (FFmpeg's failed writes, an odd image's decoder warnings) off stderr: edge
+    says what went wrong in one line of its own. A user who sets OPENCV_LOG_LEVEL keeps their level."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def human_output(options: RunOptions) -> Terminal:
@@ -134,6 +145,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
     """Process every frame until the source ends, `max_frames`, a sink's stop reason (q in the window, a closed
     output stream), Ctrl-C or SIGTERM. Whatever stops it, the source and every sink are closed whole."""
     stats = RunStats(source, pipeline, options.sinks)
+    sinks = list(options.sinks)
     with StopRequest() as stop, contextlib.ExitStack() as stack:
         for sink in options.sinks:  # already listening: closed even when the run is refused
             stack.callback(sink.close)
@@ -147,7 +159,11 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
             stats.stopped = "interrupted"
         finally:
             stop.finishing = True
-    return stats.summary()
+    summary = stats.summary()
+    errors = [sink.error for sink in sinks if sink.error]  # after closing: a video is checked when released
+    if errors:
+        summary["errors"] = errors
+    return summary
 
 
 def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunStats, stop: StopRequest,

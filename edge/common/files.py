@@ -49,6 +49,26 @@ def real_target(path: str | os.PathLike) -> Path:
     return Path(path) if is_special(path) else Path(os.path.realpath(path))
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether `a` and `b` are one file: by device and inode when both exist (symlinks, hard links), else by
+    their real paths (an output not written yet, through a symlink)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_distinct(paths: dict[str, str | os.PathLike | None]) -> None:
+    """Refuse an output that is the input or another output (option -> path; None: not given), before any work:
+    writing it would truncate what is being read, or one output would overwrite another. A FIFO or device
+    (`/dev/null` for two outputs) is written in place and may be named twice."""
+    named = [(option, path) for option, path in paths.items() if path is not None and not is_special(path)]
+    for index, (first, first_path) in enumerate(named):
+        for option, path in named[index + 1 :]:
+            if same_file(first_path, path):
+                raise UserError(f"{path}: {option} and {first} name the same file; give {option} another path")
+
+
 def _process_alive(pid: int) -> bool:
     if os.name == "nt":  # no signal 0 there: os.kill would terminate the process, so leave its files alone
         return True

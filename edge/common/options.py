@@ -66,6 +66,18 @@ non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >
 fraction = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 above_one = _number(float, lambda v: 1 < v < float("inf"), "a number > 1")
 fraction_below_one = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+MAX_THREADS = 64  # --threads: more never helps on an edge device, and 100000 hung the interpreter's start
+thread_count = _number(int, lambda v: 1 <= v <= MAX_THREADS, f"an integer from 1 to {MAX_THREADS}")
+
+
+def number_between(low: float, high: float) -> Callable[[str], float]:
+    """A number from `low` to `high` (inclusive)."""
+    return _number(float, lambda v: low <= v <= high, f"a number from {low} to {high}")
+
+
+def zero_or_at_least(minimum: int) -> Callable[[str], int]:
+    """0 (a feature's "off" or "full") or an integer >= `minimum`."""
+    return _number(int, lambda v: v == 0 or v >= minimum, f"0 or an integer >= {minimum}")
 
 
 def frame_sizes(text: str) -> list[tuple[int, int]]:
@@ -83,7 +95,7 @@ frame_sizes.__name__ = "a list of sizes"
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:  # not ١٢٣٤: int() would take it
         raise argparse.ArgumentTypeError(f"{whole!r}: the port must be a number from 1 to 65535")
     return int(text)
 

@@ -11,6 +11,9 @@ from edge.common.errors import UserError
 from edge.detectors.base import Detector, DetectorConfig, to_gray
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
+# --scale-factor: each pyramid level is the last one shrunk by this; near 1 the levels run to the thousands
+# (1.00001 asked for 41 GB), and over 2 the cascade skips most face sizes.
+SCALE_FACTOR_RANGE = (1.01, 2.0)
 # Where apt's OpenCV (Raspberry Pi OS, Debian, Ubuntu) and source builds put the cascades.
 SYSTEM_CASCADE_DIRS = (
     "/usr/share/opencv4/haarcascades",

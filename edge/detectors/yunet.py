@@ -22,6 +22,7 @@ MODEL_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0
 MIN_OPENCV = (4, 8)
 SCORE_THRESHOLD = 0.6  # opencv_zoo's demo uses 0.9; lower keeps small and turned faces (measured in benchmarks)
 NMS_THRESHOLD = 0.3
+MIN_DETECT_WIDTH = 64  # --detect-width below this (except 0, full size): FaceDetectorYN asserts on tiny inputs
 UPGRADE = (
     "pip install opencv-python-headless==4.10.0.84 in the venv (it keeps numpy 1.x for apt's picamera2),"
     " e.g. with edge/deploy/install-pi.sh --yunet"

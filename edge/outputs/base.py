@@ -55,6 +55,7 @@ class Sink:
     `outputs` under that name."""
 
     name = ""
+    error: str | None = None  # set when this output failed (a full disk): one line after the summary, exit 2
 
     def start(self, summary: Callable[[], dict]) -> None:
         """The run begins; `summary()` returns the run summary so far, from any thread."""

@@ -10,6 +10,7 @@ import sys
 from typing import IO
 
 from edge.common.errors import UserError
+from edge.common.files import is_special
 from edge.outputs.base import Result, Sink
 from edge.outputs.terminal import Terminal
 
@@ -20,14 +21,26 @@ class JsonlWriter(Sink):
     """One JSON object per line, flushed per frame so a stopped run leaves a valid file; `-` is stdout.
 
     With `max_bytes`, the file rotates like a log (`out.jsonl` -> `out.jsonl.1` ... `.keep`), for a
-    service that runs for weeks. A failed write (a full disk) is cut back to the last whole line and
-    reported as one line.
+    service that runs for weeks. A pipe, FIFO or device (`/dev/stdout`) is written as lines come, never
+    rotated. A failed write (a full disk) is cut back to the last whole line and ends the run as
+    "output failed" with `error` set: the other outputs and the summary are still finished.
     """
 
     def __init__(self, target: str, max_bytes: int = 0, keep: int = KEEP) -> None:
         self.target, self.max_bytes, self.keep = target, max_bytes, keep
         self.stdout = Terminal(sys.stdout)
+        if max_bytes and (target == "-" or is_special(target)):  # checked before opening: a FIFO's open blocks
+            raise UserError(
+                f"{target}: --jsonl-max-mb rotates a file, this is a pipe or device; give a file or no --jsonl-max-mb"
+            )
         self.stream: IO[bytes] | None = None if target == "-" else self._open("ab" if max_bytes else "wb")
+        self.seekable = self.stream is not None and self.stream.seekable()
+        if self.seekable:
+            try:  # a file that cannot be written as a log (/proc/version) fails here, before the first frame
+                self.stream.seek(0, os.SEEK_END)
+            except OSError as exc:
+                self.stream.close()
+                raise UserError(f"{self.target}: cannot write JSONL ({exc.strerror})") from None
 
     def _open(self, mode: str) -> IO[bytes]:
         try:
@@ -46,10 +59,11 @@ class JsonlWriter(Sink):
         self.stream = self._open("ab")
 
     def frame(self, result: Result) -> None:
-        self.write(result.record)
+        if self.error is None:
+            self.write(result.record)
 
     def stop_reason(self) -> str | None:
-        return self.stdout.stop_reason()
+        return "output failed" if self.error else self.stdout.stop_reason()
 
     def write(self, record: dict) -> None:
         text = json.dumps(record)
@@ -58,17 +72,24 @@ class JsonlWriter(Sink):
                 self.stdout.check("stdout")  # a closed pipe is left to stop_reason: it ends the run quietly
             return
         line = (text + "\n").encode("utf-8")
-        good = self.stream.seek(0, os.SEEK_END)
-        if self.max_bytes and good and good + len(line) > self.max_bytes:
-            self._rotate()
-            good = 0
+        good = None
         try:
-            if self.stream.write(line) != len(line):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if self.seekable:
+                good = self.stream.seek(0, os.SEEK_END)
+                if self.max_bytes and good and good + len(line) > self.max_bytes:
+                    self._rotate()
+                    good = 0
+            written = 0
+            while written < len(line):  # a short write is retried: the retry raises the real reason (ENOSPC, EFBIG)
+                count = self.stream.write(line[written:])
+                if not count:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                written += count
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.stream.fileno(), good)
-            raise UserError(f"{self.target}: cannot write JSONL ({exc.strerror}); kept the lines before") from None
+            if good is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.stream.fileno(), good)
+            self.error = f"{self.target}: cannot write JSONL ({exc.strerror}); kept the lines before"
 
     def close(self) -> None:
         if self.stream is not None:

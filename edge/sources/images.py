@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,15 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
+from edge.common.quiet import quiet_stderr
 from edge.frames import Frame
 from edge.sources.base import IMAGE_SUFFIXES, Source, SourceOptions
 
 DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "astronaut.jpg"
+# The largest image or video frame decoded: a 415 KB PNG of 20000x20000 takes 2.4 GB, and a Pi has 1-8 GB.
+MAX_IMAGE_PIXELS = 50_000_000
+# OpenCV reads this when it first decodes an image and refuses (cv2.error) a larger header before allocating.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
 
 def _numbered(images: Iterator[np.ndarray], name: str, started: float) -> Iterator[Frame]:
@@ -29,14 +35,14 @@ def open_images(paths: list[Path], name: str) -> Source:
     def frames() -> Iterator[Frame]:
         index = 0
         for path in paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = read_image(path)
             if image is None:
                 source.skipped.append(path.name)
                 continue
             yield Frame(image, index, path.name, time.monotonic() - started)
             index += 1
         if index == 0 and len(paths) == 1:
-            raise UserError(f"{paths[0]}: not a readable image")
+            raise UserError(f"{paths[0]}: {unreadable(paths[0])}")
         if index == 0:
             raise UserError(f"{name}: none of the {len(paths)} images could be read ({', '.join(source.skipped)})")
 
@@ -44,12 +50,39 @@ def open_images(paths: list[Path], name: str) -> Source:
     return source
 
 
+def read_image(path: Path) -> np.ndarray | None:
+    """The image as BGR, or None when it cannot be read or is over MAX_IMAGE_PIXELS (refused from its header)."""
+    try:
+        with quiet_stderr():  # libjpeg and libpng print their warnings on fd 2 themselves (a cut file)
+            return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:  # over OPENCV_IO_MAX_IMAGE_PIXELS
+        return None
+
+
+def unreadable(path: Path) -> str:
+    """Why OpenCV could not read an image: the file's own error (Permission denied), its size, or its content."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    try:
+        with quiet_stderr():
+            cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error:
+        return f"not read: over the {MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit for an image"
+    return "not a readable image"
+
+
 DEMO_SIZE = (SourceOptions.width, SourceOptions.height)
 
 
 def open_folder(path: Path) -> Source:
     """The images in a folder, in name order."""
-    images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:  # another user's folder (Permission denied)
+        raise UserError(f"{path}: cannot read this folder ({exc.strerror})") from None
     if not images:
         raise UserError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
     return open_images(images, path.name)

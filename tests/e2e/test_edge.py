@@ -138,7 +138,11 @@ def test_folder_of_crops_with_no_detect_and_an_unreadable_file(tmp_path: Path, c
     assert [r["source"] for r in records] == ["face0.png", "face1.png", "face2.png"]
     assert all(r["faces"][0]["box"] == [0, 0, 48, 48] for r in records)
     assert "skipped 1 unreadable: broken.png" in result.stdout
-    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["face0.jpg", "face1.jpg", "face2.jpg"]
+    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == [
+        "face0.png.jpg",
+        "face1.png.jpg",
+        "face2.png.jpg",
+    ]
 
 
 def test_save_video_is_readable(tmp_path: Path, converted: Path) -> None:

@@ -56,10 +56,10 @@ def hidden(folder: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("option", "value", "wanted"),
     [
-        ("--threads", "0", "a positive integer"),
-        ("--threads", "-1", "a positive integer"),
-        ("--scale-factor", "1.0", "a number > 1"),
-        ("--detect-width", "-1", "an integer >= 0"),
+        ("--threads", "0", "an integer from 1 to 64"),
+        ("--threads", "-1", "an integer from 1 to 64"),
+        ("--scale-factor", "1.0", "a number from 1.01 to 2.0"),
+        ("--detect-width", "-1", "0 or an integer >= 64"),
         ("--detect-every", "0", "a positive integer"),
         ("--max-frames", "-5", "an integer >= 0"),
         ("--width", "0", "a positive integer"),
