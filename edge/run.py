@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from edge.common.timing import TOTAL
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
 from edge.outputs.jsonl import KEEP, JsonlWriter
@@ -153,6 +154,7 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
     timer = pipeline.timer
     frames = iter(source)
     while not stop.requested:
+        began = time.perf_counter()
         with timer.time("capture"):
             frame = next(frames, None)
         if frame is None:
@@ -165,6 +167,7 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
             result = Result(frame, faces, stats.fps)
             for sink in sinks:
                 sink.frame(result)
+        timer.observe(TOTAL, (time.perf_counter() - began) * 1000, summarise=False)  # /metrics' per-frame total
         reason = next(filter(None, (sink.stop_reason() for sink in sinks)), None)
         if reason:  # `| head -2` has read enough, q in the window, a full device: stop, still closing every sink
             return reason

@@ -7,6 +7,7 @@ them), so the four commands get the same option checks and the same wording from
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Callable
 from importlib import metadata
 from typing import NamedTuple, NoReturn
@@ -66,6 +67,32 @@ non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >
 fraction = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 above_one = _number(float, lambda v: 1 < v < float("inf"), "a number > 1")
 fraction_below_one = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def number_from(low: float, high: float) -> Callable[[str], float]:
+    """A number in [low, high]: for options whose extremes break what uses them (`--serve-fps 1e-300`)."""
+    return _number(float, lambda v: low <= v <= high, f"a number from {low:g} to {high:g}")
+
+
+def host_name(text: str) -> str:
+    """A host name or address as a client writes it in an HTTP Host header (`pi.local`, `192.168.1.5`)."""
+    name = text.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if not name or any(c.isspace() or c in "/?#@[]" for c in name) or (":" in name and not _is_ip(name)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name such as pi.local or 192.168.1.5")
+    return name
+
+
+host_name.__name__ = "a host name"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def frame_sizes(text: str) -> list[tuple[int, int]]:
