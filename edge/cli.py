@@ -12,16 +12,18 @@ from edge.common.options import (
     Parser,
     add_version,
     fraction_below_one,
+    host_name,
     host_port,
     mqtt_url,
     non_negative_float,
     non_negative_int,
-    number_between,
+    number_from,
     positive_float,
     positive_int,
     thread_count,
     zero_or_at_least,
 )
+from edge.common.timing import StageTimes
 from edge.common.urls import redact_url
 from edge.detectors.base import DetectorConfig
 from edge.detectors.haar import SCALE_FACTOR_RANGE
@@ -31,7 +33,7 @@ from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
 from edge.outputs.mqtt import SUMMARY_EVERY
-from edge.outputs.web import MAX_CLIENTS, MAX_FPS
+from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
@@ -89,7 +91,7 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
     )
     detection.add_argument(
         "--scale-factor",
-        type=number_between(*SCALE_FACTOR_RANGE),
+        type=number_from(*SCALE_FACTOR_RANGE),
         default=d.scale_factor,
         help="cascade scale step (%(default)s)",
     )
@@ -196,13 +198,31 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         " 0.0.0.0 opens it to the network",
     )
     serve.add_argument(
-        "--serve-fps", type=positive_float, default=MAX_FPS, help="most video frames a second (%(default)s)"
+        "--serve-fps",
+        type=number_from(*FPS_RANGE),
+        default=MAX_FPS,
+        help=f"most video frames a second, {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} (%(default)s)",
     )
     serve.add_argument(
-        "--serve-max-clients", type=positive_int, default=MAX_CLIENTS, help="concurrent connections (%(default)s)"
+        "--serve-max-clients", type=positive_int, default=MAX_CLIENTS, help="concurrent viewers (%(default)s)"
     )
     serve.add_argument(
         "--serve-token", help="require this token (?token= or Authorization: Bearer); or set FER_EDGE_SERVE_TOKEN"
+    )
+    serve.add_argument(
+        "--serve-allow-host",
+        type=host_name,
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (e.g. pi.local; repeatable); others than this machine's and"
+        " the bound address get 421 (DNS rebinding)",
+    )
+    serve.add_argument(
+        "--metrics",
+        type=host_port,
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics at /metrics on this port, without the web view (which has its own /metrics)",
     )
     mqtt = parser.add_argument_group("MQTT")
     mqtt.add_argument(
@@ -227,15 +247,20 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def network_sinks(args: argparse.Namespace, labels: list[str]) -> list[Sink]:
-    """The web view and MQTT publisher the options ask for; the server's port is taken now, before the run."""
+def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes | None = None) -> list[Sink]:
+    """The web view (or metrics server) and MQTT publisher the options ask for; ports are taken now, before the
+    run. `timer`: the pipeline's, for /metrics' histograms."""
     sinks: list[Sink] = []
-    if args.serve:
-        from edge.outputs.web import WebView, announce, token_from
+    if args.serve or args.metrics:
+        from edge.outputs.web import MetricsServer, WebView, announce, token_from
 
-        host, port = args.serve
+        host, port = args.serve or args.metrics
         token = token_from(args.serve_token, os.environ)
-        view = WebView(host, port, labels, args.serve_fps, args.serve_max_clients, token)
+        if args.serve:
+            view = WebView(host, port, labels, args.serve_fps, args.serve_max_clients, token, args.serve_allow_host,
+                           timer)  # fmt: skip
+        else:
+            view = MetricsServer(host, port, labels, token, args.serve_allow_host, timer)
         announce(view, host)
         sinks.append(view)
     if args.mqtt:
@@ -291,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.ha_discovery and not args.mqtt:
             raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
+        if args.metrics and args.serve:
+            raise UserError("--metrics: the web view (--serve) already serves /metrics; give one of them")
+        if args.serve_allow_host and not (args.serve or args.metrics):
+            raise UserError("--serve-allow-host needs --serve or --metrics")
         detector = DetectorConfig(
             args.scale_factor, args.min_neighbors, args.min_face, args.detect_width, args.detector
         )
@@ -300,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             options = SourceOptions(args.width, args.height, args.fps, args.demo_frames, lores, args.rtsp_transport)
             return open_source(args.source, options)
 
-        sinks = network_sinks(args, resolve_model(args.model, args.precision)[1].labels)  # the port first: fail fast
+        timer = StageTimes()  # the pipeline's, shared with /metrics
+        sinks = network_sinks(args, resolve_model(args.model, args.precision)[1].labels, timer)  # ports first
         source = None
         try:
             source = looped(reopen) if args.loop else reopen()
@@ -315,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 detect=not args.no_detect,
                 roi_detect=args.roi_detect,
                 async_detect=detects_async(args.async_detect, args.source),
+                timer=timer,
             )
         except BaseException:
             if source is not None:

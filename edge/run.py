@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import cv2
 
+from edge.common.timing import TOTAL
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
 from edge.outputs.jsonl import KEEP, JsonlWriter
@@ -172,6 +173,7 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
     timer = pipeline.timer
     frames = iter(source)
     while not stop.requested:
+        began = time.perf_counter()
         with timer.time("capture"):
             frame = next(frames, None)
             while frame is WAITING and not stop.requested:  # a network camera reconnecting: stoppable meanwhile
@@ -188,6 +190,7 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
             result = Result(frame, faces, stats.fps)
             for sink in sinks:
                 sink.frame(result)
+        timer.observe(TOTAL, (time.perf_counter() - began) * 1000, summarise=False)  # /metrics' per-frame total
         reason = next(filter(None, (sink.stop_reason() for sink in sinks)), None)
         if reason:  # `| head -2` has read enough, q in the window, a full device: stop, still closing every sink
             return reason

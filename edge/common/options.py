@@ -7,6 +7,7 @@ them), so the four commands get the same option checks and the same wording from
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Callable
 from importlib import metadata
 from typing import NamedTuple, NoReturn
@@ -70,14 +71,36 @@ MAX_THREADS = 64  # --threads: more never helps on an edge device, and 100000 hu
 thread_count = _number(int, lambda v: 1 <= v <= MAX_THREADS, f"an integer from 1 to {MAX_THREADS}")
 
 
-def number_between(low: float, high: float) -> Callable[[str], float]:
-    """A number from `low` to `high` (inclusive)."""
-    return _number(float, lambda v: low <= v <= high, f"a number from {low} to {high}")
-
-
 def zero_or_at_least(minimum: int) -> Callable[[str], int]:
     """0 (a feature's "off" or "full") or an integer >= `minimum`."""
     return _number(int, lambda v: v == 0 or v >= minimum, f"0 or an integer >= {minimum}")
+
+
+def number_from(low: float, high: float) -> Callable[[str], float]:
+    """A number in [low, high]: for options whose extremes break what uses them (`--serve-fps 1e-300`,
+    `--scale-factor 1.00001`)."""
+    return _number(float, lambda v: low <= v <= high, f"a number from {low:g} to {high:g}")
+
+
+def host_name(text: str) -> str:
+    """A host name or address as a client writes it in an HTTP Host header (`pi.local`, `192.168.1.5`)."""
+    name = text.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if not name or any(c.isspace() or c in "/?#@[]" for c in name) or (":" in name and not _is_ip(name)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name such as pi.local or 192.168.1.5")
+    return name
+
+
+host_name.__name__ = "a host name"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def frame_sizes(text: str) -> list[tuple[int, int]]:

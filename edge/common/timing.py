@@ -7,6 +7,7 @@ Only the newest `WINDOW` samples per stage are kept (count and mean cover the wh
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ import numpy as np
 
 STAGES = ("capture", "detect", "preprocess", "infer", "output")
 WINDOW = 10_000
+TOTAL = "total"  # a whole frame, capture to outputs: in the histograms (/metrics), not in the summary's table
+BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)  # histogram upper bounds; one more for beyond
 
 
 def percentiles(samples: list[float], digits: int = 3) -> dict[str, float]:
@@ -27,6 +30,9 @@ class StageTimes:
         self.samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
         self.count: dict[str, int] = defaultdict(int)
         self.total_ms: dict[str, float] = defaultdict(float)
+        # Whole-run histograms (Prometheus' /metrics): a count per bucket, cumulated only when asked for.
+        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS_MS) + 1))
+        self.histogram_ms: dict[str, float] = defaultdict(float)
 
     @contextmanager
     def time(self, stage: str) -> Iterator[None]:
@@ -34,10 +40,24 @@ class StageTimes:
         try:
             yield
         finally:
-            ms = (time.perf_counter() - started) * 1000
+            self.observe(stage, (time.perf_counter() - started) * 1000)
+
+    def observe(self, stage: str, ms: float, summarise: bool = True) -> None:
+        """One timing; `summarise=False` puts it in the histograms only (the per-frame TOTAL)."""
+        self.buckets[stage][bisect_left(BUCKETS_MS, ms)] += 1
+        self.histogram_ms[stage] += ms
+        if summarise:
             self.samples[stage].append(ms)
             self.count[stage] += 1
             self.total_ms[stage] += ms
+
+    def histogram(self, stage: str) -> tuple[list[int], float]:
+        """Cumulative counts for each of BUCKETS_MS and beyond (the last is the count), and the sum in ms."""
+        counts, cumulative, running = list(self.buckets.get(stage, [0] * (len(BUCKETS_MS) + 1))), [], 0
+        for count in counts:
+            running += count
+            cumulative.append(running)
+        return cumulative, self.histogram_ms.get(stage, 0.0)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Safe to call from another thread while frames are being timed (list() copies a deque atomically)."""

@@ -7,22 +7,30 @@ newest frame. Every client has its own thread and a bounded buffer, so a slow or
 or events; it never slows the pipeline or the other viewers.
 
 Routes: `/` (the page), `/stream.mjpg`, `/events` (Server-Sent Events: each frame's JSONL record, plus a
-`stats` event a second), `/api/summary` (the run summary so far), `/healthz`. GET and HEAD only; nothing is
-read from the file system after start-up. Optional token (`?token=` or `Authorization: Bearer`).
+`stats` event a second), `/api/summary` (the run summary so far), `/metrics` (Prometheus), `/healthz`. GET and
+HEAD only; nothing is read from the file system after start-up. Optional token (`?token=` or `Authorization:
+Bearer`). Every connection must send its request whole within REQUEST_TIMEOUT, name an allowed Host (DNS
+rebinding), and gets a Content-Security-Policy that runs only the page's own script. `--metrics` without the
+web view is the same server with `/metrics` alone (MetricsServer).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
+import hashlib
 import hmac
+import io
+import ipaddress
 import json
 import queue
+import re
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,6 +43,7 @@ import numpy as np
 from edge.common.errors import UserError
 from edge.common.timing import StageTimes
 from edge.frames import Face
+from edge.outputs import metrics
 from edge.outputs.base import Result, Sink, annotate
 
 PAGE = Path(__file__).resolve().parents[1] / "assets" / "webview.html"
@@ -44,19 +53,113 @@ JPEG_QUALITY = 80
 EVENTS_BUFFER = 32  # records a slow /events client may fall behind before it misses some
 STATS_EVERY = 1.0  # seconds between `stats` events
 CLIENT_TIMEOUT = 10.0  # seconds a client may stall a write before its connection is dropped
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+REQUEST_TIMEOUT = 5.0  # seconds a request line and its headers may take to arrive whole (slow senders)
+IN_PROGRESS = 16  # connections still sending a request or getting a short answer, beside the viewers
+SEND_BUFFER = 16 * 1024  # a stream's kernel send buffer: small, so a client that stops reading stalls a write soon
+LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}  # Host values always allowed: this machine
 MAX_FPS = 10.0  # video frames encoded a second, at most (--serve-fps)
-MAX_CLIENTS = 8  # concurrent connections (--serve-max-clients)
+FPS_RANGE = (0.1, 60.0)  # --serve-fps: below, the encoder would sleep for ages; above, a Pi only burns CPU
+MAX_CLIENTS = 8  # concurrent viewers of /stream.mjpg and /events (--serve-max-clients)
+WILDCARDS = {"0.0.0.0", "::", ""}
 
 
-def warn_if_exposed(host: str, token: str | None) -> str | None:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(host: str, token: str | None, option: str = "--serve") -> str | None:
     """Binding beyond localhost without a token is allowed (a home network, a phone), but said out loud."""
-    if host in LOCAL_HOSTS or token:
+    if is_loopback(host) or token:
         return None
     return (
-        f"warning: --serve on {host} without a token: anyone who can reach this device sees the camera;"
-        f" set --serve-token or {TOKEN_ENV}"
+        f"warning: {option} on {host} without a token: anyone who can reach this device sees the"
+        f" {'camera' if option == '--serve' else 'run'}; set --serve-token or {TOKEN_ENV}"
     )
+
+
+def _ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class HostCheck:
+    """Which HTTP Host values are answered. A DNS-rebinding page reaches the server under its own domain name, so
+    only names this server is known by pass: this machine's, the bound address, and `--serve-allow-host` names.
+    Bound to every address (0.0.0.0), a client may also name any IP address: an address is no rebinding."""
+
+    def __init__(self, bound: str, extra: Iterable[str] = ()) -> None:
+        self.names = {*LOCAL_NAMES, bound.lower(), *(name.lower().rstrip(".") for name in extra)}
+        self.any_address = bound in WILDCARDS
+
+    def allows(self, header: str | None) -> bool:
+        if header is None:  # HTTP/1.0 tools may send none; every browser sends one
+            return True
+        value = header.strip().lower()
+        if value.startswith("["):
+            name, _, rest = value[1:].partition("]")
+            port = rest.removeprefix(":") if rest.startswith(":") else None if rest else ""
+        else:
+            name, colon, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+            name = name if colon else value
+        if port is None or (port and not port.isdigit()):
+            return False
+        name = name.rstrip(".")
+        return name in self.names or (self.any_address and _ip(name))
+
+
+def _server_class(host: str) -> type[ThreadingHTTPServer]:
+    """The standard server speaks IPv4 only; an IPv6 host (`[::]:8000`, `[::1]:8000`) needs its own family."""
+    if ":" not in host:
+        return ThreadingHTTPServer
+    return type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+
+
+def listen(host: str, port: int, handler: type[BaseHTTPRequestHandler], option: str) -> ThreadingHTTPServer:
+    try:
+        server = _server_class(host)((host, port), handler)
+    except OSError as exc:
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise UserError(f"{option} {host}:{port}: cannot listen ({reason})") from None
+    server.daemon_threads = True
+    return server
+
+
+def script_json(value: object) -> str:
+    """JSON that can sit inside an HTML <script> element: no `</script>`, no `<!--`, no line terminators JS
+    would break on, whatever strings it holds."""
+    text = json.dumps(value)
+    for char, escape in (("<", r"\u003c"), (">", r"\u003e"), ("&", r"\u0026"), ("\u2028", r"\u2028"),
+                         ("\u2029", r"\u2029")):  # fmt: skip
+        text = text.replace(char, escape)
+    return text
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def page_policy(page: str) -> str:
+    """The page's Content-Security-Policy: its own inline script and style (by hash) and nothing else runs."""
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src {' '.join(map(_csp_hash, scripts)) or chr(39) + 'none' + chr(39)}",
+        f"style-src {' '.join(map(_csp_hash, styles)) or chr(39) + 'none' + chr(39)}",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ])  # fmt: skip
 
 
 def _server_class(host: str) -> type[ThreadingHTTPServer]:
@@ -97,6 +200,7 @@ class WebView(Sink):
     """The sink the run loop feeds, and the HTTP server it runs beside the loop."""
 
     name = "serve"
+    option = "--serve"
 
     def __init__(
         self,
@@ -106,10 +210,17 @@ class WebView(Sink):
         max_fps: float = MAX_FPS,
         max_clients: int = MAX_CLIENTS,
         token: str | None = None,
+        allow_hosts: Iterable[str] = (),
+        timer: StageTimes | None = None,
     ) -> None:
-        self.labels, self.max_fps, self.token = labels, max_fps, token or None
-        self.page = PAGE.read_text(encoding="utf-8").replace("/*LABELS*/[]", json.dumps(labels)).encode("utf-8")
-        self.slots = threading.BoundedSemaphore(max_clients)
+        self.labels, self.token, self.timer = labels, token or None, timer
+        self.max_fps = min(max(max_fps, FPS_RANGE[0]), FPS_RANGE[1])  # the CLI refuses others; the API clamps
+        template = PAGE.read_text(encoding="utf-8")
+        self.policy = page_policy(template)
+        self.page = template.replace("/*LABELS*/[]", script_json(labels)).encode("utf-8")
+        self.hosts = HostCheck(host, allow_hosts)
+        self.in_progress = threading.BoundedSemaphore(IN_PROGRESS)
+        self.slots = threading.BoundedSemaphore(max_clients)  # viewers: /stream.mjpg and /events
         self.lock = threading.Lock()
         self.viewers = 0  # clients on /stream.mjpg: frames are only encoded while this is > 0
         self.event_queues: tuple[queue.Queue, ...] = ()  # replaced, never mutated: frame() reads it without the lock
@@ -117,28 +228,34 @@ class WebView(Sink):
         self.wake = threading.Event()
         self.latest = LatestJpeg()
         self.encode_times = StageTimes()  # annotate + JPEG, on the encoder thread: what watching costs the CPU
+        self.encode_failures: set[str] = set()  # kinds of failure already logged (one line each)
         self.closing = threading.Event()
         self.summary: Callable[[], dict] = dict
         self.frames, self.started = 0, time.monotonic()
-        self.counters = {"requests": 0, "refused_busy": 0, "refused_token": 0, "frames_encoded": 0,
-                         "events_missed": 0}  # fmt: skip
-        try:
-            handler = type("Handler", (ViewHandler,), {"view": self})  # the request handler, bound to this view
-            self.server = _server_class(host)((host, port), handler)
-        except OSError as exc:
-            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-            raise UserError(f"--serve {host}:{port}: cannot listen ({reason})") from None
-        self.server.daemon_threads = True
+        self.counters = {"requests": 0, "refused_busy": 0, "refused_token": 0, "refused_host": 0,
+                         "frames_encoded": 0, "encode_errors": 0, "events_missed": 0}  # fmt: skip
+        handler = type("Handler", (self.handler_class,), {"view": self})  # the request handler, bound to this view
+        self.server = listen(host, port, handler, self.option)
         self.address = self.server.server_address[:2]
-        self.threads = [
-            threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True),
-            threading.Thread(target=self._encode_loop, daemon=True),
-        ]
+        self.threads = [threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)]
+        if self.handler_class is ViewHandler:
+            self.threads.append(threading.Thread(target=self._encode_loop, daemon=True))
+
+    @property
+    def handler_class(self) -> type[GuardedHandler]:
+        return ViewHandler
 
     @property
     def url(self) -> str:
         host, port = self.address
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    def watching(self) -> int:
+        """Viewers now: /stream.mjpg and /events clients."""
+        return self.viewers + len(self.event_queues)
+
+    def metrics_text(self) -> str:
+        return metrics.render(self.summary(), self.labels, self.timer, self.watching())
 
     # The run loop's side: cheap hand-overs only.
 
@@ -163,7 +280,8 @@ class WebView(Sink):
 
     def stats(self) -> dict:
         encode = self.encode_times.summary().get("encode", {})
-        return {"url": self.url, **self.counters, "encode_ms_mean": encode.get("mean_ms", 0.0)}
+        return {"url": self.url, "viewers": self.watching(), **self.counters,
+                "encode_ms_mean": encode.get("mean_ms", 0.0)}  # fmt: skip
 
     def close(self) -> None:
         self.closing.set()
@@ -176,38 +294,99 @@ class WebView(Sink):
     # The encoder thread: newest frame only, at most max_fps a second, only while someone watches.
 
     def _encode_loop(self) -> None:
+        """Never dies: a frame that fails to encode is logged (one line per kind of failure) and skipped."""
         interval = 1.0 / self.max_fps
         while not self.closing.is_set():
             self.wake.wait()
             self.wake.clear()
-            pending, self.pending = self.pending, None
-            if pending is None or not self.viewers:
-                continue
             began = time.monotonic()
-            image, faces = pending
-            fps = self.frames / max(began - self.started, 1e-9)  # the run's rate so far, as the overlay shows it
-            with self.encode_times.time("encode"):
-                ok, jpeg = cv2.imencode(".jpg", annotate(image, faces, fps), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            if ok:
-                self.latest.publish(jpeg.tobytes())
-                self.counters["frames_encoded"] += 1
+            try:
+                self._encode_newest()
+            except Exception as exc:  # the stream must outlive any one frame
+                self.counters["encode_errors"] += 1
+                kind = type(exc).__name__
+                if kind not in self.encode_failures:
+                    self.encode_failures.add(kind)
+                    print(f"edge: web view: a frame failed to encode ({kind}: {exc}); skipping it", file=sys.stderr)
             self.closing.wait(max(0.0, interval - (time.monotonic() - began)))
 
+    def _encode_newest(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is None or not self.viewers:
+            return
+        image, faces = pending
+        fps = self.frames / max(time.monotonic() - self.started, 1e-9)  # the run's rate so far, as the overlay says
+        with self.encode_times.time("encode"):
+            ok, jpeg = cv2.imencode(".jpg", annotate(image, faces, fps), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if ok:
+            self.latest.publish(jpeg.tobytes())
+            self.counters["frames_encoded"] += 1
 
-class ViewHandler(BaseHTTPRequestHandler):
-    """GET/HEAD on five routes; every other method is 405, every unknown path 404."""
+
+class MetricsServer(WebView):
+    """`--metrics [HOST:]PORT` without the web view: the same server and guards, serving GET /metrics only."""
+
+    name = "metrics"
+    option = "--metrics"
+
+    def __init__(
+        self, host: str, port: int, labels: list[str], token: str | None = None, allow_hosts: Iterable[str] = (),
+        timer: StageTimes | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(host, port, labels, token=token, allow_hosts=allow_hosts, timer=timer)
+
+    @property
+    def handler_class(self) -> type[GuardedHandler]:
+        return MetricsHandler
+
+    @property
+    def url(self) -> str:
+        return super().url + "metrics"
+
+    def metrics_text(self) -> str:
+        summary = self.summary()
+        viewers = summary.get("outputs", {}).get("serve", {}).get("viewers", 0)
+        return metrics.render(summary, self.labels, self.timer, viewers)
+
+    def frame(self, result: Result) -> None:
+        """Nothing per frame: the metrics are computed when scraped."""
+
+    def stats(self) -> dict:
+        return {"url": self.url, **{k: self.counters[k] for k in ("requests", "refused_token", "refused_host")}}
+
+
+class DeadlineReader(io.RawIOBase):
+    """The connection's bytes for the request reader: a request must arrive whole by its handler's deadline, however
+    slowly it trickles in (a byte every few seconds would otherwise hold a connection for ever)."""
+
+    def __init__(self, handler: GuardedHandler) -> None:
+        self.handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        deadline, connection = self.handler.deadline, self.handler.connection
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request did not arrive whole in time")
+            connection.settimeout(min(left, CLIENT_TIMEOUT))
+        return connection.recv_into(buffer)
+
+
+class GuardedHandler(BaseHTTPRequestHandler):
+    """GET/HEAD on `routes`; every other method is 405, every unknown path 404. Before a route: the request's
+    deadline, an allowed Host, the token; on every response: the security headers."""
 
     view: WebView
     server_version = "fer-edge"
     timeout = CLIENT_TIMEOUT
-    routes: ClassVar[dict[str, str]] = {
-        "/": "_page",
-        "/stream.mjpg": "_stream",
-        "/events": "_events",
-        "/api/summary": "_summary",
-        "/healthz": "_health",
-    }
-    open_routes: ClassVar[set[str]] = {"/healthz"}  # a liveness probe reveals nothing, so it needs no token
+    routes: ClassVar[dict[str, str]] = {}
+    open_routes: ClassVar[set[str]] = set()
+    deadline: float | None = None
+    holds_request_slot = False
+    holds_viewer_slot = False
 
     def __getattr__(self, name: str) -> object:
         if name.startswith("do_"):  # POST, PUT, DELETE, ...: this server is read-only
@@ -217,22 +396,48 @@ class ViewHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: a service's journal should not get a line per request."""
 
+    def setup(self) -> None:
+        super().setup()
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        self.rfile = io.BufferedReader(DeadlineReader(self))
+
+    def parse_request(self) -> bool:
+        """Reads the headers (by the deadline); then only writes can stall, for CLIENT_TIMEOUT at most."""
+        parsed = super().parse_request()
+        self.deadline = None
+        self.connection.settimeout(CLIENT_TIMEOUT)
+        return parsed
+
+    def security_headers(self) -> list[tuple[str, str]]:
+        return [("Content-Security-Policy", self.view.policy), ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")]  # fmt: skip
+
+    def end_headers(self) -> None:
+        for key, value in self.security_headers():
+            self.send_header(key, value)
+        super().end_headers()
+
     def handle(self) -> None:
-        if not self.view.slots.acquire(blocking=False):
-            self.view.counters["refused_busy"] += 1
+        view = self.view
+        if not view.in_progress.acquire(blocking=False):
+            view.counters["refused_busy"] += 1
+            headers = "".join(f"{key}: {value}\r\n" for key, value in self.security_headers())
             with contextlib.suppress(OSError):
-                self.rfile.readline(65537)
                 self.request.sendall(
                     b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n"
-                    b"Connection: close\r\n\r\ntoo many clients\n"
-                )
+                    + headers.encode() + b"Connection: close\r\n\r\ntoo many clients\n"
+                )  # fmt: skip
             return
+        self.holds_request_slot = True
         try:
             super().handle()
         except (ConnectionError, TimeoutError):
             pass  # the client went away or stalled: its problem, not the run's
         finally:
-            self.view.slots.release()
+            if self.holds_request_slot:
+                view.in_progress.release()
+            if self.holds_viewer_slot:
+                view.slots.release()
 
     def _not_allowed(self) -> None:
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
@@ -243,7 +448,13 @@ class ViewHandler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
-        self.view.counters["requests"] += 1
+        view = self.view
+        view.counters["requests"] += 1
+        if not view.hosts.allows(self.headers.get("Host")):  # DNS rebinding: a foreign name gets no data
+            view.counters["refused_host"] += 1
+            self.send_response(HTTPStatus.MISDIRECTED_REQUEST)
+            self._body(b"unknown Host; start with --serve-allow-host NAME to allow it\n", "text/plain")
+            return
         url = urlsplit(self.path)
         route = self.routes.get(url.path)
         if route is None:
@@ -251,7 +462,7 @@ class ViewHandler(BaseHTTPRequestHandler):
             self._body(b"not found\n", "text/plain")
             return
         if url.path not in self.open_routes and not self._authorised(url.query):
-            self.view.counters["refused_token"] += 1
+            view.counters["refused_token"] += 1
             self.send_response(HTTPStatus.UNAUTHORIZED)
             self.send_header("WWW-Authenticate", "Bearer")
             self._body(b"a token is required: ?token=... or Authorization: Bearer ...\n", "text/plain")
@@ -263,9 +474,9 @@ class ViewHandler(BaseHTTPRequestHandler):
         if not expected:
             return True
         given = parse_qs(query).get("token", [""])[0]
-        header = self.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            given = header.removeprefix("Bearer ").strip()
+        scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 9110)
+            given = credentials.strip()
         return hmac.compare_digest(given.encode(), expected.encode())
 
     def _body(self, body: bytes, content_type: str) -> None:
@@ -275,6 +486,26 @@ class ViewHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _metrics(self) -> None:
+        self.send_response(HTTPStatus.OK)
+        self._body(self.view.metrics_text().encode(), metrics.CONTENT_TYPE)
+
+
+class MetricsHandler(GuardedHandler):
+    routes: ClassVar[dict[str, str]] = {"/metrics": "_metrics"}
+
+
+class ViewHandler(GuardedHandler):
+    routes: ClassVar[dict[str, str]] = {
+        "/": "_page",
+        "/stream.mjpg": "_stream",
+        "/events": "_events",
+        "/api/summary": "_summary",
+        "/metrics": "_metrics",
+        "/healthz": "_health",
+    }
+    open_routes: ClassVar[set[str]] = {"/healthz"}  # a liveness probe reveals nothing, so it needs no token
 
     def _page(self) -> None:
         self.send_response(HTTPStatus.OK)
@@ -290,6 +521,20 @@ class ViewHandler(BaseHTTPRequestHandler):
                    "application/json")  # fmt: skip
 
     def _open_stream(self, content_type: str) -> bool:
+        """Headers for a stream; False for HEAD, or when every viewer slot is taken (then a 503 is sent)."""
+        if self.command != "HEAD":
+            if not self.view.slots.acquire(blocking=False):
+                self.view.counters["refused_busy"] += 1
+                self.send_response(HTTPStatus.SERVICE_UNAVAILABLE)
+                self.send_header("Retry-After", "5")
+                self._body(b"too many viewers\n", "text/plain")
+                return False
+            self.holds_viewer_slot = True  # a viewer now: it no longer counts as a request in progress
+            self.holds_request_slot = False
+            self.view.in_progress.release()
+            # A small send buffer, fixed: a client that stops reading fills it soon, and the next write then
+            # stalls and times out after CLIENT_TIMEOUT, freeing the slot.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", content_type)
         self.send_header("Cache-Control", "no-store")
@@ -351,7 +596,11 @@ def token_from(option: str | None, environ: dict[str, str]) -> str | None:
 
 
 def announce(view: WebView, host: str) -> None:
-    print(f"serving {view.url} (live view; /stream.mjpg, /events, /api/summary, /healthz)", file=sys.stderr)
-    warning = warn_if_exposed(host, view.token)
+    if isinstance(view, MetricsServer):
+        print(f"metrics on {view.url} (Prometheus)", file=sys.stderr)
+    else:
+        print(f"serving {view.url} (live view; /stream.mjpg, /events, /api/summary, /metrics, /healthz)",
+              file=sys.stderr)  # fmt: skip
+    warning = warn_if_exposed(host, view.token, view.option)
     if warning:
         print(f"edge: {warning}", file=sys.stderr)

@@ -58,7 +58,7 @@ def hidden(folder: Path) -> list[str]:
     [
         ("--threads", "0", "an integer from 1 to 64"),
         ("--threads", "-1", "an integer from 1 to 64"),
-        ("--scale-factor", "1.0", "a number from 1.01 to 2.0"),
+        ("--scale-factor", "1.0", "a number from 1.01 to 2"),
         ("--detect-width", "-1", "0 or an integer >= 64"),
         ("--detect-every", "0", "a positive integer"),
         ("--max-frames", "-5", "an integer >= 0"),

@@ -1,0 +1,300 @@
+"""The web view against a hostile run (issue 19): a hostile contract, slow senders, DNS rebinding, a stalled
+/events client, absurd options. Real `python -m edge --serve` processes, real sockets on 127.0.0.1, real Chromium."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.contract import Contract
+from edge.model_folder import DEFAULT_MODEL_DIR, FLOAT32_FILE, INT8_FILE, write_folder
+from tests.conftest import error_lines, run_module
+from tests.edge.test_serve import chromium, start
+from tests.live import EdgeProcess, free_port, get, serving, wait_for
+
+# Seven labels (the shipped model's count), each trying to escape the page, a JSON string or a header. "Happy" stays
+# where the demo's smiling face lands.
+HOSTILE = [
+    "</script><script>window.pwned=1</script>",
+    '<img src=x onerror="window.pwned=2">',
+    'Quote" Back\\slash',
+    "Happy",
+    "Line\u2028Sep\u2029<!--",
+    "Amp&amp;</SCRIPT>",
+    "New\nline",
+]
+HEADERS = {"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"}
+
+
+def hostile_model(folder: Path) -> Path:
+    """The shipped model under a sealed contract whose labels are HOSTILE (a hand-edited contract is refused)."""
+    contract = Contract.load(DEFAULT_MODEL_DIR)
+    contract.labels = list(HOSTILE)
+    write_folder(folder, {name: (DEFAULT_MODEL_DIR / name).read_bytes() for name in (INT8_FILE, FLOAT32_FILE)},
+                 contract)  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    edge, base = start("--model", str(hostile_model(tmp_path_factory.mktemp("hostile") / "model")))
+    yield base
+    edge.stop()
+
+
+def port_of(base: str) -> int:
+    return int(base.rsplit(":", 1)[1].strip("/"))
+
+
+def raw(port: int, request: bytes, timeout: float = 10) -> bytes:
+    """One whole HTTP exchange over a plain socket (a Host header urllib would not send)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
+        client.sendall(request)
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# 1: labels are data, never code
+
+
+def test_hostile_labels_are_escaped_and_every_response_has_the_security_headers(hostile: str) -> None:
+    status, headers, page = get(hostile)
+    assert status == 200
+    text = page.decode()
+    assert text.count("</script>") == 2 and "<img src=x" not in text and "\u2028" not in text  # data stays data
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
+    assert "'unsafe-inline'" not in policy and "img-src 'self' data:" in policy
+    embedded = text.split('<script type="application/json" id="labels">')[1].split("</script>")[0]
+    assert json.loads(embedded) == HOSTILE
+    for path, method, expected in [("", "GET", 200), ("nothing", "GET", 404), ("api/summary", "POST", 405),
+                                   ("healthz", "HEAD", 200), ("api/summary", "GET", 200)]:  # fmt: skip
+        status, headers, _ = get(hostile + path, method=method)
+        assert status == expected and set(headers) >= HEADERS, path
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
+
+
+@pytest.mark.slow
+def test_hostile_labels_show_as_text_and_run_nothing_in_a_real_browser(hostile: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.add_init_script(
+            "window.violations = []; document.addEventListener('securitypolicyviolation',"
+            " (e) => window.violations.push(e.violatedDirective));"
+        )
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(hostile)
+        page.wait_for_selector("#faces .face .row", timeout=30_000)  # the page's own script runs under the policy
+        shown = page.eval_on_selector_all(
+            "#faces .face:first-of-type .row span:first-child", "spans => spans.map((s) => s.textContent)"
+        )
+        assert shown == HOSTILE  # displayed as text, exactly
+        assert page.inner_text("#faces .label") == "Happy"
+        assert page.evaluate("window.pwned") is None and page.locator("img[src='x']").count() == 0
+        assert page.evaluate("window.violations") == [] and dialogs == []
+        # The policy itself holds: a script injected by the DOM (an XSS that got past escaping) does not run.
+        page.evaluate(
+            "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+            " document.body.append(s); }"
+        )
+        page.wait_for_function("window.violations.length > 0", timeout=10_000)
+        assert page.evaluate("window.injected") is None
+        browser.close()
+
+
+# 2: slow senders
+
+
+def test_slow_senders_do_not_lock_viewers_out() -> None:
+    edge, base = start("--serve-max-clients", "2")
+    port = port_of(base)
+    slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+    viewers: list[socket.socket] = []
+    try:
+        for client in slow:
+            client.sendall(b"G")  # and a byte every few seconds, never a whole request
+        time.sleep(0.5)  # let the server take them all (behaviour below is the same however long)
+        for _ in range(2):
+            viewer = socket.create_connection(("127.0.0.1", port), timeout=10)
+            viewers.append(viewer)
+            viewer.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert viewer.recv(64).startswith(b"HTTP/1.0 200")
+        assert get(base + "healthz")[0] == 200  # a short request is no viewer: the cap does not count it
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as third:  # one viewer too many
+            third.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert third.recv(64).startswith(b"HTTP/1.0 503")
+    finally:
+        for client in slow + viewers:
+            client.close()
+        edge.stop()
+
+
+@pytest.mark.slow
+def test_a_request_that_trickles_in_is_dropped() -> None:
+    edge, base = start()
+    try:
+        with socket.create_connection(("127.0.0.1", port_of(base)), timeout=30) as client:
+            request = b"GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: " + b"a" * 200
+
+            def dropped() -> bool:
+                try:
+                    client.sendall(request[:1])
+                    del request[:1]
+                    client.setblocking(False)
+                    try:
+                        return client.recv(1) == b""  # the server closed it
+                    except BlockingIOError:
+                        return False
+                    finally:
+                        client.setblocking(True)
+                except OSError:  # reset: closed as well
+                    return True
+
+            request = bytearray(request)
+            wait_for(dropped, 60, "the server to drop a request that never arrives whole")
+            assert request, "the whole request was sent before the server dropped it"
+    finally:
+        edge.stop()
+
+
+# 3: DNS rebinding
+
+
+def test_only_known_host_names_get_answers() -> None:
+    edge, base = start("--serve-allow-host", "Pi.Local")
+    port = port_of(base)
+    try:
+        for path in ("/api/summary", "/stream.mjpg", "/healthz", "/metrics", "/"):
+            answer = raw(port, f"GET {path} HTTP/1.1\r\nHost: rebind.attacker.example:{port}\r\n\r\n".encode())
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.0 421"), path
+            assert b"frames" not in body and b"--fer-edge-frame" not in body and b"\xff\xd8" not in body
+        for host in (f"127.0.0.1:{port}", "127.0.0.1", "localhost", f"localhost:{port}", f"[::1]:{port}",
+                     "pi.local", f"PI.LOCAL:{port}"):  # fmt: skip
+            answer = raw(port, f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            assert answer.startswith(b"HTTP/1.0 200"), host
+        assert raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:x\r\n\r\n").startswith(b"HTTP/1.0 421")
+    finally:
+        edge.stop()
+
+
+# 23: --serve-fps out of range; an encoder that fails goes on
+
+
+@pytest.mark.parametrize("fps", ["1e-300", "0.01", "61", "inf"])
+def test_serve_fps_out_of_range_is_refused(fps: str) -> None:
+    result = run_module("edge", "--serve", str(free_port()), "--serve-fps", fps, "--max-frames", "1", timeout=120)
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        f"python -m edge: error: argument --serve-fps: {fps!r} is not a number from 0.1 to 60 (see --help)"
+    ]
+
+
+def test_the_encoder_survives_a_frame_that_fails(monkeypatch: pytest.MonkeyPatch, capfd) -> None:
+    import urllib.request
+
+    import numpy as np
+
+    from edge.frames import Frame
+    from edge.outputs import web
+    from edge.outputs.base import Result
+
+    calls = []
+
+    def annotate(image, faces, fps):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("no memory for this one")
+        return image
+
+    monkeypatch.setattr(web, "annotate", annotate)
+    view = web.WebView("127.0.0.1", 0, ["a"], max_fps=60)
+    view.start(dict)
+    try:
+        with urllib.request.urlopen(view.url + "stream.mjpg", timeout=30) as response:
+            wait_for(lambda: view.viewers, 10, "the viewer")
+            image = np.zeros((8, 8, 3), np.uint8)
+            for index in range(3):
+                view.frame(Result(Frame(image, index, "test", 0.0), [], lambda: 0.0))
+                wait_for(lambda n=index: len(calls) > n, 10, "the encoder to take the frame")
+            assert response.readline() == b"--fer-edge-frame\r\n"  # frames after the failure are served
+        assert view.threads[1].is_alive() and view.counters["encode_errors"] == 1
+    finally:
+        view.close()
+    [line] = [line for line in capfd.readouterr().err.splitlines() if "encode" in line]
+    assert "MemoryError" in line
+
+
+# 33: an /events client that never reads
+
+
+@pytest.mark.slow
+def test_a_stalled_events_client_loses_its_slot() -> None:
+    edge, base = start("--serve-max-clients", "1")
+    try:
+        with socket.socket() as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(("127.0.0.1", port_of(base)))
+            stalled.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never read a byte
+            port = port_of(base)
+            wait_for(lambda: events_answer(port) == b"503", 30, "the stalled client to hold the one slot")
+            wait_for(lambda: events_answer(port) == b"200", 60, "the stalled client to be dropped")  # was 156 s
+    finally:
+        edge.stop()
+
+
+def events_answer(port: int) -> bytes:
+    """The status code a new /events viewer gets (it leaves at once)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as viewer:
+        viewer.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        return viewer.recv(12)[9:12]
+
+
+# 39: the auth scheme is case-insensitive
+
+
+def test_bearer_scheme_in_any_case_is_accepted() -> None:
+    token = "s3cret-token"
+    edge, base = start(env={"FER_EDGE_SERVE_TOKEN": token})
+    try:
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            assert get(base + "api/summary", headers={"Authorization": f"{scheme} {token}"})[0] == 200, scheme
+        assert get(base + "api/summary", headers={"Authorization": "bearer wrong"})[0] == 401
+        assert get(base + "api/summary", headers={"Authorization": f"Basic {token}"})[0] == 401
+    finally:
+        edge.stop()
+
+
+# 42: loopback is decided by the address, not a list of spellings
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "::1"])
+def test_no_exposure_warning_on_loopback_addresses(host: str) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        pytest.skip(f"{host} is not available here")
+    port = free_port()
+    bracketed = f"[{host}]" if ":" in host else host
+    edge = EdgeProcess("--source", "demo", "--loop", "--quiet", "--serve", f"{bracketed}:{port}")
+    try:
+        base = f"http://{bracketed}:{port}/"
+        wait_for(lambda: serving(edge, base), 60, "the web view to answer")
+    finally:
+        code, _, err = edge.stop()
+    assert code == 0
+    assert "warning" not in err and f"serving {base}" in err
