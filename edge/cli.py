@@ -303,23 +303,28 @@ def check_async(choice: str, source: Source, spec: str) -> None:
         )
 
 
+def check_combinations(args: argparse.Namespace) -> None:
+    """Options that are each valid but not together, refused before any work."""
+    check_paths(args)
+    if args.loop and is_live(args.source):
+        raise UserError(
+            f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
+        )
+    if args.ha_discovery and not args.mqtt:
+        raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
+    if args.metrics and args.serve:
+        raise UserError("--metrics: the web view (--serve) already serves /metrics; give one of them")
+    if args.serve_allow_host and not (args.serve or args.metrics):
+        raise UserError("--serve-allow-host needs --serve or --metrics")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.source = source_from(args.source, os.environ)
     quiet_libraries()
 
     def go() -> int:
-        check_paths(args)
-        if args.loop and is_live(args.source):
-            raise UserError(
-                f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
-            )
-        if args.ha_discovery and not args.mqtt:
-            raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
-        if args.metrics and args.serve:
-            raise UserError("--metrics: the web view (--serve) already serves /metrics; give one of them")
-        if args.serve_allow_host and not (args.serve or args.metrics):
-            raise UserError("--serve-allow-host needs --serve or --metrics")
+        check_combinations(args)
         detector = DetectorConfig(
             args.scale_factor, args.min_neighbors, args.min_face, args.detect_width, args.detector
         )
