@@ -70,5 +70,9 @@ class Sink:
         """What this sink adds to the run summary (clients served, messages dropped...)."""
         return {}
 
+    def failure(self) -> str | None:
+        """After close: why the run must end with exit 2 although it ran (MQTT: the broker never accepted us)."""
+        return None
+
     def close(self) -> None:
         """The run ended, or failed before it began: finish writing or sending, release files, sockets, threads."""

@@ -7,7 +7,8 @@ newest frame. Every client has its own thread and a bounded buffer, so a slow or
 or events; it never slows the pipeline or the other viewers.
 
 Routes: `/` (the page), `/stream.mjpg`, `/events` (Server-Sent Events: each frame's JSONL record, plus a
-`stats` event a second), `/api/summary` (the run summary so far), `/healthz`. GET and HEAD only; nothing is
+`stats` event a second), `/api/summary` (the run summary so far), `/api/snapshot.jpg` (the face of the latest
+event: appeared or changed label; 404 before the first), `/healthz`. GET and HEAD only; nothing is
 read from the file system after start-up. Optional token (`?token=` or `Authorization: Bearer`).
 """
 
@@ -36,6 +37,7 @@ from edge.common.errors import UserError
 from edge.common.timing import StageTimes
 from edge.frames import Face
 from edge.outputs.base import Result, Sink, annotate
+from edge.outputs.snapshots import LatestSnapshot
 
 PAGE = Path(__file__).resolve().parents[1] / "assets" / "webview.html"
 TOKEN_ENV = "FER_EDGE_SERVE_TOKEN"
@@ -116,6 +118,7 @@ class WebView(Sink):
         self.pending: tuple[np.ndarray, list[Face]] | None = None  # the 1-slot hand-over to the encoder
         self.wake = threading.Event()
         self.latest = LatestJpeg()
+        self.snapshot = LatestSnapshot()  # /api/snapshot.jpg
         self.encode_times = StageTimes()  # annotate + JPEG, on the encoder thread: what watching costs the CPU
         self.closing = threading.Event()
         self.summary: Callable[[], dict] = dict
@@ -149,6 +152,7 @@ class WebView(Sink):
 
     def frame(self, result: Result) -> None:
         self.frames += 1
+        self.snapshot.frame(result)
         if self.viewers:
             self.pending = (result.frame.image, result.faces)
             self.wake.set()
@@ -195,7 +199,7 @@ class WebView(Sink):
 
 
 class ViewHandler(BaseHTTPRequestHandler):
-    """GET/HEAD on five routes; every other method is 405, every unknown path 404."""
+    """GET/HEAD on six routes; every other method is 405, every unknown path 404."""
 
     view: WebView
     server_version = "fer-edge"
@@ -205,6 +209,7 @@ class ViewHandler(BaseHTTPRequestHandler):
         "/stream.mjpg": "_stream",
         "/events": "_events",
         "/api/summary": "_summary",
+        "/api/snapshot.jpg": "_snapshot",
         "/healthz": "_health",
     }
     open_routes: ClassVar[set[str]] = {"/healthz"}  # a liveness probe reveals nothing, so it needs no token
@@ -283,6 +288,15 @@ class ViewHandler(BaseHTTPRequestHandler):
     def _summary(self) -> None:
         self.send_response(HTTPStatus.OK)
         self._body(json.dumps(self.view.summary()).encode(), "application/json")
+
+    def _snapshot(self) -> None:
+        jpeg = self.view.snapshot.latest()
+        if jpeg is None:
+            self.send_response(HTTPStatus.NOT_FOUND)
+            self._body(b"no snapshot yet: one comes when a face appears or changes label\n", "text/plain")
+            return
+        self.send_response(HTTPStatus.OK)
+        self._body(jpeg, "image/jpeg")
 
     def _health(self) -> None:
         self.send_response(HTTPStatus.OK)
