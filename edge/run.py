@@ -142,6 +142,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
         stack.callback(source.close)
         try:
             sinks = open_sinks(options, human or human_output(options), stack)
+            stats.sinks = [sink for sink in sinks if sink.name]  # the summary's outputs, --snapshots among them
             for sink in sinks:
                 sink.start(stats.summary)
             stats.stopped = _frames(source, pipeline, sinks, stats, stop, options.max_frames)

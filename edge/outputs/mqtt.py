@@ -141,7 +141,8 @@ class MqttPublisher(Sink):
             raise UserError(f"--device-name {device[:80]!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
         self.topics = {k: f"{base}/{k}" for k in TOPICS}
-        longest = max([*self.topics.values(), *discovery(ha_prefix or "", self.device, self.topics)], key=len)
+        configs = discovery(ha_prefix, self.device, self.topics) if ha_prefix else {}
+        longest = max([*self.topics.values(), *configs], key=len)
         if len(longest.encode()) > MQTT_TOPIC_MAX:
             raise UserError(
                 f"--mqtt prefix, --device-name and --ha-discovery make a topic of {len(longest.encode())} bytes;"
