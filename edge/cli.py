@@ -11,6 +11,7 @@ from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
     Parser,
     add_version,
+    bounded_float,
     fraction_below_one,
     host_name,
     host_port,
@@ -21,6 +22,7 @@ from edge.common.options import (
     positive_float,
     positive_int,
     thread_count,
+    topic_prefix,
     zero_or_at_least,
 )
 from edge.common.timing import StageTimes
@@ -32,7 +34,8 @@ from edge.detectors.yunet import MIN_DETECT_WIDTH
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
-from edge.outputs.mqtt import SUMMARY_EVERY
+from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE
+from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
@@ -157,6 +160,12 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         "--jsonl-keep", type=positive_int, default=JSONL_KEEP, help="rotated JSONL files to keep (default: %(default)s)"
     )
     output.add_argument("--summary-json", help="write the end-of-run summary as JSON to this file")
+    output.add_argument(
+        "--snapshots", metavar="DIR", help="write a JPEG of each face that appears or changes label into DIR"
+    )
+    output.add_argument(
+        "--keep", type=positive_int, default=SNAPSHOTS_KEEP, help="--snapshots files to keep (default: %(default)s)"
+    )
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
 
 
@@ -228,20 +237,23 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     mqtt.add_argument(
         "--mqtt",
         type=mqtt_url,
-        metavar="mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]",
-        help="publish faces, events and summaries to this broker (topics PREFIX/DEVICE/...; PREFIX: fer-edge)",
+        metavar="mqtt://[USER@]HOST[:PORT][/PREFIX]",
+        help="publish faces, events, snapshots and summaries to this broker (topics PREFIX/DEVICE/...; PREFIX:"
+        f" fer-edge); the password from {PASSWORD_ENV} or --mqtt-password-file",
     )
+    mqtt.add_argument("--mqtt-password-file", metavar="FILE", help="read the broker password from FILE")
     mqtt.add_argument("--device-name", help="this device's name in topics (default: the host name)")
     mqtt.add_argument(
         "--mqtt-summary-every",
-        type=positive_float,
+        type=bounded_float(*SUMMARY_EVERY_RANGE),
         default=SUMMARY_EVERY,
-        help="seconds between summaries (default: %(default)s)",
+        help="seconds between summaries, {:g} to {:g} (default: %(default)s)".format(*SUMMARY_EVERY_RANGE),
     )
     mqtt.add_argument(
         "--ha-discovery",
         nargs="?",
         const="homeassistant",
+        type=topic_prefix,
         metavar="PREFIX",
         help="announce the device to Home Assistant (MQTT discovery; PREFIX default: homeassistant)",
     )
@@ -264,11 +276,12 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
         announce(view, host)
         sinks.append(view)
     if args.mqtt:
-        from edge.outputs.mqtt import MqttPublisher, default_device
+        from edge.outputs.mqtt import MqttPublisher, default_device, password_for
 
         device = args.device_name or default_device()
         try:
-            sinks.append(MqttPublisher(args.mqtt, device, args.mqtt_summary_every, args.ha_discovery))
+            url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
+            sinks.append(MqttPublisher(url, device, args.mqtt_summary_every, args.ha_discovery))
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -310,7 +323,9 @@ def check_combinations(args: argparse.Namespace) -> None:
         raise UserError(
             f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
         )
-    if args.ha_discovery and not args.mqtt:
+    if args.mqtt_password_file and not args.mqtt:
+        raise UserError("--mqtt-password-file needs --mqtt")
+    if args.ha_discovery is not None and not args.mqtt:
         raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
     if args.metrics and args.serve:
         raise UserError("--metrics: the web view (--serve) already serves /metrics; give one of them")
@@ -366,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             jsonl_keep=args.jsonl_keep,
             quiet=args.quiet,
             max_frames=args.max_frames,
+            snapshots=args.snapshots,
+            snapshots_keep=args.keep,
             sinks=sinks,
         )
         human = human_output(options)

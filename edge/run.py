@@ -17,6 +17,8 @@ from edge.common.timing import TOTAL
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
 from edge.outputs.jsonl import KEEP, JsonlWriter
+from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
+from edge.outputs.snapshots import SnapshotWriter
 from edge.outputs.terminal import Lines, Terminal
 from edge.outputs.video import FrameSaver
 from edge.outputs.window import Window
@@ -33,6 +35,8 @@ class RunOptions:
     jsonl_keep: int = KEEP
     quiet: bool = False
     max_frames: int = 0  # 0: until the source ends
+    snapshots: str | None = None  # a folder for each event's face (edge/outputs/snapshots.py)
+    snapshots_keep: int = SNAPSHOTS_KEEP
     sinks: list[Sink] = field(default_factory=list)  # made before the run (the web view, MQTT): named in the summary
 
 
@@ -138,8 +142,9 @@ def open_sinks(options: RunOptions, human: Terminal, stack: contextlib.ExitStack
     video = opened(FrameSaver(options.save)) if options.save else None
     jsonl = opened(JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep)) if options.jsonl else None
     window = opened(Window()) if options.show else None
+    snapshots = opened(SnapshotWriter(options.snapshots, options.snapshots_keep)) if options.snapshots else None
     lines = None if options.quiet else Lines(human)
-    return [sink for sink in (jsonl, *options.sinks, lines, video, window) if sink is not None]
+    return [sink for sink in (jsonl, *options.sinks, lines, video, snapshots, window) if sink is not None]
 
 
 def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal | None = None) -> dict:
@@ -153,6 +158,7 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
         stack.callback(source.close)
         try:
             sinks = open_sinks(options, human or human_output(options), stack)
+            stats.sinks = [sink for sink in sinks if sink.name]  # the summary's outputs, --snapshots among them
             for sink in sinks:
                 sink.start(stats.summary)
             stats.stopped = _frames(source, pipeline, sinks, stats, stop, options.max_frames)

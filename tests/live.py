@@ -146,7 +146,8 @@ class Broker:
 
 
 class Subscriber:
-    """A paho client that records every message under `topic` as (topic, payload text, retained)."""
+    """A paho client that records every message under `topic` as (topic, payload text, retained); binary payloads
+    (JPEG snapshots) come back with `text.encode(errors="surrogateescape")`."""
 
     def __init__(self, port: int, topic: str = "#") -> None:
         from paho.mqtt.client import CallbackAPIVersion, Client
@@ -165,7 +166,8 @@ class Subscriber:
 
     def _message(self, client, userdata, message) -> None:
         with self.lock:
-            self.messages.append((message.topic, message.payload.decode(), bool(message.retain)))
+            text = message.payload.decode(errors="surrogateescape")
+            self.messages.append((message.topic, text, bool(message.retain)))
 
     def on(self, topic: str) -> list[str]:
         with self.lock:

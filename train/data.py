@@ -307,7 +307,7 @@ def _read_votes(path: Path, data: Dataset) -> np.ndarray:
 
 
 def _keep_rows(data: Dataset, keep: np.ndarray, labels: np.ndarray, majority: np.ndarray, path: Path) -> None:
-    dropped = {name: int(n) for name, n in zip(*np.unique(majority[~keep], return_counts=True), strict=True)}
+    dropped = {str(name): int(n) for name, n in zip(*np.unique(majority[~keep], return_counts=True), strict=True)}
     data.images, data.usage, data.lines = data.images[keep], data.usage[keep], data.lines[keep]
     data.labels = labels[keep].astype(np.int64)
     data.notes.append(f"FER+ majority labels from {path}; dropped {int((~keep).sum())} rows {dropped}")

@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from importlib import metadata
 from typing import NamedTuple, NoReturn
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote
 
 DISTRIBUTION = "fer-edge"
 FALLBACK_VERSION = "0.1.0"  # edge/ copied alone to a device has no installed metadata
@@ -103,6 +103,10 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    return _number(float, lambda v: low <= v <= high, f"a number from {low:g} to {high:g}")
+
+
 def frame_sizes(text: str) -> list[tuple[int, int]]:
     """`640x480,1280x720` as [(640, 480), (1280, 720)]: each a positive WIDTHxHEIGHT."""
     sizes = []
@@ -133,6 +137,25 @@ def host_port(text: str) -> tuple[str, int]:
 host_port.__name__ = "[HOST:]PORT"
 
 
+MQTT_TOPIC_MAX = 65535  # bytes of UTF-8 in one topic name (MQTT 3.1.1 and 5)
+
+
+def topic_problem(text: str, what: str = "topic prefix") -> str | None:
+    """Why `text` cannot be levels of a topic that fer-edge publishes to, or None: no + or # (wildcards), no NUL,
+    no empty level, at most MQTT's 65,535 bytes."""
+    if not text:
+        return f"the {what} is empty"
+    if "+" in text or "#" in text:
+        return f"the {what} may not hold + or # (wildcards)"
+    if "\0" in text:
+        return f"the {what} may not hold a NUL character"
+    if "" in text.split("/"):
+        return f"the {what} may not hold an empty level (//, or / at its start)"
+    if len(text.encode("utf-8", "surrogatepass")) > MQTT_TOPIC_MAX:
+        return f"the {what} is longer than MQTT's {MQTT_TOPIC_MAX} bytes"
+    return None
+
+
 class MqttUrl(NamedTuple):
     host: str
     port: int
@@ -140,24 +163,86 @@ class MqttUrl(NamedTuple):
     password: str | None
     prefix: str
 
+    def __str__(self) -> str:
+        """The URL for messages, summaries and logs: the password, wherever it came from, never shows."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        user = "" if self.user is None else f"{quote(self.user, safe='')}{':***' if self.password else ''}@"
+        return f"mqtt://{user}{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"MqttUrl({str(self)!r})"
+
+    def with_password(self, password: str | None) -> MqttUrl:
+        return self._replace(password=password)
+
+
+MQTT_URL_FORM = "mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]"
+
+
+def redact_url(text: str) -> str:
+    """`text` as typed, with any password in it replaced by ***: what an error message may echo."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at:
+        return text
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{hostport}{slash}{path}"
+
 
 def mqtt_url(text: str) -> MqttUrl:
-    """`mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]`; the prefix defaults to fer-edge (topics PREFIX/DEVICE/...)."""
-    parts = urlsplit(text)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"{text!r} is not mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]")
-    if "?" in text or "#" in text:
-        raise argparse.ArgumentTypeError(f"{text!r}: no ? or # (not in a topic prefix; %-encode them in a password)")
-    try:
-        port = parts.port or 1883
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: the port must be a number from 1 to 65535") from None
-    prefix = unquote(parts.path).strip("/") or "fer-edge"
-    if "+" in prefix or "//" in prefix:
-        raise argparse.ArgumentTypeError(f"{text!r}: the topic prefix may not hold + or an empty level")
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return MqttUrl(parts.hostname, port, user, password, prefix)
+    """`mqtt://[USER[:PASS]@]HOST[:PORT][/PREFIX]`; the prefix defaults to fer-edge (topics PREFIX/DEVICE/...).
+
+    USER and PASS are %-decoded; PASS may hold `:` (the first `:` ends the user name) and `@` (the last `@` ends
+    the password). Error messages never echo the password."""
+    shown = redact_url(text)
+    shown = repr(shown if len(shown) <= 80 else shown[:77] + "...")
+    scheme, sep, rest = text.partition("://")
+    if scheme != "mqtt" or not sep:
+        raise argparse.ArgumentTypeError(f"{shown} is not {MQTT_URL_FORM}")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if "?" in hostport or "#" in hostport or "?" in path or "#" in path:
+        raise argparse.ArgumentTypeError(f"{shown}: no ? or # (not in a topic prefix; %-encode them in a password)")
+    user = password = None
+    if at:
+        raw_user, colon, raw_password = userinfo.partition(":")
+        user = unquote(raw_user)
+        password = unquote(raw_password) if colon else None
+        if not user:
+            raise argparse.ArgumentTypeError(f"{shown}: the user name before @ is empty")
+    if hostport.startswith("["):  # [::1]:1883
+        host, bracket, after = hostport[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            raise argparse.ArgumentTypeError(f"{shown}: an IPv6 host is written [ADDRESS]:PORT")
+        has_port, port_text = bool(after), after[1:]
+    else:
+        host, colon, port_text = hostport.partition(":")
+        has_port = bool(colon)
+    if not host or any(c.isspace() or not c.isprintable() for c in hostport):
+        raise argparse.ArgumentTypeError(f"{shown}: no host name, or a space or control character in it")
+    if has_port and not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise argparse.ArgumentTypeError(f"{shown}: the port must be a number from 1 to 65535")
+    port = int(port_text) if has_port else 1883
+    prefix = unquote(path).rstrip("/") if path.strip("/") else "fer-edge"
+    problem = topic_problem(prefix)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{shown}: {problem}")
+    return MqttUrl(host, port, user, password, prefix)
 
 
 mqtt_url.__name__ = "MQTT URL"
+
+
+def topic_prefix(text: str) -> str:
+    """A topic prefix such as Home Assistant's discovery prefix: levels without wildcards; a trailing / is dropped."""
+    prefix = text.rstrip("/") if text.strip("/") else text
+    problem = topic_problem(prefix)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r}{'...' if len(text) > 80 else ''}: {problem}")
+    return prefix
+
+
+topic_prefix.__name__ = "topic prefix"

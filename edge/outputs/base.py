@@ -55,7 +55,9 @@ class Sink:
     `outputs` under that name."""
 
     name = ""
-    error: str | None = None  # set when this output failed (a full disk): one line after the summary, exit 2
+    # Set when this output failed (a full disk, a broker that never accepted us), at the latest by close(): the run
+    # finishes the other outputs and the summary, then says it in one line and exits 2.
+    error: str | None = None
 
     def start(self, summary: Callable[[], dict]) -> None:
         """The run begins; `summary()` returns the run summary so far, from any thread."""

@@ -1,22 +1,29 @@
-"""`--mqtt mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]`: faces, events and summaries to an MQTT broker.
+"""`--mqtt mqtt://[USER@]HOST[:PORT][/PREFIX]`: faces, events, snapshots and summaries to an MQTT broker.
 
 Topics (PREFIX defaults to fer-edge, DEVICE to the host name):
   PREFIX/DEVICE/available  online / offline, retained; offline is also the last will (a crash or power cut)
   PREFIX/DEVICE/state      retained: the faces now (label, confidence, box) and the dominant emotion
-  PREFIX/DEVICE/events     a face appeared, changed label or left (edge/events.py): changes, not frames
+  PREFIX/DEVICE/events     a face appeared, changed label or left (edge/outputs/events.py): changes, not frames
+  PREFIX/DEVICE/snapshot   retained: a JPEG of the face of the latest appeared/changed event (outputs/snapshots.py)
   PREFIX/DEVICE/summary    the run summary every --mqtt-summary-every seconds
-and, with --ha-discovery, Home Assistant discovery configs so the device shows up with two sensors.
+and, with --ha-discovery, Home Assistant discovery configs so the device shows up with two sensors and an image.
+
+The password comes from FER_EDGE_MQTT_PASSWORD or --mqtt-password-file (or the URL); it is never printed: every
+message shows the URL as mqtt://USER:***@HOST:PORT/PREFIX.
 
 The frame loop never waits on the network: it puts messages in a bounded queue that a publisher thread empties
-while the broker is reachable; paho's own network thread (loop_start) reconnects with backoff. When the queue
-is full the oldest message is dropped and counted (the summary's `mqtt.dropped`). paho-mqtt is an optional
-extra, imported only when --mqtt is given.
+while the broker is reachable; paho's own network thread (loop_start) reconnects with backoff. A message counts
+as published when the broker acknowledges it (QoS 1 PUBACK); one dropped (the queue full, larger than the
+broker's maximum packet size, refused, or still unsent at exit) counts as dropped. MQTT 5, so the broker says
+its maximum packet size and its reason for refusing us. paho-mqtt is an optional extra, imported only when
+--mqtt is given.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import re
 import socket
@@ -24,17 +31,26 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.options import MqttUrl, version
+from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, version
 from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents, dominant
+from edge.outputs.snapshots import encode, face_crop, snapshot_faces
 
 QOS = 1
 QUEUE_SIZE = 1000
 SUMMARY_EVERY = 60.0  # seconds between summaries (--mqtt-summary-every)
+SUMMARY_EVERY_RANGE = (1.0, 86400.0)  # seconds: from one a second to one a day
 STATE_EVERY = 1.0  # seconds: the retained state follows moving boxes at most this often (changes go at once)
 RECONNECT_DELAY = (1, 30)  # seconds: paho doubles the wait between attempts up to the maximum
+STABLE_AFTER = 10.0  # seconds: a connection lost sooner than this makes the next wait longer (no flapping)
+CONNACK_WAIT = 3.0  # seconds after the TCP connection for a broker's answer (CONNACK)
+PASSWORD_ENV = "FER_EDGE_MQTT_PASSWORD"
+TOPICS = ("available", "state", "events", "snapshot", "summary")
 INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge/deploy/install-pi.sh --mqtt on a Pi)"
 
 
@@ -47,23 +63,59 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
 
 
-def discovery(ha_prefix: str, device: str, state_topic: str, available_topic: str) -> dict[str, dict]:
-    """Home Assistant MQTT discovery: a "dominant emotion" sensor and a "faces" sensor on one device."""
+def password_for(url: MqttUrl, password_file: str | None, environ: os._Environ | dict[str, str]) -> MqttUrl:
+    """The URL with its password from --mqtt-password-file or FER_EDGE_MQTT_PASSWORD (which keep it out of `ps`
+    and the unit file), or the URL's own. One source only; a password needs a user."""
+    password = url.password
+    if password_file is not None:
+        if password is not None:
+            raise UserError(f"--mqtt-password-file {password_file}: the --mqtt URL already holds a password; give one")
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise UserError(f"--mqtt-password-file {password_file}: cannot read it ({reason})") from None
+        if not password:
+            raise UserError(f"--mqtt-password-file {password_file}: the file is empty")
+    elif password is None and environ.get(PASSWORD_ENV):
+        password = environ[PASSWORD_ENV]
+    if password is not None and url.user is None:
+        raise UserError(f"--mqtt {url}: a password needs a user name (mqtt://USER@HOST)")
+    return url.with_password(password)
+
+
+def discovery(ha_prefix: str, device: str, topics: dict[str, str]) -> dict[str, dict]:
+    """Home Assistant MQTT discovery: a "dominant emotion" sensor, a "faces" sensor and the latest face's snapshot
+    (an image entity) on one device."""
+    state_topic, available_topic = topics["state"], topics["available"]
     block = {"identifiers": [f"fer_edge_{device}"], "name": f"fer-edge {device}", "manufacturer": "fer-edge",
              "model": "facial expression recognition", "sw_version": version()}  # fmt: skip
-    common = {"state_topic": state_topic, "availability_topic": available_topic, "payload_available": "online",
-              "payload_not_available": "offline", "json_attributes_topic": state_topic, "device": block}  # fmt: skip
+    available = {"availability_topic": available_topic, "payload_available": "online",
+                 "payload_not_available": "offline", "device": block}  # fmt: skip
+    common = {"state_topic": state_topic, "json_attributes_topic": state_topic, **available}
     sensors = {
         "dominant_emotion": {"name": "Dominant emotion", "icon": "mdi:emoticon-outline",
                              "value_template": "{{ value_json.dominant }}"},
         "faces": {"name": "Faces", "icon": "mdi:face-recognition", "state_class": "measurement",
                   "value_template": "{{ value_json.faces | count }}"},
     }  # fmt: skip
-    return {
+    configs = {
         f"{ha_prefix}/sensor/{device}_{key}/config": {**sensor, **common, "unique_id": f"fer_edge_{device}_{key}",
                                                       "object_id": f"{device}_{key}"}
         for key, sensor in sensors.items()
     }  # fmt: skip
+    configs[f"{ha_prefix}/image/{device}_snapshot/config"] = {
+        "name": "Latest face", "icon": "mdi:face-recognition", "image_topic": topics["snapshot"],
+        "content_type": "image/jpeg", **available, "unique_id": f"fer_edge_{device}_snapshot",
+        "object_id": f"{device}_snapshot",
+    }  # fmt: skip
+    return configs
+
+
+def packet_size(topic: str, body: bytes) -> int:
+    """An upper bound on a QoS 1 PUBLISH packet's size in MQTT 5 (fixed header, topic, packet id, properties)."""
+    remaining = 2 + len(topic.encode()) + 2 + 1 + len(body)
+    return 1 + (1 if remaining < 128 else 2 if remaining < 16384 else 3 if remaining < 2097152 else 4) + remaining
 
 
 class MqttPublisher(Sink):
@@ -79,26 +131,43 @@ class MqttPublisher(Sink):
         ha_prefix: str | None = None,
     ) -> None:
         try:
-            from paho.mqtt.client import CallbackAPIVersion, Client
+            from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5
             from paho.mqtt.enums import MQTTErrorCode
         except ImportError:
             raise UserError(f"--mqtt needs paho-mqtt, which is not installed: {INSTALL_HINT}") from None
         self.kept_codes = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
         self.url, self.device, self.summary_every, self.ha_prefix = url, slug(device), summary_every, ha_prefix
         if not self.device:
-            raise UserError(f"--device-name {device!r}: needs letters or digits")
+            raise UserError(f"--device-name {device[:80]!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
-        self.topics = {k: f"{base}/{k}" for k in ("available", "state", "events", "summary")}
-        self.queue: queue.Queue[tuple[str, dict | str, bool]] = queue.Queue(maxsize=QUEUE_SIZE)
+        self.topics = {k: f"{base}/{k}" for k in TOPICS}
+        configs = discovery(ha_prefix, self.device, self.topics) if ha_prefix else {}
+        longest = max([*self.topics.values(), *configs], key=len)
+        if len(longest.encode()) > MQTT_TOPIC_MAX:
+            raise UserError(
+                f"--mqtt prefix, --device-name and --ha-discovery make a topic of {len(longest.encode())} bytes;"
+                f" MQTT allows {MQTT_TOPIC_MAX}"
+            )
+        self.queue: queue.Queue[tuple[str, dict | str | np.ndarray, bool]] = queue.Queue(maxsize=QUEUE_SIZE)
         self.connected = threading.Event()
+        self.outcome = threading.Event()  # the first attempt ended one way or another (connected, refused, failed)
         self.closing = threading.Event()
-        self.counters = {"published": 0, "dropped": 0, "connects": 0}
+        self.counters = {"published": 0, "dropped": 0, "too_large": 0, "connects": 0}
+        self.lock = threading.Lock()  # guards the three below between the publisher and paho's thread (never held
+        self.inflight: set[int] = set()  # message ids sent, not yet acknowledged    while calling into paho)
+        self.acked: dict[int, bool] = {}  # acknowledgements (True: accepted) that came before publish() returned
+        self.uncounted: set[int] = set()  # the connection's own messages (online, discovery, offline)
         self.events = FaceEvents()
         self.last_state: tuple | None = None
         self.last_state_time = 0.0
         self.summary: Callable[[], dict] = dict
-        self.said_unreachable = False
-        self.client = Client(CallbackAPIVersion.VERSION2, client_id=f"fer-edge-{self.device}")
+        self.said: set[str] = set()  # the problems already told once
+        self.problem: str | None = None  # why the broker never accepted us (exit 2 at the end), or None
+        self.opened_at: float | None = None  # when the TCP connection of the current attempt opened
+        self.connected_at = 0.0
+        self.flaps = 0  # connections in a row that were lost within STABLE_AFTER
+        self.max_packet: int | None = None
+        self.client = Client(CallbackAPIVersion.VERSION2, client_id=f"fer-edge-{self.device}", protocol=MQTTv5)
         if url.user is not None:
             self.client.username_pw_set(url.user, url.password)
         self.client.will_set(self.topics["available"], "offline", qos=QOS, retain=True)
@@ -107,6 +176,8 @@ class MqttPublisher(Sink):
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_socket_open = self._on_socket_open
+        self.client.on_publish = self._on_publish
         self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
 
     # The run loop's side.
@@ -116,7 +187,7 @@ class MqttPublisher(Sink):
         try:
             self.client.connect_async(self.url.host, self.url.port, keepalive=30)
         except (OSError, ValueError) as exc:
-            raise UserError(f"--mqtt {self.url.host}:{self.url.port}: {exc}") from None
+            raise UserError(f"--mqtt {self.url}: {exc}") from None
         self.client.loop_start()
         self.publisher.start()
 
@@ -125,6 +196,8 @@ class MqttPublisher(Sink):
         events = self.events.update(faces, record["time"])
         for event in events:
             self._put("events", {**event, "source": record["source"], "frame": record["frame"]})
+        for _, face in snapshot_faces(events, faces)[-1:]:  # the newest face only: the topic keeps one image
+            self._put("snapshot", face_crop(result.frame.image, face.box), retain=True)  # encoded off the loop
         now = time.monotonic()
         shape = tuple((face.track, face.label) for face in faces)
         if events or shape != self.last_state or (faces and now - self.last_state_time >= STATE_EVERY):
@@ -139,29 +212,51 @@ class MqttPublisher(Sink):
             self.last_state, self.last_state_time = shape, now
 
     def stats(self) -> dict:
-        return {"broker": f"{self.url.host}:{self.url.port}", "connected": self.connected.is_set(), **self.counters}
+        return {"broker": str(self.url), "connected": self.connected.is_set(), **self.counters}
 
     def close(self) -> None:
-        """Send what is queued (a few seconds at most), then say offline and disconnect cleanly."""
+        """Send what is queued (a few seconds at most), then say offline and disconnect cleanly. Whatever was not
+        acknowledged by then counts as dropped."""
         if self.publisher.ident is None:  # never started (the run failed before it began)
             return
-        self._put("summary", self.summary())
-        if self.connected.is_set():
-            deadline = time.monotonic() + 5
-            while self.queue.unfinished_tasks and time.monotonic() < deadline:
+        if not self.counters["connects"]:  # a short run: hear how the first attempt ends
+            deadline = time.monotonic() + CONNACK_WAIT
+            while not self.connected.is_set() and (self.opened_at is not None or not self.outcome.is_set()):
+                if time.monotonic() >= deadline:
+                    break
                 time.sleep(0.05)
+            self._check_answer(final=True)
+        self._put("summary", self.summary())
+        deadline = time.monotonic() + 5
+        while self.connected.is_set() and (self.queue.unfinished_tasks or self.inflight):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         self.closing.set()
         self.publisher.join(timeout=2)
         if self.connected.is_set():
             info = self.client.publish(self.topics["available"], "offline", qos=QOS, retain=True)
+            with self.lock:
+                self.uncounted.add(info.mid)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
         self.client.disconnect()
         self.client.loop_stop()
+        with self.lock:
+            left = self.queue.qsize() + len(self.inflight)
+            self.inflight.clear()
+            self.acked.clear()
+        self.counters["dropped"] += left  # still queued or never acknowledged: not delivered
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
+                self.queue.task_done()
+        if not self.counters["connects"] and self.problem:  # the run went on, but nothing reached a broker
+            self.error = self.problem
 
     # Background threads.
 
-    def _put(self, topic: str, payload: dict | str, retain: bool = False) -> None:
+    def _put(self, topic: str, payload: dict | str | np.ndarray, retain: bool = False) -> None:
         item = (self.topics[topic], payload, retain)
         while True:
             try:
@@ -179,46 +274,121 @@ class MqttPublisher(Sink):
             if time.monotonic() >= next_summary:
                 self._put("summary", self.summary())
                 next_summary = time.monotonic() + self.summary_every
+            self._check_answer()
             if not self.connected.wait(timeout=0.2):
                 continue
             try:
                 topic, payload, retain = self.queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            body = payload if isinstance(payload, str) else json.dumps(payload)
-            info = self.client.publish(topic, body, qos=QOS, retain=retain)
+            try:
+                self._send(topic, payload, retain)
+            finally:
+                self.queue.task_done()
+
+    def _send(self, topic: str, payload: dict | str | np.ndarray, retain: bool) -> None:
+        if isinstance(payload, np.ndarray):
+            body = encode(payload)
+        else:
+            body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        size = packet_size(topic, body)
+        if self.max_packet is not None and size > self.max_packet:  # the broker would hang up on us: skip it
+            self.counters["dropped"] += 1
+            self.counters["too_large"] += 1
+            self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over the broker's maximum"
+                           f" packet size ({self.max_packet} bytes); dropped, the run goes on")  # fmt: skip
+            return
+        info = self.client.publish(topic, body, qos=QOS, retain=retain)
+        with self.lock:
             # NO_CONN: the broker went away just now; paho keeps a QoS 1 message and sends it on reconnect.
-            self.counters["published" if info.rc in self.kept_codes else "dropped"] += 1
-            self.queue.task_done()
+            if info.rc not in self.kept_codes:
+                self.counters["dropped"] += 1
+            elif info.mid in self.acked:  # acknowledged before publish() returned
+                self.counters["published" if self.acked.pop(info.mid) else "dropped"] += 1
+            else:
+                self.inflight.add(info.mid)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self.lock:
+            if mid in self.uncounted:
+                self.uncounted.discard(mid)
+            elif mid in self.inflight:
+                self.inflight.discard(mid)
+                self.counters["dropped" if reason_code.is_failure else "published"] += 1  # e.g. not authorised
+            else:
+                self.acked[mid] = not reason_code.is_failure
+
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        self.opened_at = time.monotonic()
+
+    def _check_answer(self, final: bool = False) -> None:
+        """A TCP connection that brings no CONNACK: whatever is there is not an MQTT broker."""
+        opened = self.opened_at
+        waited = opened is not None and (final or time.monotonic() - opened >= CONNACK_WAIT)
+        if waited and not self.connected.is_set():
+            self._not_a_broker("it accepted the connection but never answered")
+
+    def _not_a_broker(self, how: str) -> None:
+        message = f"{self.url} is not answering as an MQTT broker ({how})"
+        if not self.counters["connects"]:
+            self.problem = message
+        self._say_once("not a broker", f"{message}; the run goes on and connects when it can")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.opened_at = None
+        self.outcome.set()
         if reason_code.is_failure:  # e.g. a wrong password: paho keeps retrying, the log says it once
-            if not self.said_unreachable:
-                self._say(f"the broker refused the connection ({reason_code}); retrying, the run goes on")
-                self.said_unreachable = True
+            reason = str(reason_code).lower()
+            if not self.counters["connects"]:
+                self.problem = f"the broker at {self.url} refused the connection: {reason}"
+            self._say_once(f"refused {reason}", f"the broker at {self.url} refused the connection: {reason};"
+                           " retrying, the run goes on")  # fmt: skip
             return
+        self.max_packet = getattr(properties, "MaximumPacketSize", None)
         self.counters["connects"] += 1
-        if self.said_unreachable or self.counters["connects"] > 1:
-            self._say(f"connected to {self.url.host}:{self.url.port}")
-        self.said_unreachable = False
-        client.publish(self.topics["available"], "online", qos=QOS, retain=True)
+        self.connected_at = time.monotonic()
+        if self.said or self.counters["connects"] > 1:
+            self._say(f"connected to {self.url}")
+        self.said.clear()
+        self._publish_now(self.topics["available"], "online")
         if self.ha_prefix:
-            topics = self.topics
-            configs = discovery(self.ha_prefix, self.device, topics["state"], topics["available"])
-            for topic, config in configs.items():
-                client.publish(topic, json.dumps(config), qos=QOS, retain=True)
+            for topic, config in discovery(self.ha_prefix, self.device, self.topics).items():
+                self._publish_now(topic, json.dumps(config))
         self.connected.set()
+
+    def _publish_now(self, topic: str, body: str) -> None:
+        """The connection's own retained messages (online, discovery), sent from paho's thread, not counted."""
+        if self.max_packet is not None and packet_size(topic, body.encode()) > self.max_packet:
+            self.counters["too_large"] += 1
+            self._say_once(f"too large {topic}", f"the message on {topic} is over the broker's maximum packet size"
+                           f" ({self.max_packet} bytes); not sent")  # fmt: skip
+            return
+        info = self.client.publish(topic, body, qos=QOS, retain=True)
+        with self.lock:
+            self.uncounted.add(info.mid)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self.connected.is_set()
         self.connected.clear()
+        if self.opened_at is not None:  # hung up before any CONNACK
+            self.opened_at = None
+            self._not_a_broker("it closed the connection without a CONNACK")
+        self.outcome.set()
         if was and not self.closing.is_set():
             self._say(f"lost the broker ({reason_code}); reconnecting, the run goes on")
+            quick = time.monotonic() - self.connected_at < STABLE_AFTER  # flapping: wait longer each time
+            low, high = RECONNECT_DELAY
+            self.flaps = self.flaps + 1 if quick else 0
+            self.client.reconnect_delay_set(min(low * 2**self.flaps, high), high)
 
     def _on_connect_fail(self, client, userdata) -> None:
-        if not self.said_unreachable:
-            self._say(f"{self.url.host}:{self.url.port} is not reachable; the run goes on and connects when it can")
-            self.said_unreachable = True
+        self.outcome.set()
+        self._say_once("unreachable", f"{self.url} is not reachable; the run goes on and connects when it can")
+
+    def _say_once(self, key: str, message: str) -> None:
+        if key not in self.said:
+            self.said.add(key)
+            self._say(message)
 
     @staticmethod
     def _say(message: str) -> None:

@@ -7,7 +7,8 @@ newest frame. Every client has its own thread and a bounded buffer, so a slow or
 or events; it never slows the pipeline or the other viewers.
 
 Routes: `/` (the page), `/stream.mjpg`, `/events` (Server-Sent Events: each frame's JSONL record, plus a
-`stats` event a second), `/api/summary` (the run summary so far), `/metrics` (Prometheus), `/healthz`. GET and
+`stats` event a second), `/api/summary` (the run summary so far), `/api/snapshot.jpg` (the face of the latest
+event: appeared or changed label; 404 before the first), `/metrics` (Prometheus), `/healthz`. GET and
 HEAD only; nothing is read from the file system after start-up. Optional token (`?token=` or `Authorization:
 Bearer`). Every connection must send its request whole within REQUEST_TIMEOUT, name an allowed Host (DNS
 rebinding), and gets a Content-Security-Policy that runs only the page's own script. `--metrics` without the
@@ -45,6 +46,7 @@ from edge.common.timing import StageTimes
 from edge.frames import Face
 from edge.outputs import metrics
 from edge.outputs.base import Result, Sink, annotate
+from edge.outputs.snapshots import LatestSnapshot
 
 PAGE = Path(__file__).resolve().parents[1] / "assets" / "webview.html"
 TOKEN_ENV = "FER_EDGE_SERVE_TOKEN"
@@ -227,6 +229,7 @@ class WebView(Sink):
         self.pending: tuple[np.ndarray, list[Face]] | None = None  # the 1-slot hand-over to the encoder
         self.wake = threading.Event()
         self.latest = LatestJpeg()
+        self.snapshot = LatestSnapshot()  # /api/snapshot.jpg
         self.encode_times = StageTimes()  # annotate + JPEG, on the encoder thread: what watching costs the CPU
         self.encode_failures: set[str] = set()  # kinds of failure already logged (one line each)
         self.closing = threading.Event()
@@ -266,6 +269,7 @@ class WebView(Sink):
 
     def frame(self, result: Result) -> None:
         self.frames += 1
+        self.snapshot.frame(result)
         if self.viewers:
             self.pending = (result.frame.image, result.faces)
             self.wake.set()
@@ -502,6 +506,7 @@ class ViewHandler(GuardedHandler):
         "/stream.mjpg": "_stream",
         "/events": "_events",
         "/api/summary": "_summary",
+        "/api/snapshot.jpg": "_snapshot",
         "/metrics": "_metrics",
         "/healthz": "_health",
     }
@@ -514,6 +519,15 @@ class ViewHandler(GuardedHandler):
     def _summary(self) -> None:
         self.send_response(HTTPStatus.OK)
         self._body(json.dumps(self.view.summary()).encode(), "application/json")
+
+    def _snapshot(self) -> None:
+        jpeg = self.view.snapshot.latest()
+        if jpeg is None:
+            self.send_response(HTTPStatus.NOT_FOUND)
+            self._body(b"no snapshot yet: one comes when a face appears or changes label\n", "text/plain")
+            return
+        self.send_response(HTTPStatus.OK)
+        self._body(jpeg, "image/jpeg")
 
     def _health(self) -> None:
         self.send_response(HTTPStatus.OK)

@@ -46,7 +46,7 @@ def test_messages_match_the_jsonl(tmp_path: Path, broker: Broker, subscriber: Su
     jsonl = tmp_path / "frames.jsonl"
     result = run_module(
         "edge", "--source", "demo", "--demo-frames", "40", "--quiet", "--jsonl", str(jsonl), "--mqtt", url(broker),
-        "--device-name", DEVICE, "--ha-discovery", "--mqtt-summary-every", "0.2", timeout=300,
+        "--device-name", DEVICE, "--ha-discovery", "--mqtt-summary-every", "1", timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     records = {r["frame"]: r for r in map(json.loads, jsonl.read_text().splitlines())}
@@ -129,10 +129,13 @@ def test_unreachable_broker_the_run_goes_on() -> None:
     pytest.importorskip("paho.mqtt", reason="paho-mqtt not installed (pip install 'paho-mqtt>=2,<3')")
     port = free_port()
     result = run_module("edge", "--source", "demo", "--demo-frames", "5", "--mqtt", f"mqtt://127.0.0.1:{port}",
-                        "--mqtt-summary-every", "0.1", timeout=300)  # fmt: skip
+                        "--mqtt-summary-every", "1", timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "5 frames, 5 faces" in result.stdout and "connected False" in result.stdout
-    assert f"edge: mqtt: 127.0.0.1:{port} is not reachable; the run goes on and connects when it can" in result.stderr
+    assert (
+        f"edge: mqtt: mqtt://127.0.0.1:{port} is not reachable; the run goes on and connects when it can"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize(
@@ -140,7 +143,7 @@ def test_unreachable_broker_the_run_goes_on() -> None:
     [("http://broker", "'http://broker' is not mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]"),
      ("mqtt://broker:0x1", "'mqtt://broker:0x1': the port must be a number from 1 to 65535"),
      ("mqtt://broker/a/#", "'mqtt://broker/a/#': no ? or # (not in a topic prefix; %-encode them in a password)"),
-     ("mqtt://broker/a+b", "'mqtt://broker/a+b': the topic prefix may not hold + or an empty level")],
+     ("mqtt://broker/a+b", "'mqtt://broker/a+b': the topic prefix may not hold + or # (wildcards)")],
 )  # fmt: skip
 def test_bad_url_is_refused_at_parse_time(value: str, message: str) -> None:
     result = run_module("edge", "--mqtt", value, timeout=120)
@@ -199,7 +202,10 @@ def events_of(track: int, kind: str, time: float) -> dict:
 
 
 def test_discovery_configs_name_their_device_and_availability() -> None:
-    configs = discovery("homeassistant", "pi", "fer-edge/pi/state", "fer-edge/pi/available")
-    assert sorted(configs) == [f"homeassistant/sensor/pi_{key}/config" for key in ("dominant_emotion", "faces")]
+    topics = {key: f"fer-edge/pi/{key}" for key in ("state", "available", "snapshot")}
+    configs = discovery("homeassistant", "pi", topics)
+    assert sorted(configs) == ["homeassistant/image/pi_snapshot/config"] + [
+        f"homeassistant/sensor/pi_{key}/config" for key in ("dominant_emotion", "faces")
+    ]
     ids = {c["unique_id"] for c in configs.values()}
-    assert len(ids) == 2 and all(c["device"]["identifiers"] == ["fer_edge_pi"] for c in configs.values())
+    assert len(ids) == 3 and all(c["device"]["identifiers"] == ["fer_edge_pi"] for c in configs.values())

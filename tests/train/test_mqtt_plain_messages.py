@@ -1,0 +1,23 @@
+"""Issue 19 case 40: user messages show plain strings, never numpy's reprs (`np.str_('NF')`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.synthetic import write_csv
+from train.data import apply_ferplus7, load_fer_csv
+
+
+def test_ferplus_dropped_rows_note_names_plain_labels(tmp_path: Path) -> None:
+    data = load_fer_csv(write_csv(tmp_path / "f.csv", {"Training": 3}))
+    votes = tmp_path / "fer2013new.csv"
+    votes.write_text(
+        "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+        "Training,a,0,9,1,0,0,0,0,0,0,0\n"
+        "Training,b,0,0,0,0,0,0,0,8,2,0\n"  # contempt -> dropped
+        "Training,c,0,0,0,0,0,0,0,0,0,10\n"  # not a face -> dropped
+    )
+    apply_ferplus7(data, votes)
+    note = data.notes[-1]
+    assert "np." not in note and "str_" not in note
+    assert note.endswith("dropped 2 rows {'NF': 1, 'contempt': 1}"), note
