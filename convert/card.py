@@ -15,7 +15,7 @@ LIMITS = """\
 - FER-2013 is web-scraped: faces skew young, light-skinned and posed, labels are noisy (FER+ relabelled
   about a quarter of them) and some images are duplicated across splits or are not faces. Accuracy on
   other people, cameras and lighting will be lower than the figures above.
-- 48x48 grayscale crops from a Haar frontal-face detector: profile faces, strong tilt, occlusion (masks,
+- 48x48 grayscale crops from a frontal face detector (YuNet, or Haar): profile faces, strong tilt, occlusion (masks,
   hands) and very small faces are missed or misread. Colour is discarded.
 - Disgust has 436 training images (1.5%); its recall is the least reliable figure here.
 - Seven posed categories are a coarse, culturally loaded description of expression, not of feeling: do
@@ -60,7 +60,14 @@ def epoch_seconds(run: Path) -> tuple[int, float]:
 
 
 def render(
-    run: Path, models: Path, contract: Contract, recipe: Path, data: Path | None, hardware: str, teachers: list[Path]
+    run: Path,
+    models: Path,
+    contract: Contract,
+    recipe: Path,
+    data: Path | None,
+    hardware: str,
+    teachers: list[Path],
+    real_faces: Path | None = None,
 ) -> str:
     """The card's text; `contract` is the folder's, from `check_folder`."""
     report = _read_json(models / REPORT_FILE)
@@ -72,7 +79,7 @@ def render(
     metrics = _read_json(run / "metrics.json")
     variants = report["variants"]
     lines = [
-        f"# fer-edge default model: `{contract.architecture}`",
+        f"# fer-edge model `{models.name}`: `{contract.architecture}`",
         "",
         f"Facial expression classifier for 48x48 grayscale face crops, {contract.num_classes} classes"
         f" ({', '.join(contract.labels)}). Written by `python -m convert card`; every figure below is copied",
@@ -98,8 +105,34 @@ def render(
         "|---|---|---|---|---|",
     ]
     lines += _accuracy(report, contract)
+    if real_faces is not None:
+        lines += _real_faces(real_faces)
     lines += _training(run, contract, report, metrics, recipe, data, hardware, teachers)
     return "\n".join(lines)
+
+
+def _real_faces(results_file: Path) -> list[str]:
+    """The whole pipeline on real photographs, from a benchmarks results.json (its `real_faces` section)."""
+    results = _read_json(results_file)
+    section = results.get("real_faces")
+    if not isinstance(section, dict) or not section.get("scores"):
+        raise UserError(f"{results_file}: no real_faces section (run `python -m benchmarks --real-faces-only`)")
+    present = list(section["labels"])
+    lines = [
+        "## Real faces",
+        "",
+        f"The whole pipeline (largest face of each photo; a missed face counts wrong) on {section['images']} photos of"
+        f" {section['credit']}, from `{results_file}` (`{results.get('command', 'python -m benchmarks')}`).",
+        "",
+        "| detector | accuracy | " + " | ".join(f"{label} recall" for label in present) + " | pairs right |",
+        "|---|---|" + "---|" * len(present) + "---|",
+    ]
+    for detectors in section["scores"].values():
+        for detector, score in detectors.items():
+            recalls = " | ".join(_pct(score["recall"][label]) for label in present)
+            pairs = f"{score['pairs']['right']}/{score['pairs']['pairs']}" if score.get("pairs") else "-"
+            lines.append(f"| {detector} | {_pct(score['accuracy'])} | {recalls} | {pairs} |")
+    return [*lines, ""]
 
 
 def _accuracy(report: dict, contract: Contract) -> list[str]:
@@ -184,7 +217,13 @@ def _training(
 
 
 def write_card(
-    run: Path, models: Path, recipe: Path, data: Path | None, hardware: str, teachers: list[Path] | None = None
+    run: Path,
+    models: Path,
+    recipe: Path,
+    data: Path | None,
+    hardware: str,
+    teachers: list[Path] | None = None,
+    real_faces: Path | None = None,
 ) -> Path:
     """MODEL_CARD.md (and the run's training curves) added to the folder, which is rewritten as one unit."""
     if not models.is_dir():
@@ -200,7 +239,8 @@ def write_card(
     read_recipe(recipe)
     if data is not None and not data.is_file():
         raise UserError(f"{data}: data file not found")
-    files = {CARD_FILE: render(run, models, contract, recipe, data, hardware, teachers or []).encode()}
+    card = render(run, models, contract, recipe, data, hardware, teachers or [], real_faces)
+    files = {CARD_FILE: card.encode()}
     if (run / "curves.png").is_file():
         files[CURVES_PLOT] = (run / "curves.png").read_bytes()
     try:

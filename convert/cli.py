@@ -110,13 +110,22 @@ def build_card_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, help="the CSV it was trained on, to record its sha256")
     parser.add_argument("--teachers", nargs="*", type=Path, default=[], help="teacher run folders, for their time")
     parser.add_argument("--hardware", required=True, help="what trained it, e.g. '1x NVIDIA H100 (JAX backend)'")
+    parser.add_argument(
+        "--real-faces",
+        type=Path,
+        help="a results.json of `python -m benchmarks --real-faces-only --model THIS_FOLDER`: its real-photo"
+        " accuracy goes into the card",
+    )
     return parser
 
 
 def card(args: argparse.Namespace) -> int:
     from convert.card import write_card
 
-    print(f"wrote {write_card(args.run, args.models, args.recipe, args.data, args.hardware, args.teachers)}")
+    written = write_card(
+        args.run, args.models, args.recipe, args.data, args.hardware, args.teachers, real_faces=args.real_faces
+    )
+    print(f"wrote {written}")
     return 0
 
 

@@ -162,3 +162,25 @@ def test_model_card_is_written_from_the_run_and_report(tmp_path: Path, converted
     assert hashlib.sha256(synthetic_csv.read_bytes()).hexdigest() in card
     assert "python -m train --arch tiny" in card
     assert (models / "training_curves.png").exists()
+
+
+def test_model_card_carries_the_real_face_figures_of_a_benchmark_run(
+    tmp_path: Path, converted: Path, trained_run: Path
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(converted, models)
+    recipe = tmp_path / "recipe.sh"
+    recipe.write_text("python -m train --arch tiny\n")
+    score = {"accuracy": 0.73, "recall": {"Happy": 0.46, "Neutral": 1.0}, "pairs": {"right": 48, "pairs": 50}}
+    results = tmp_path / "results.json"
+    section = {"images": 100, "credit": "a test set", "labels": {"Happy": 50, "Neutral": 50}}
+    results.write_text(json.dumps({"command": "python -m benchmarks --real-faces-only",
+                                   "real_faces": {**section, "scores": {"models": {"yunet": score}}}}))  # fmt: skip
+    card_command = ["convert", "card", "--run", str(trained_run), "--models", str(models), "--recipe", str(recipe),
+                    "--hardware", "a test machine"]  # fmt: skip
+    run_module(*card_command, "--real-faces", str(results), check=True)
+    card = (models / "MODEL_CARD.md").read_text()
+    assert "| yunet | 73.00% | 46.00% | 100.00% | 48/50 |" in card and "a test set" in card
+    results.write_text(json.dumps({"command": "python -m benchmarks"}))
+    refused = run_module(*card_command, "--real-faces", str(results))
+    assert refused.returncode == 2 and "no real_faces section" in refused.stderr
