@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 
 from edge.common.errors import UserError
-from edge.common.files import file_sha256, real_folder, recover, staging_path, swap_in, sync_folder
+from edge.common.files import file_sha256, probe_folder, real_folder, recover, staging_path, swap_in, sync_folder
 from edge.contract import CONTRACT_FILENAME, DIGEST_KEY, MANIFEST_KEY, Contract
 
 INT8_FILE = "model_int8.tflite"
@@ -90,16 +90,7 @@ def check_writable(target: Path) -> None:
                 f"{target}: holds {', '.join(foreign[:5])}, which are not part of a converted model folder; choose an"
                 " empty or new --out (the whole folder is replaced)"
             )
-    staging = staging_path(target)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        (staging / ".probe").write_bytes(b"probe")
-    except OSError as exc:
-        raise UserError(f"{target}: cannot write the model folder here ({exc.strerror or exc})") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    probe_folder(target.parent, target, "model folder")  # where the staging folder goes
 
 
 def write_folder(target: Path, files: dict[str, bytes], contract: Contract, keep: bool = False) -> None:

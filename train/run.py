@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge.common.errors import UserError
-from edge.common.files import file_sha256, recover
+from edge.common.files import file_sha256, probe_folder, recover
 from edge.contract import CONTRACT_FILENAME, Contract
 from train.data import DEFAULT_FERPLUS, Dataset
 from train.models import DEFAULT_ARCH
@@ -126,16 +125,7 @@ def prepare_out(out: Path, identity: dict) -> RunState | None:
     """Check `--out` before any training: a folder that can be written, and either new or this run's to resume."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder; choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-probe"
-        with open(probe, "wb") as f:
-            f.write(b"\0" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"{out}: cannot write the run folder here ({exc.strerror or exc})") from None
+    probe_folder(out, out, "run folder")
     state = load_state(out)
     if state is None and (out / FINISHED_MARKER).exists():
         raise UserError(f"{out}: already holds a finished run ({FINISHED_MARKER}); choose another --out")

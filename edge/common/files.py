@@ -93,22 +93,35 @@ def remove_stale_temps(folder: Path) -> None:
                 leftover.unlink()
 
 
+PROBE_BYTES = 4096  # a probe this size, synced, also finds a disk that is full, not only one that is read-only
+
+
+def probe_folder(folder: Path, named: str | os.PathLike, what: str) -> None:
+    """Fail now, before a long run, if files cannot be written into `folder` (created if missing): permissions,
+    a read-only or a full disk. The one line names `named` (what the user gave) and `what` it is for."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".probe{TEMP_MARK}{os.getpid()}-", dir=folder)
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{named}: cannot write the {what} here ({exc.strerror or exc})") from None
+
+
 def check_writable(path: str | os.PathLike, what: str = "output") -> None:
     """Fail now, before a long run, if `path` could not be written at its end (a folder, no permission)."""
     target = real_target(path)
     if target.is_dir():
         raise UserError(f"{path}: is a folder; the {what} needs a file name")
-    try:
-        if is_special(target):
-            if not os.access(target, os.W_OK):
-                raise PermissionError(13, os.strerror(13))
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}{os.getpid()}-", dir=target.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write the {what} here ({exc.strerror})") from None
+    if is_special(target):
+        if not os.access(target, os.W_OK):
+            raise UserError(f"{path}: cannot write the {what} here ({os.strerror(13)})")
+        return
+    probe_folder(target.parent, path, what)
 
 
 @contextmanager
