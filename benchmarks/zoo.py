@@ -328,11 +328,12 @@ def zoo_plot(section: dict, out: Path) -> Path:
     """Accuracy on each model's own test set, and on real faces, against per-face ms; point area ∝ int8 size."""
     rows = section["models"]
     largest = max(row["int8_kb"] for row in rows.values())
+    slowest = max(row["per_face_ms"] for row in rows.values())
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     fer = FER_PACKAGE
     panels = (
         ("accuracy on its own PublicTest (%)", _own_accuracy, fer["fer2013"], f"FER-2013 {fer['fer2013_split']}"),
-        ("real-face accuracy (%)", lambda row: (row["real_faces"] or {}).get("accuracy"), fer["real_faces"], "real"),
+        ("real-face accuracy (%)", lambda row: (row["real_faces"] or {}).get("accuracy"), fer["real_faces"], "London"),
     )
     for ax, (title, value, fer_value, fer_what) in zip(axes, panels, strict=True):
         points = [(name, row, value(row)) for name, row in rows.items() if value(row) is not None]
@@ -345,7 +346,7 @@ def zoo_plot(section: dict, out: Path) -> Path:
                     xycoords=("axes fraction", "data"), fontsize=8, color="grey", va="bottom")  # fmt: skip
         if not points:
             ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes, ha="center", color="grey")
-        ax.set_xlim(left=0)
+        ax.set_xlim(0, slowest * 1.4)  # room for the labels right of the slowest point
         ax.set_ylim(0, 100)
         ax.set_xlabel("per-face ms (int8, 1 thread, median)")
         ax.set_title(title)
