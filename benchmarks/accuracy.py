@@ -10,11 +10,19 @@ from train.data import Dataset, validation_split_name
 from train.metrics import classification_metrics, compare
 
 
-def tflite_accuracy(models: dict[str, Path], contract: Contract, data: Dataset, max_rows: int, seed: int = 0) -> dict:
-    """Per split: accuracy, macro-F1 and per-class recall for each model, and float32-vs-int8 agreement."""
+def tflite_accuracy(
+    models: dict[str, Path],
+    contract: Contract,
+    data: Dataset,
+    max_rows: int,
+    seed: int = 0,
+    splits: list[str] | None = None,
+) -> dict:
+    """Per split (every split of `data`, or `splits`): accuracy, macro-F1 and per-class recall for each model, and
+    float32-vs-int8 agreement."""
     classifiers = {name: Classifier(path, contract) for name, path in models.items()}
     results: dict = {"splits": {}, "validation_split": validation_split_name(data)}
-    for split in data.splits:
+    for split in splits or data.splits:
         images, labels = data.split_sample(split, max_rows, seed)
         probabilities = {name: c.predict(images) for name, c in classifiers.items()}
         entry: dict = {"rows": len(labels)}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks.photos import FACES
 from benchmarks.real_faces import REAL_FACES
+from benchmarks.zoo import zoo_model
 from edge.common.errors import UserError, run_cli
 from edge.common.files import write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
@@ -66,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-reference", action="store_true", help="skip the reference Keras loop")
     add_detection_options(parser)
     add_real_faces_options(parser)
-    parser.add_argument("--out", type=Path, help="results folder (default: bench/<model folder name>)")
+    add_zoo_options(parser)
+    parser.add_argument(
+        "--out", type=Path, help="results folder (default: bench/<model folder name>; with --zoo: bench/zoo)"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="2 rounds, 20 repeats, 10 frames, 640x480 only; detection: 16 frames, 1"
     )
@@ -111,6 +115,36 @@ def add_real_faces_options(parser: argparse.ArgumentParser) -> None:
         " skipped when absent (default: %(default)s)",
     )
     real.add_argument("--real-faces-only", action="store_true", help="run only the real-faces benchmark")
+
+
+def add_zoo_options(parser: argparse.ArgumentParser) -> None:
+    zoo = parser.add_argument_group(
+        "model zoo (every shipped model side by side: speed, size, accuracy on its own test set and on real faces)"
+    )
+    zoo.add_argument("--zoo", action="store_true", help="run only the model zoo table and plot")
+    zoo.add_argument(
+        "--zoo-model",
+        type=zoo_model,
+        action="append",
+        metavar="NAME=DIR",
+        help="add a converted folder to the zoo under NAME (repeatable); a zoo name (default, fast, ferplus) replaces"
+        " that model, to check a candidate against its targets",
+    )
+    zoo.add_argument("--no-zoo", action="store_true", help="leave the model zoo out of the full run")
+
+
+def _check_modes(args: argparse.Namespace) -> None:
+    """Refuse option combinations that ask for two different runs."""
+    modes = ("detection_only", "real_faces_only", "zoo")
+    only = [f"--{name.replace('_', '-')}" for name in modes if getattr(args, name)]
+    if len(only) > 1:
+        raise UserError(f"{' and '.join(only)}: choose one")
+    if args.no_zoo and (args.zoo or args.zoo_model):
+        raise UserError(f"--no-zoo and {'--zoo' if args.zoo else '--zoo-model'}: choose one")
+
+
+def _zoo_wanted(args: argparse.Namespace) -> bool:
+    return args.zoo or not (args.detection_only or args.real_faces_only or args.no_zoo)
 
 
 def _reference_wanted(args: argparse.Namespace) -> bool:
@@ -195,8 +229,7 @@ def bench(args: argparse.Namespace) -> int:
     from benchmarks.machine import machine_facts
     from benchmarks.report import markdown, plots, terminal, verdicts
 
-    if args.detection_only and args.real_faces_only:
-        raise UserError("--detection-only and --real-faces-only: choose one")
+    _check_modes(args)
     if args.quick:
         args.rounds, args.repeats, args.frames, args.sizes = 2, 20, 10, [(640, 480)]
         args.detect_frames, args.detect_rounds = 16, 1
@@ -205,7 +238,7 @@ def bench(args: argparse.Namespace) -> int:
     models = {name: args.model / f for name, f in MODEL_FILES.items() if (args.model / f).is_file()}
     if not models:
         raise UserError(f"{args.model}: no {' or '.join(MODEL_FILES.values())}")
-    out = args.out or Path("bench") / args.model.resolve().name
+    out = args.out or Path("bench") / ("zoo" if args.zoo else args.model.resolve().name)
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
     if not args.detection_only and not args.real_faces_only:
         steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + _reference_wanted(args))
@@ -214,7 +247,7 @@ def bench(args: argparse.Namespace) -> int:
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
         "machine": machine_facts(),
     }
-    if not args.real_faces_only:
+    if not args.real_faces_only and not args.zoo:
         with tqdm(total=steps, desc="benchmarks", unit="step", file=sys.stderr) as progress:
             if not args.detection_only:
                 _model_and_pipeline(args, models, results, progress)
@@ -222,8 +255,12 @@ def bench(args: argparse.Namespace) -> int:
             results["detection"] = detection_benchmark(
                 model, args.detect_frames, args.detect_rounds, args.faces, progress
             )
-    if not args.detection_only:
+    if not args.detection_only and not args.zoo:
         results["real_faces"] = _real_faces(args, models)
+    if _zoo_wanted(args):
+        from benchmarks.zoo import zoo_benchmark
+
+        results["zoo"] = zoo_benchmark(args)
     results["verdicts"] = verdicts(results)
     out.mkdir(parents=True, exist_ok=True)
     results["plots"] = [p.name for p in plots(results, out)]

@@ -69,19 +69,29 @@ def summarise(samples: list[float]) -> dict:
     }
 
 
+def random_face() -> np.ndarray:
+    """The one face every latency figure is timed on: (1, 48, 48) uint8 noise, the same in every run."""
+    return np.random.default_rng(0).integers(0, 256, size=(1, 48, 48), dtype=np.uint8)
+
+
+def warmed(classifier: Classifier, face: np.ndarray, warmup: int = 20) -> Classifier:
+    """The classifier after `warmup` predictions, so first-call costs stay out of the figures."""
+    for _ in range(warmup):
+        classifier.predict(face)
+    return classifier
+
+
 def model_latency(
     models: dict[str, Path], contract: Contract, thread_counts: list[int], rounds: int, repeats: int, warmup: int = 20
 ) -> dict:
     """Alternating rounds over every (model, threads): per-face latency including preprocessing and, if the
     contract asks for it, the mirror image; also a bare single `invoke` for comparison with other tools."""
-    face = np.random.default_rng(0).integers(0, 256, size=(1, 48, 48), dtype=np.uint8)
-    classifiers = {}
-    for name, path in models.items():
-        for threads in thread_counts:
-            classifier = Classifier(path, contract, threads=threads)
-            for _ in range(warmup):
-                classifier.predict(face)
-            classifiers[(name, threads)] = classifier
+    face = random_face()
+    classifiers = {
+        (name, threads): warmed(Classifier(path, contract, threads=threads), face, warmup)
+        for name, path in models.items()
+        for threads in thread_counts
+    }
     per_face: dict = {key: [] for key in classifiers}
     invoke: dict = {key: [] for key in classifiers}
     for _ in range(rounds):

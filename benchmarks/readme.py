@@ -1,10 +1,11 @@
 """Put a benchmark's own results and plots into a Markdown page (docs/performance.md), so its figures are never
 retyped.
 
-Three blocks, each replaced only when this run measured it: the model and pipeline figures between the
-`benchmarks` markers, the detection figures between the `detection` markers, the real-faces figures between the
-`real-faces` markers. The plots go into a docs/ folder: the page's own when it lives in one (linked by name), else
-one beside it (linked as docs/NAME)."""
+Four blocks, each replaced only when this run measured it (a page needs only the markers of the blocks it gets):
+the model and pipeline figures between the `benchmarks` markers, the detection figures between the `detection`
+markers, the real-faces figures between the `real-faces` markers, the model zoo between the `zoo` markers. The plots
+go into a docs/ folder: the page's own when it lives in one (linked by name), else one beside it (linked as
+docs/NAME)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from benchmarks.detection_report import PLOT, detection_markdown
 from benchmarks.real_faces import PLOT as REAL_FACES_PLOT
 from benchmarks.real_faces import real_faces_markdown
 from benchmarks.report import general_markdown
+from benchmarks.zoo import PLOT as ZOO_PLOT
+from benchmarks.zoo import zoo_markdown
 from edge.common.errors import UserError
 from edge.common.files import write_text
 
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 DETECTION_START, DETECTION_END = "<!-- detection:start -->", "<!-- detection:end -->"
 REAL_FACES_START, REAL_FACES_END = "<!-- real-faces:start -->", "<!-- real-faces:end -->"
+ZOO_START, ZOO_END = "<!-- zoo:start -->", "<!-- zoo:end -->"
 FIGURES = "docs"
 
 
@@ -53,4 +57,7 @@ def update_readme(readme: Path, out: Path, results: dict) -> None:
     if results.get("real_faces"):
         body = real_faces_markdown(results).strip() + "\n\n" + _figures(readme, out, [REAL_FACES_PLOT])
         text = _replace(text, REAL_FACES_START, REAL_FACES_END, body, readme)
+    if results.get("zoo"):
+        body = zoo_markdown(results).strip() + "\n\n" + _figures(readme, out, [ZOO_PLOT])
+        text = _replace(text, ZOO_START, ZOO_END, body, readme)
     write_text(readme, text)

@@ -9,6 +9,7 @@ import matplotlib
 from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
 from benchmarks.markdown import table, verdict_table
 from benchmarks.real_faces import real_faces_markdown, real_faces_plot, real_faces_verdicts
+from benchmarks.zoo import zoo_markdown, zoo_plot, zoo_verdicts
 from edge.common.timing import STAGES
 from train.plots import save_figure
 
@@ -52,6 +53,8 @@ def verdicts(results: dict) -> list[dict]:
         out += detection_verdicts(results["detection"])
     if results.get("real_faces"):
         out += real_faces_verdicts(results["real_faces"])
+    if results.get("zoo"):
+        out += zoo_verdicts(results["zoo"])
     accuracy = results.get("accuracy")
     if accuracy:
         split = accuracy["validation_split"]
@@ -66,13 +69,15 @@ def verdicts(results: dict) -> list[dict]:
 
 
 def markdown(results: dict) -> str:
-    """The whole results.md: the model and pipeline part, the detection part, the real-faces part (each may be
-    absent)."""
+    """The whole results.md: the model and pipeline part, the detection part, the real-faces part, the model zoo
+    (each may be absent)."""
     parts = [general_markdown(results)] if "latency" in results else []
     if results.get("detection"):
         parts.append(detection_markdown(results))
     if results.get("real_faces"):
         parts.append(real_faces_markdown(results))
+    if results.get("zoo"):
+        parts.append(zoo_markdown(results))
     return "\n".join(parts)
 
 
@@ -151,6 +156,8 @@ def plots(results: dict, out: Path) -> list[Path]:
     written = [detection_plot(results["detection"], out)] if results.get("detection") else []
     if results.get("real_faces"):
         written.append(real_faces_plot(results["real_faces"], out))
+    if results.get("zoo"):
+        written.append(zoo_plot(results["zoo"], out))
     if "latency" not in results:
         return written
     for clip, pipelines in results["pipeline"].items():

@@ -36,7 +36,9 @@ def test_quick_benchmark_writes_every_field(tmp_path: Path, converted: Path, tra
     assert all(seen["events"] > 0 for seen in viewers["received_per_viewer"])  # real clients got real data
     assert sorted(p.name for p in out.iterdir()) == [
         "detection_fps_vs_recall.png", "float_vs_int8.png", "pipeline_demo_640x480.png", "results.json", "results.md",
+        "zoo.png",
     ]  # fmt: skip
+    assert "default" in results["zoo"]["models"]  # the zoo is part of the full run
     assert len(results["detection"]["modes"]) == 12
     assert "| target | measured | met |" in (out / "results.md").read_text()
     assert "Haar alone" in result.stdout

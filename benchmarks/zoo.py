@@ -1,0 +1,357 @@
+"""The model zoo side by side: one row per model (speed, size, accuracy on its own test set and on real faces), the
+`fer` package as a constant for scale, and each model's targets from issue 21.
+
+The zoo is every model of `MODEL_NAMES` whose folder exists, plus the folders given as `--zoo-model NAME=DIR` (a
+zoo name replaces that model's folder, to check a candidate against its targets before it ships). Each model is
+measured the way a device runs it: the int8 .tflite, 1 thread, mirror averaging when its contract asks for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from benchmarks.accuracy import tflite_accuracy
+from benchmarks.latency import random_face, summarise, time_calls, warmed
+from benchmarks.markdown import table, verdict_table
+from benchmarks.real_faces import TARGETS as REAL_FACE_TARGETS
+from benchmarks.real_faces import score_real_faces, shown
+from edge.classifier import Classifier
+from edge.contract import FERPLUS_LABELS, LABELS, Contract
+from edge.model_folder import CARD_FILE, CONTRACT_FILE, INT8_FILE, MODEL_NAMES, REPORT_FILE, check_folder
+from train.data import DEFAULT_FERPLUS, VALIDATION_USAGE, Dataset, load_dataset
+from train.plots import save_figure
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+PLOT = "zoo.png"
+GROUP = "zoo"
+DEFAULT = "default"
+# Not run here: figures for the `fer` pip package, for scale. FER-2013 is on its PrivateTest rows.
+FER_PACKAGE = {
+    "name": "fer package",
+    "fer2013": 0.658,
+    "fer2013_split": "PrivateTest",
+    "real_faces": 0.68,
+    "recall": {"Happy": 0.36},
+    "source": "measured by this project on 2026-11 with fer 22.5 (MTCNN off): FER-2013 PrivateTest rows and the"
+    " London set; not rerun here",
+}
+# Issue 21's targets per zoo model: "vs_default" is the per-face time as a share of the default's (at most), the
+# others an accuracy (at least); "real_faces" holds real_faces.py's own targets (accuracy, else a label's recall).
+TARGETS: dict[str, dict] = {
+    DEFAULT: {"fer2013": 0.710, "real_faces": REAL_FACE_TARGETS},
+    "fast": {"vs_default": 1 / 3, "fer2013": 0.69},
+    "ferplus": {"ferplus": 0.86},
+}
+TEST_SETS = {"fer2013": "FER-2013 PublicTest", "ferplus": "FER+ PublicTest"}
+_PARAMETERS = re.compile(r"^Parameters: ([\d,]+)", re.MULTILINE)
+
+
+def zoo_model(text: str) -> tuple[str, Path]:
+    """`--zoo-model NAME=DIR`: a name for the table and a converted folder with an int8 model."""
+    name, sep, folder = text.partition("=")
+    if not sep or not name.strip() or not folder:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=DIR")
+    path = Path(folder)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {folder} is not a folder")
+    if not (path / INT8_FILE).is_file() or not (path / CONTRACT_FILE).is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {folder} is not a model folder (no {INT8_FILE} with its {CONTRACT_FILE}; expected the output"
+            " of `python -m convert`)"
+        )
+    return name.strip(), path
+
+
+def zoo_folders(given: list[tuple[str, Path]] | None) -> dict[str, Path]:
+    """The zoo's models by name: the shipped ones present, then the given ones (a given name replaces a shipped one)."""
+    folders = {name: folder for name, folder in MODEL_NAMES.items() if (folder / INT8_FILE).is_file()}
+    folders.update(given or [])
+    return folders
+
+
+def parameters(folder: Path, contract: Contract) -> int | None:
+    """The parameter count where the folder records it: the contract, the conversion report or the model card."""
+    if isinstance(contract.extra.get("parameters"), int):
+        return contract.extra["parameters"]
+    report = folder / REPORT_FILE
+    if report.is_file():
+        value = json.loads(report.read_text(encoding="utf-8")).get("parameters")
+        if isinstance(value, int):
+            return value
+    card = folder / CARD_FILE
+    found = _PARAMETERS.search(card.read_text(encoding="utf-8")) if card.is_file() else None
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def label_set(contract: Contract) -> str | None:
+    """Which test set a model's labels belong to: "fer2013" (FER-2013's seven), "ferplus" (FER+'s eight) or None."""
+    if contract.labels == list(LABELS):
+        return "fer2013"
+    return "ferplus" if contract.labels == list(FERPLUS_LABELS) else None
+
+
+def per_face_latency(models: dict[str, tuple[Path, Contract]], rounds: int, repeats: int) -> dict[str, dict]:
+    """Per-face time (preprocessing, the mirror image when asked, 1 thread) in rounds alternating over the models."""
+    face = random_face()
+    classifiers = {name: warmed(Classifier(path, c, threads=1), face) for name, (path, c) in models.items()}
+    samples: dict[str, list[float]] = {name: [] for name in classifiers}
+    for _ in range(rounds):
+        for name, classifier in classifiers.items():
+            samples[name] += time_calls(lambda c=classifier: c.predict(face), repeats)
+    return {name: summarise(s) for name, s in samples.items()}
+
+
+class EvalSets:
+    """FER-2013 and FER+ PublicTest, each loaded once when a model first needs it; why a set is missing."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.loaded: dict[str, Dataset] = {}
+        self.reasons: dict[str, str] = {}
+
+    def get(self, labels: str) -> Dataset | None:
+        if labels in self.loaded or labels in self.reasons:
+            return self.loaded.get(labels)
+        args = self.args
+        votes = args.ferplus_csv or (args.data.parent / DEFAULT_FERPLUS if args.data else None)
+        if not args.data:
+            self.reasons[labels] = "no --data given (the FER-2013 CSV, with FER+'s votes beside it)"
+        elif labels == "ferplus" and not votes.is_file():
+            self.reasons[labels] = f"{votes} not found (the FER+ votes, {DEFAULT_FERPLUS} beside --data)"
+        else:
+            self.loaded[labels] = load_dataset(args.data, args.skip_bad_rows, labels, args.ferplus_csv)
+        reason = self.reasons.get(labels)
+        if reason and list(self.reasons.values()).count(reason) == 1:  # each reason once ("no --data": once)
+            print(f"zoo: accuracy columns '-': {reason}")
+        return self.loaded.get(labels)
+
+
+def split_accuracy(path: Path, contract: Contract, data: Dataset, max_rows: int) -> dict:
+    split = VALIDATION_USAGE if VALIDATION_USAGE in data.splits else data.splits[-1]
+    entry = tflite_accuracy({"int8": path}, contract, data, max_rows, splits=[split])["splits"][split]
+    return {"split": split, "rows": entry["rows"], "accuracy": entry["int8"]["accuracy"]}
+
+
+def mapped_accuracy(path: Path, contract: Contract, data: Dataset, max_rows: int) -> dict:
+    """A FER+ model on FER-2013's own PublicTest labels: its answer mapped onto FER-2013's seven by name (Contempt,
+    which FER-2013 lacks, counts wrong)."""
+    images, labels = data.split_sample(VALIDATION_USAGE, max_rows)
+    predicted = Classifier(path, contract).predict(images).argmax(1)
+    to_fer = np.array([LABELS.index(name) if name in LABELS else -1 for name in contract.labels])
+    accuracy = round(float((to_fer[predicted] == labels).mean()), 4)
+    return {"split": VALIDATION_USAGE, "rows": len(labels), "accuracy": accuracy, "mapped": True}
+
+
+def accuracies(path: Path, contract: Contract, sets: EvalSets, max_rows: int) -> dict:
+    """Accuracy on the model's own test set, and for a FER+ model also on FER-2013's (mapped); None: not measured."""
+    own = label_set(contract)
+    out: dict = {"fer2013": None, "ferplus": None}
+    data = sets.get(own) if own else None
+    if data is not None:
+        out[own] = split_accuracy(path, contract, data, max_rows)
+    fer = sets.get("fer2013") if own == "ferplus" else None
+    if fer is not None:
+        out["fer2013"] = mapped_accuracy(path, contract, fer, max_rows)
+    return out
+
+
+def real_face_rows(folder: Path, models: dict[str, Path], detector: str) -> dict[str, dict] | None:
+    """Accuracy, Happy and Neutral recall and pairs right per model on a real-faces folder (None when absent)."""
+    if not folder.is_dir():
+        print(f"zoo: real faces not measured ({folder} not found)")
+        return None
+    section = score_real_faces(folder, models, [detector])
+    out = {}
+    for name in models:
+        s = section["scores"][name][detector]
+        pairs = s["pairs"] or {"right": 0, "pairs": 0}
+        out[name] = {"accuracy": s["accuracy"], "recall": s["recall"], "pairs": pairs, "images": s["images"]}
+    return {"folder": section["folder"], "credit": section["credit"], "images": section["images"], "models": out}
+
+
+def model_row(name: str, folder: Path, contract: Contract, latency: dict) -> dict:
+    int8 = folder / INT8_FILE
+    row = {
+        "folder": shown(folder),
+        "architecture": contract.architecture,
+        "labels": contract.num_classes,
+        "label_set": label_set(contract),
+        "flip_average": contract.flip_average,
+        "int8_kb": round(int8.stat().st_size / 1000, 1),
+        "per_face": latency,
+        "per_face_ms": latency["p50_ms"],
+    }
+    count = parameters(folder, contract)
+    if count is not None:
+        row["parameters"] = count
+    return row
+
+
+def zoo_benchmark(args: argparse.Namespace) -> dict:
+    """The `zoo` section of results.json."""
+    from edge.detectors.base import DetectorConfig
+
+    folders = zoo_folders(args.zoo_model)
+    models = {name: (folder / INT8_FILE, check_folder(folder)) for name, folder in folders.items()}
+    print(f"zoo: {', '.join(models)}", file=sys.stderr)
+    latency = per_face_latency(models, args.rounds, args.repeats)
+    rows = {name: model_row(name, folders[name], contract, latency[name]) for name, (_, contract) in models.items()}
+    default = rows.get(DEFAULT, {}).get("per_face_ms")
+    sets = EvalSets(args)
+    for name, (path, contract) in models.items():
+        rows[name]["vs_default"] = round(rows[name]["per_face_ms"] / default, 3) if default else None
+        rows[name].update(accuracies(path, contract, sets, args.max_eval_rows))
+    detector = DetectorConfig().name
+    real = real_face_rows(args.real_faces, {name: path for name, (path, _) in models.items()}, detector)
+    for name in rows:
+        rows[name]["real_faces"] = real["models"][name] if real else None
+    return {
+        "rounds": args.rounds,
+        "repeats": args.repeats,
+        "detector": detector,
+        "not_measured": sets.reasons,
+        "real_faces": {k: v for k, v in real.items() if k != "models"} if real else None,
+        "models": rows,
+        "fer_package": FER_PACKAGE,
+    }
+
+
+def _target_value(row: dict, key: str, label: str | None = None) -> float | None:
+    if key == "vs_default":
+        return row.get("vs_default")
+    if key == "real_faces":
+        real = row.get("real_faces")
+        return (real["accuracy"] if label == "accuracy" else real["recall"].get(label)) if real else None
+    return (row.get(key) or {}).get("accuracy")
+
+
+def _targets(name: str) -> list[tuple[str, str | None, float, str]]:
+    """(key, label, target, what) for each of the model's targets."""
+    out = []
+    for key, target in TARGETS.get(name, {}).items():
+        if key == "vs_default":
+            out.append((key, None, target, f"per-face ms <= 1/{1 / target:.0f} of default's"))
+        elif key == "real_faces":
+            for label, value in target.items():
+                what = "accuracy" if label == "accuracy" else f"{label} recall"
+                out.append((key, label, value, f"real faces {what} >= {value:.0%}"))
+        else:
+            out.append((key, None, target, f"{TEST_SETS[key]} accuracy >= {target:.1%}"))
+    return out
+
+
+def zoo_verdicts(section: dict) -> list[dict]:
+    """Issue 21's targets for each zoo model measured in this run (a target not measured here is left out)."""
+    out = []
+    for name, row in section["models"].items():
+        for key, label, target, what in _targets(name):
+            value = _target_value(row, key, label)
+            if value is None or (key == "fer2013" and row["fer2013"].get("mapped")):
+                continue
+            met = value <= target if key == "vs_default" else value >= target
+            shown_value = f"{value:.2f}x" if key == "vs_default" else f"{value:.1%}"
+            out.append({"target": f"zoo {name}: {what}", "value": shown_value, "met": met, "group": GROUP})
+    return out
+
+
+def _pct(entry: dict | None, key: str = "accuracy") -> str:
+    if not entry:
+        return "-"
+    return f"{entry[key]:.1%}" + (" (mapped)" if entry.get("mapped") else "")
+
+
+def _row_cells(name: str, row: dict, with_parameters: bool) -> list[str]:
+    real = row["real_faces"]
+    recall = (real or {}).get("recall", {})
+    pairs = real["pairs"] if real else None
+    return [
+        name, row["architecture"], str(row["labels"]), "yes" if row["flip_average"] else "no", f"{row['int8_kb']:,.0f}",
+        *([f"{row['parameters']:,}" if "parameters" in row else "-"] if with_parameters else []),
+        f"{row['per_face_ms']:.3f}", f"{row['vs_default']:.2f}x" if row["vs_default"] else "-",
+        _pct(row["fer2013"]), _pct(row["ferplus"]), _pct(real),
+        *(f"{recall[label]:.1%}" if label in recall else "-" for label in ("Happy", "Neutral")),
+        f"{pairs['right']}/{pairs['pairs']}" if pairs and pairs["pairs"] else "-",
+    ]  # fmt: skip
+
+
+def _fer_cells(with_parameters: bool) -> list[str]:
+    fer = FER_PACKAGE
+    return [
+        f"{fer['name']} (not run here)", "-", "7", "-", "-", *(["-"] if with_parameters else []), "-", "-",
+        f"{fer['fer2013']:.1%} ({fer['fer2013_split']})", "-", f"{fer['real_faces']:.0%}",
+        f"{fer['recall']['Happy']:.0%}", "-", "-",
+    ]  # fmt: skip
+
+
+def zoo_markdown(results: dict) -> str:
+    section, facts = results["zoo"], results["machine"]
+    real = section["real_faces"]
+    where = f"`{real['folder']}` ({real['images']} photos, {section['detector']} detector)" if real else "not measured"
+    lines = [
+        f"Model zoo, measured on {facts['cpu']} ({facts['cores']} cores), {facts['date'][:10]};"
+        f" `{results['command']}`. Per face: int8, 1 thread, median of {section['rounds']} alternating rounds of"
+        f" {section['repeats']}, mirror image included when the model asks for it. Accuracy: the int8 model on"
+        " PublicTest of its own labels (FER-2013's 7, or FER+'s 8 by majority vote; a FER+ model's FER-2013 figure"
+        f" maps its answers onto FER-2013's 7, Contempt counting wrong). Real faces: {where}.",
+        "",
+    ]
+    with_parameters = any("parameters" in row for row in section["models"].values())
+    header = ["model", "architecture", "labels", "mirror", "int8 KB", *(["parameters"] if with_parameters else []),
+              "per face ms", "vs default", "FER-2013 PublicTest", "FER+ PublicTest", "real faces", "Happy recall",
+              "Neutral recall", "pairs right"]  # fmt: skip
+    rows = [_row_cells(name, row, with_parameters) for name, row in section["models"].items()]
+    lines += table(header, [*rows, _fer_cells(with_parameters)])
+    lines += ["", f"The fer package's row is not measured by this run: {section['fer_package']['source']}."]
+    for labels, reason in section["not_measured"].items():
+        lines.append(f"{TEST_SETS[labels]}: not measured, {reason}.")
+    verdicts = [v for v in results.get("verdicts", []) if v.get("group") == GROUP]
+    if verdicts:
+        lines += ["", *verdict_table(verdicts)]
+    return "\n".join(lines) + "\n"
+
+
+def _own_accuracy(row: dict) -> float | None:
+    own = row.get(row["label_set"]) if row["label_set"] else None
+    return own["accuracy"] if own else None
+
+
+def zoo_plot(section: dict, out: Path) -> Path:
+    """Accuracy on each model's own test set, and on real faces, against per-face ms; point area ∝ int8 size."""
+    rows = section["models"]
+    largest = max(row["int8_kb"] for row in rows.values())
+    slowest = max(row["per_face_ms"] for row in rows.values())
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fer = FER_PACKAGE
+    panels = (
+        ("accuracy on its own PublicTest (%)", _own_accuracy, fer["fer2013"], f"FER-2013 {fer['fer2013_split']}"),
+        ("real-face accuracy (%)", lambda row: (row["real_faces"] or {}).get("accuracy"), fer["real_faces"], "London"),
+    )
+    for ax, (title, value, fer_value, fer_what) in zip(axes, panels, strict=True):
+        points = [(name, row, value(row)) for name, row in rows.items() if value(row) is not None]
+        for name, row, y in points:
+            ax.scatter(row["per_face_ms"], y * 100, s=40 + 400 * row["int8_kb"] / largest, alpha=0.6)
+            ax.annotate(f"{name} ({row['int8_kb']:,.0f} KB)", (row["per_face_ms"], y * 100), fontsize=8,
+                        xytext=(6, 6), textcoords="offset points")  # fmt: skip
+        ax.axhline(fer_value * 100, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(f"{fer['name']}, {fer_what} {fer_value:.1%} (not run here)", (0.01, fer_value * 100),
+                    xycoords=("axes fraction", "data"), fontsize=8, color="grey", va="bottom")  # fmt: skip
+        if not points:
+            ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes, ha="center", color="grey")
+        ax.set_xlim(0, slowest * 1.4)  # room for the labels right of the slowest point
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("per-face ms (int8, 1 thread, median)")
+        ax.set_title(title)
+    fig.suptitle("Model zoo: point area ∝ int8 file size", fontsize=10)
+    path = out / PLOT
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
