@@ -14,8 +14,7 @@ import numpy as np
 from edge.common.errors import UserError
 from edge.contract import Framing
 from edge.detectors.base import DetectorConfig
-from edge.detectors.registry import NAMES as DETECTORS
-from edge.detectors.registry import make_detector
+from edge.detectors.registry import DETECTORS, make_detector
 
 SAMPLE = 1500
 UPSCALE = 4  # FER-2013's 48 px faces are below the detectors' smallest; 192 px is a typical webcam face
