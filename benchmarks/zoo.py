@@ -41,8 +41,8 @@ FER_PACKAGE = {
     "fer2013_split": "PrivateTest",
     "real_faces": 0.68,
     "recall": {"Happy": 0.36},
-    "source": "measured by this project on 2026-11 with fer 22.5 (MTCNN off): FER-2013 PrivateTest rows and the"
-    " London set; not rerun here",
+    "source": "as issue #21 states them (an earlier measurement of the fer package on FER-2013 PrivateTest rows"
+    " and the London set, whose version and settings are not recorded here); not rerun",
 }
 # Issue 21's targets per zoo model: "vs_default" is the per-face time as a share of the default's (at most), the
 # others an accuracy (at least); "real_faces" holds real_faces.py's own targets (accuracy, else a label's recall).

@@ -123,9 +123,11 @@ def test_fine_tune_and_teach_from_a_converted_folder(converted: Path, synthetic_
     contract = json.loads((out / "contract.json").read_text())
     assert contract["architecture"] == Contract.load(converted).architecture
     assert contract["extra"]["fine_tuned_from"] == str(converted)
-    # The fine-tuned model starts from the converted one: one epoch at a small rate keeps its accuracy.
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["splits"]["PublicTest"]["accuracy"] > 0.5
+    # The fine-tuned model starts from the converted one (not from scratch): one epoch at a small rate keeps most
+    # of its accuracy.
+    before = json.loads((converted / "conversion_report.json").read_text())["accuracy"]["PublicTest"]["float32"]
+    after = json.loads((out / "metrics.json").read_text())["splits"]["PublicTest"]["accuracy"]
+    assert after >= before - 0.15
 
 
 def test_framing_is_written_into_a_converted_folder_which_stays_sealed(

@@ -20,5 +20,5 @@ python -m convert runs/ferplus_vgg_base/model.keras --data "$DATA" --labels ferp
 # 4. The whole pipeline on real photos, then the card.
 python -m benchmarks --real-faces-only --model edge/models/ferplus --out bench/ferplus-real-faces
 python -m convert card --run runs/ferplus_vgg_base --models edge/models/ferplus --recipe train/recipes/ferplus.sh \
-  --data "$DATA" --hardware "2-core AMD EPYC CPU, TensorFlow, shared with other jobs" \
+  --data "$DATA" --hardware "a 2-core AMD EPYC CPU (TensorFlow 2.21, no GPU), shared with other jobs" \
   --real-faces bench/ferplus-real-faces/results.json
