@@ -1,4 +1,13 @@
-"""Fit a registered architecture on a loaded data set into a run folder, resuming if the folder holds state."""
+"""Fit a model on a loaded data set into a run folder, resuming if the folder holds state.
+
+It reads top to bottom in the order a run goes: `train` is the outline, then each step in turn.
+1. Data: what each Training face is taught (labels, FER+ votes, a teacher's probabilities) in shuffled,
+   augmented batches, and the validation split that chooses the best epoch.
+2. Build: a registered architecture with fresh weights, or a converted model to fine-tune, compiled with its
+   optimizer and schedule; or the model of an interrupted run, to resume.
+3. Train: `model.fit`, with the callbacks that keep the resume state after every epoch.
+4. Evaluate and save: the best epoch's weights, the framing of the training faces, reports and plots.
+"""
 
 from __future__ import annotations
 
@@ -25,60 +34,50 @@ from train.resume import ResumableState, history_csv
 from train.run import BEST_WEIGHTS, RunState, TrainConfig, state_dir
 
 
-def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    lr: float | keras.optimizers.schedules.LearningRateSchedule = config.lr
-    if config.schedule == "cosine":
-        warmup = steps_per_epoch * min(3, max(config.epochs - 1, 0))
-        lr = keras.optimizers.schedules.CosineDecay(
-            config.lr / 10,
-            decay_steps=max(1, steps_per_epoch * config.epochs - warmup),
-            warmup_target=config.lr,
-            warmup_steps=warmup,
-        )
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
-    return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+def train(
+    data: Dataset, config: TrainConfig, out: Path, state: RunState | None, identity: dict, devices: Devices | None
+) -> dict:
+    """Train (or resume `state`, checked by `run.prepare_out`) into `out` and write every output file; returns the
+    metrics. `identity` is recorded in the state for the next resume to check against. With `devices` (from
+    `distribute.devices_for`), every batch is split across them."""
+    keras.utils.set_random_seed(config.seed)
+    architecture = Contract.load(config.init_from).architecture if config.init_from else config.arch
+    contract = Contract(architecture=architecture, labels=list(data.class_names))
+    batches, validation = _data(data, config, contract, devices)  # 1. Data
+    # The final files are written after this scope, on one device, from the best epoch's weights.
+    # FerBatches feeds each process its own slice of every batch (`shard`), so Keras must not shard again.
+    distribution = devices and keras.distribution.DataParallel(devices=devices.names, auto_shard_dataset=False)
+    with distribution.scope() if distribution else contextlib.nullcontext():
+        model, state = _build(config, contract, out, state, len(batches))  # 2. Build
+        state.config = identity
+        _fit(model, batches, validation, config, out, state)  # 3. Train
+    return _finish(data, config, contract, out, state)  # 4. Evaluate and save
 
 
-def _augmentation(config: TrainConfig) -> AugmentConfig | None:
-    if not config.augment:
-        return None
-    if config.camera_augment:
-        return AugmentConfig.for_camera(mixup_alpha=config.mixup)
-    return AugmentConfig(mixup_alpha=config.mixup)
-
-
-def _initial_model(config: TrainConfig, num_classes: int) -> keras.Model:
-    """The architecture with fresh weights, or (`--init-from`) a converted model's weights to fine-tune."""
-    if config.init_from is None:
-        return models.build(config.arch, num_classes)
-    from train.warm_start import rebuild
-
-    return rebuild(config.init_from, f"{Contract.load(config.init_from).architecture}_folded")[0]
-
-
-def _compiled_model(config: TrainConfig, num_classes: int, steps_per_epoch: int) -> keras.Model:
-    model = _initial_model(config, num_classes)
-    model.compile(
-        optimizer=_optimizer(config, steps_per_epoch),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
+# 1. Data
+def _data(
+    data: Dataset, config: TrainConfig, contract: Contract, devices: Devices | None
+) -> tuple[FerBatches, tuple[np.ndarray, ...]]:
+    """The Training batches and the validation arrays (padded to whole batches across `devices`)."""
+    x_train, y_train = data.split("Training")
+    x_val, y_val = data.split(validation_split_name(data))
+    batches = FerBatches(
+        x_train,
+        training_targets(data, config, contract.num_classes),
+        y_train,
+        contract,
+        batch_size=config.batch_size,
+        weights=class_weights(y_train, contract.num_classes, config.class_weight),
+        augment=_augmentation(config),
+        seed=config.seed,
+        workers=config.workers,
+        use_multiprocessing=False,
+        shard=devices.shard if devices else (0, 1),
     )
-    return model
-
-
-def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
-    tracked: dict[str, keras.callbacks.Callback] = {}
-    if config.schedule == "plateau":
-        patience = max(2, config.patience // 3) if config.patience else 5
-        tracked["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
-            monitor="val_accuracy", mode="max", factor=0.5, patience=patience, min_lr=1e-6, verbose=1
-        )
-    if config.patience:
-        tracked["early_stopping"] = keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=config.patience, verbose=1
-        )
-    return tracked
+    validation = padded_validation(
+        contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val], devices
+    )
+    return batches, validation
 
 
 def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np.ndarray:
@@ -97,61 +96,93 @@ def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np
     return targets
 
 
-def train(
-    data: Dataset, config: TrainConfig, out: Path, state: RunState | None, identity: dict, devices: Devices | None
-) -> dict:
-    """Train (or resume `state`, checked by `run.prepare_out`) into `out` and write every output file; returns the
-    metrics. `identity` is recorded in the state for the next resume to check against. With `devices` (from
-    `distribute.devices_for`), every batch is split across them."""
-    keras.utils.set_random_seed(config.seed)
-    architecture = Contract.load(config.init_from).architecture if config.init_from else config.arch
-    contract = Contract(architecture=architecture, labels=list(data.class_names))
-    val_name = validation_split_name(data)
-    x_train, y_train = data.split("Training")
-    x_val, y_val = data.split(val_name)
-    targets = training_targets(data, config, contract.num_classes)
-    batches = FerBatches(
-        x_train,
-        targets,
-        y_train,
-        contract,
-        batch_size=config.batch_size,
-        weights=class_weights(y_train, contract.num_classes, config.class_weight),
-        augment=_augmentation(config),
-        seed=config.seed,
-        workers=config.workers,
-        use_multiprocessing=False,
-        shard=devices.shard if devices else (0, 1),
-    )
-    validation = padded_validation(
-        contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val], devices
-    )
-    # The final files are written after this scope, on one device, from the best epoch's weights.
-    # FerBatches feeds each process its own slice of every batch (`shard`), so Keras must not shard again.
-    distribution = devices and keras.distribution.DataParallel(devices=devices.names, auto_shard_dataset=False)
-    with distribution.scope() if distribution else contextlib.nullcontext():
-        if state is None:
-            state = RunState(config={})
-            model = _compiled_model(config, contract.num_classes, len(batches))
-        else:
-            print(f"Resuming {out} after epoch {state.epochs_done} (best val_accuracy {state.best_val_accuracy:.4f})")
-            model = keras.models.load_model(state_dir(out) / "state.keras")
-        state.config = identity
-        tracked = _callbacks(config)
-        remaining = not state.stopped_early and state.epochs_done < config.epochs
-        if remaining:
-            batches.set_epoch(state.epochs_done)
-            model.fit(
-                batches,
-                validation_data=validation,
-                epochs=config.epochs,
-                initial_epoch=state.epochs_done,
-                callbacks=[*tracked.values(), ResumableState(out, state, tracked)],
-                verbose=1 if sys.stdout.isatty() else 2,
-            )
-    return _finish(data, config, contract, out, state)
+def _augmentation(config: TrainConfig) -> AugmentConfig | None:
+    if not config.augment:
+        return None
+    if config.camera_augment:
+        return AugmentConfig.for_camera(mixup_alpha=config.mixup)
+    return AugmentConfig(mixup_alpha=config.mixup)
 
 
+# 2. Build
+def _initial_model(config: TrainConfig, num_classes: int) -> keras.Model:
+    """The architecture with fresh weights, or (`--init-from`) a converted model's weights to fine-tune."""
+    if config.init_from is None:
+        return models.build(config.arch, num_classes)
+    from train.warm_start import rebuild
+
+    return rebuild(config.init_from, f"{Contract.load(config.init_from).architecture}_folded")[0]
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr: float | keras.optimizers.schedules.LearningRateSchedule = config.lr
+    if config.schedule == "cosine":
+        warmup = steps_per_epoch * min(3, max(config.epochs - 1, 0))
+        lr = keras.optimizers.schedules.CosineDecay(
+            config.lr / 10,
+            decay_steps=max(1, steps_per_epoch * config.epochs - warmup),
+            warmup_target=config.lr,
+            warmup_steps=warmup,
+        )
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+    return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+
+
+def _compiled_model(config: TrainConfig, num_classes: int, steps_per_epoch: int) -> keras.Model:
+    model = _initial_model(config, num_classes)
+    model.compile(
+        optimizer=_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _build(
+    config: TrainConfig, contract: Contract, out: Path, state: RunState | None, steps_per_epoch: int
+) -> tuple[keras.Model, RunState]:
+    """A new compiled model and an empty state, or the interrupted run's model and state."""
+    if state is None:
+        return _compiled_model(config, contract.num_classes, steps_per_epoch), RunState(config={})
+    print(f"Resuming {out} after epoch {state.epochs_done} (best val_accuracy {state.best_val_accuracy:.4f})")
+    return keras.models.load_model(state_dir(out) / "state.keras"), state
+
+
+# 3. Train
+def _callbacks(config: TrainConfig) -> dict[str, keras.callbacks.Callback]:
+    tracked: dict[str, keras.callbacks.Callback] = {}
+    if config.schedule == "plateau":
+        patience = max(2, config.patience // 3) if config.patience else 5
+        tracked["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy", mode="max", factor=0.5, patience=patience, min_lr=1e-6, verbose=1
+        )
+    if config.patience:
+        tracked["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=config.patience, verbose=1
+        )
+    return tracked
+
+
+def _fit(
+    model: keras.Model, batches: FerBatches, validation: tuple, config: TrainConfig, out: Path, state: RunState
+) -> None:
+    """The epochs still to run (none when the run stopped early or is complete)."""
+    tracked = _callbacks(config)
+    if state.stopped_early or state.epochs_done >= config.epochs:
+        return
+    batches.set_epoch(state.epochs_done)
+    model.fit(
+        batches,
+        validation_data=validation,
+        epochs=config.epochs,
+        initial_epoch=state.epochs_done,
+        callbacks=[*tracked.values(), ResumableState(out, state, tracked)],
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+
+
+# 4. Evaluate and save
 def _finish(data: Dataset, config: TrainConfig, contract: Contract, out: Path, state: RunState) -> dict:
     """Write the final files from the best epoch's weights, then drop the resume state."""
     best = _initial_model(config, contract.num_classes)
