@@ -1,4 +1,4 @@
-"""Issue #19: a viewer process of the viewer benchmark that cannot reach the server ends with one line."""
+"""A viewer process of the viewer benchmark that cannot reach the server ends with one line."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tests.live import free_port
 
 
 def test_a_viewer_that_cannot_connect_ends_with_one_line() -> None:
-    """Loopback down, simulated with a closed port: each viewer thread printed a traceback and the process
-    stayed up."""
+    """A closed port (loopback down): the process exits 2 with one line naming the URL and "Connection refused",
+    no traceback from any viewer thread."""
     url = f"http://127.0.0.1:{free_port()}/"
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.viewers", url], cwd=ROOT, env=subprocess_env(),

@@ -98,7 +98,7 @@ def tied_model(path: Path) -> Path:
 @pytest.mark.slow
 def test_low_agreement_fails_keeps_previous_folder_and_report(tmp_path: Path, converted: Path,
                                                               synthetic_csv: Path) -> None:  # fmt: skip
-    """Issue 12 item 14: a refused conversion leaves the folder, report included, as it was."""
+    """A refused conversion leaves the folder, report included, as it was."""
     out = tmp_path / "m"
     shutil.copytree(converted, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}

@@ -1,5 +1,5 @@
 """The README's promise for train, convert and benchmarks: bad input is one line on stderr and exit 2, found
-before any work (and before TensorFlow prints anything); the commands share one grammar (issue 12)."""
+before any work (and before TensorFlow prints anything); the commands share one grammar."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def assert_no_tf_noise(stderr: str) -> None:
 
 @pytest.mark.parametrize("command", [["train"], ["train", "evaluate"], ["convert"], ["convert", "card"]])
 def test_help_prints_no_tensorflow_lines(command: list[str]) -> None:
-    """Item 1: --help never imports TensorFlow."""
+    """--help never imports TensorFlow: exit 0, usage on stdout, nothing on stderr."""
     result = run_module(*command, "--help")
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.startswith("usage: python -m")
@@ -40,7 +40,7 @@ def test_help_prints_no_tensorflow_lines(command: list[str]) -> None:
 
 @pytest.mark.parametrize("command", [["train"], ["convert"], ["convert", "card"], ["benchmarks"]])
 def test_version(command: list[str]) -> None:
-    """Item 14: --version on every command."""
+    """Every command answers --version with its name and the package."""
     result = run_module(*command, "--version")
     assert result.returncode == 0
     assert result.stdout.startswith(f"python -m {' '.join(command)} (fer-edge) ")
@@ -72,19 +72,20 @@ def argparse_error(result) -> str:
     ],
 )  # fmt: skip
 def test_out_of_range_options_are_refused_at_parse_time(args: list[str], message: str) -> None:
-    """Items 2 and 3: numbers out of range were taken (or crashed later); now argparse names the option."""
+    """A number out of range is refused at parse time: argparse's one line names the option and the value."""
     assert message in argparse_error(run_module(*args))
 
 
 def test_train_errors_come_before_tensorflow(tmp_path: Path, synthetic_csv: Path) -> None:
-    """Item 1: a bad --data is one line, with no TensorFlow start-up lines before it."""
+    """A bad --data is one line, with no TensorFlow start-up lines before it."""
     result = run_module("train", "--data", str(tmp_path / "none.csv"), "--arch", "tiny", "--out", str(tmp_path / "r"))
     assert_one_line(result, f"train: error: {tmp_path / 'none.csv'}: file not found")
 
 
 @pytest.mark.parametrize("kind", ["file", "proc", "full disk"])
 def test_train_out_is_checked_before_training(tmp_path: Path, synthetic_csv: Path, kind: str) -> None:
-    """Item 2: an --out that cannot be written failed only after a whole epoch; now before TensorFlow starts."""
+    """An --out that cannot be written (a file, under /proc, a full disk) is one line before TensorFlow starts;
+    an existing file there is left as it was."""
     out = {"file": tmp_path / "taken", "proc": Path("/proc/x"), "full disk": tmp_path / "run"}[kind]
     if kind == "file":
         out.write_text("mine")
@@ -99,7 +100,7 @@ def test_train_out_is_checked_before_training(tmp_path: Path, synthetic_csv: Pat
 
 
 def test_batch_larger_than_the_training_rows_is_refused(tmp_path: Path) -> None:
-    """Item 2: --batch-size 64 on 40 Training rows was a traceback."""
+    """--batch-size 64 on 40 Training rows is one line saying to use at most 40."""
     data = write_csv(tmp_path / "small.csv", {"Training": 40, "PublicTest": 14})
     result = run_module("train", "--data", str(data), "--arch", "tiny", "--batch-size", "64", "--out", str(tmp_path))
     message = f"--batch-size 64 is more than the 40 Training rows of {data}; use at most 40"
@@ -107,8 +108,8 @@ def test_batch_larger_than_the_training_rows_is_refused(tmp_path: Path) -> None:
 
 
 def test_parse_of_a_gzip_with_a_bad_crc_is_one_line(tmp_path: Path) -> None:
-    """Item 2: a .gz whose CRC does not match was a traceback (BadGzipFile) once the file is longer than one chunk
-    of rows: the CRC is checked at the end of the stream, after the first chunk was parsed."""
+    """A .gz longer than one chunk of rows whose CRC does not match is one line (BadGzipFile), though the CRC is
+    checked only at the end of the stream, after the first chunk is parsed."""
     row = "3," + " ".join(["0"] * 2304) + ",Training\n"
     packed = bytearray(gzip.compress(("emotion,pixels,Usage\n" + row * (CHUNK_ROWS + 10)).encode(), compresslevel=1))
     packed[-8] ^= 0xFF  # the stored CRC32
@@ -120,7 +121,7 @@ def test_parse_of_a_gzip_with_a_bad_crc_is_one_line(tmp_path: Path) -> None:
 
 
 def test_skip_bad_rows_names_every_bad_row(tmp_path: Path) -> None:
-    """Item 14: six bad rows were shown as five and 'and 1 more'."""
+    """--skip-bad-rows names each of six bad rows by its line, all six."""
     good = "3," + " ".join(["7"] * 2304) + ",Training"
     path = tmp_path / "f.csv"
     path.write_text("\n".join(["emotion,pixels,Usage", *([good, "9,1 2,Training"] * 6), good]) + "\n")
@@ -133,7 +134,8 @@ def test_skip_bad_rows_names_every_bad_row(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_convert_json_is_only_json_and_tensorflow_stays_quiet(tmp_path: Path, trained_run: Path,
                                                               synthetic_csv: Path) -> None:  # fmt: skip
-    """Item 1: TensorFlow printed ~30 'Saved artifact' lines into --json's stdout, and its C++ log on stderr."""
+    """`convert --json` prints only the JSON report on stdout, and no TensorFlow lines ('Saved artifact', its C++
+    log) on stderr."""
     result = run_module("convert", str(trained_run / "model.keras"), "--data", str(synthetic_csv), "--out",
                         str(tmp_path / "m"), "--calibration-size", "50", "--min-agreement", "0", "--json",
                         check=True)  # fmt: skip
@@ -145,7 +147,8 @@ def test_convert_json_is_only_json_and_tensorflow_stays_quiet(tmp_path: Path, tr
 
 @pytest.mark.slow
 def test_convert_card_on_a_float32_only_folder_is_one_line(tmp_path: Path, trained_run: Path) -> None:
-    """Item 2: `convert` without --data writes a float32-only folder, and `convert card` on it was a KeyError."""
+    """`convert card` on a float32-only folder (`convert` without --data) is one line saying to reconvert with
+    --data."""
     models = tmp_path / "f32"
     run_module("convert", str(trained_run / "model.keras"), "--out", str(models), check=True)
     result = run_module("convert", "card", "--run", str(trained_run), "--model", str(models), "--recipe",
@@ -157,7 +160,7 @@ def test_convert_card_on_a_float32_only_folder_is_one_line(tmp_path: Path, train
 
 def test_convert_on_a_full_disk_is_one_line_and_keeps_the_folder(tmp_path: Path, converted: Path,
                                                                  trained_run: Path) -> None:  # fmt: skip
-    """Item 2: a full disk during convert was a traceback; now it is found before TensorFlow starts."""
+    """A full disk under convert's --out is one line before TensorFlow starts, and leaves the folder empty."""
     out = tmp_path / "m"
     out.mkdir()
     result = run_module("convert", str(trained_run / "model.keras"), "--out", str(out), max_file_bytes=0)

@@ -1,4 +1,4 @@
-"""Issue #20 item 2, one service per camera: the fer-edge@.service template, its env file, install-pi.sh
+"""One service per camera: the fer-edge@.service template, its env file, install-pi.sh
 --service NAME, and $FER_EDGE_SOURCE (a camera's URL kept out of `ps`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue #12, the edge runtime: bad options, bad outputs, closed pipes, signals, corrupt inputs and odd images.
+"""The edge runtime under misuse: bad options, bad outputs, closed pipes, signals, corrupt inputs and odd images.
 
 Each test runs the real `python -m edge` (or the real Pipeline) with the shipped model, as a user would, and
 checks the promise: one line and exit 2 for bad input, and nothing lost however a run stops.
@@ -220,7 +220,7 @@ def test_corrupt_stretch_of_a_video_is_skipped_counted_and_quiet(tmp_path: Path)
     report = json.loads(summary.read_text())
     assert report["stopped"] == "end of source"
     assert report["bad_frames"] > 0 and report["frames"] + report["bad_frames"] == 300
-    assert report["frames"] > 200  # before: the run ended at the first bad frame, about frame 86
+    assert report["frames"] > 200  # the run goes on past the first bad frame (about frame 86)
     numbers = [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()]
     assert len(numbers) == report["frames"] and numbers[-1] == 299  # numbered by position in the video
     assert f"undecodable video frames skipped: {report['bad_frames']}" in result.stdout

@@ -1,4 +1,4 @@
-"""Issue #20 item 1, network cameras: `python -m edge --source rtsp://…` and `http://…/stream.mjpg`, against a real
+"""Network cameras: `python -m edge --source rtsp://…` and `http://…/stream.mjpg`, against a real
 RTSP server (GStreamer's gst-rtsp-server, run by the system Python) and a real second fer-edge on 127.0.0.1.
 
 A camera that drops is reconnected and counted; a run stuck reconnecting stops on SIGTERM with its summary;

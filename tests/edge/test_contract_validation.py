@@ -1,4 +1,4 @@
-"""Issue 19, the model contract: a contract.json that is too deep, of the wrong types or out of range is one line
+"""The model contract: a contract.json that is too deep, of the wrong types or out of range is one line
 naming the file and the field (exit 2), and a converted folder whose contract was edited is refused like any other
 file that does not match its manifest. On copies of the shipped model folder, through the real commands."""
 
@@ -48,7 +48,7 @@ def edit(folder: Path, change) -> Path:
     return path
 
 
-# Case 15: a contract.json nested 200,000 deep raised RecursionError.
+# A contract.json nested 200,000 deep is one line naming the file ("nested too deep"), not a RecursionError.
 def test_a_deeply_nested_contract_is_one_line(shipped: Path) -> None:
     (shipped / "contract.json").write_text("[" * 200_000 + "]" * 200_000)
     line = one_line(edge_on(shipped), "edge")
@@ -61,7 +61,8 @@ def test_a_huge_contract_is_refused_before_it_is_parsed(shipped: Path) -> None:
     assert str(shipped / "contract.json") in line and "too large" in line
 
 
-# Case 16: `extra.files` (or `extra`) not an object raised AttributeError, in edge and in benchmarks.
+# An `extra.files` (or `extra`) that is not an object, or names a path outside the folder, is one line naming the
+# field, in edge and in benchmarks.
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -83,7 +84,8 @@ def test_a_manifest_that_is_not_an_object_is_one_line(shipped: Path, change, fie
     assert str(path) in line and field in line
 
 
-# Case 36: contract values taken as they came: NaN output, one-letter labels, "false" as true, any version.
+# Each contract value is checked: a scale that overflows or is negative, NaN, labels not seven distinct strings,
+# "false" for a bool, an unknown version, a bad shape, architecture, colour or extra: one line naming the field.
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -124,7 +126,7 @@ def test_a_missing_field_names_it() -> None:
         Contract.from_dict(data, source="x.json")
 
 
-# Case 1 (part): contract.json itself was covered by no checksum, so an edited contract ran.
+# contract.json carries a checksum of itself: an edited contract is refused like any other mismatched file.
 def test_an_edited_contract_is_refused_like_any_other_mismatch(shipped: Path) -> None:
     path = edit(shipped, lambda d: d.update(flip_average=not d["flip_average"]))
     line = one_line(edge_on(shipped), "edge")

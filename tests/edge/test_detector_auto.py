@@ -1,4 +1,4 @@
-"""Issue #20 item 5, the better detector by default: `--detector auto` is YuNet where OpenCV runs it, else Haar
+"""The better detector by default: `--detector auto` is YuNet where OpenCV runs it, else Haar
 with a one-line note; the summary names the detector used; on the benchmark clip the default finds no more
 false faces than Haar at no less recall."""
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics (issue 20 item 3): `/metrics` on the web view and `--metrics [HOST:]PORT` alone, read by
+"""Prometheus metrics: `/metrics` on the web view and `--metrics [HOST:]PORT` alone, read by
 prometheus-client's own parser, over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations

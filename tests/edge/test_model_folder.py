@@ -1,5 +1,5 @@
-"""A converted model folder changes as one unit, and edge refuses one whose files do not belong together (issue 12
-item 4), on real folders from the `converted` fixture and real kills."""
+"""A converted model folder changes as one unit, and edge refuses one whose files do not belong together, on real
+folders from the `converted` fixture and real kills."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def edge_on(folder: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_edge_refuses_new_models_beside_an_old_contract(tmp_path: Path, converted: Path) -> None:
-    """The issue's mixed folder: a killed convert left new .tflite files beside the old contract, and edge ran it."""
+    """A .tflite from another model beside the contract (what a killed convert could leave) is one line naming it."""
     mixed = tmp_path / "mixed"
     shutil.copytree(converted, mixed)
     shutil.copyfile(ROOT / "edge" / "model" / INT8_FILE, mixed / INT8_FILE)  # another architecture's model
@@ -51,7 +51,7 @@ def test_edge_refuses_a_model_the_contract_does_not_list(tmp_path: Path, convert
 
 
 def test_precision_float32_on_an_int8_only_folder_is_one_line(tmp_path: Path, converted: Path) -> None:
-    """Item 3: --precision float32 on a folder with only int8 silently ran int8."""
+    """--precision float32 on a folder with only int8 is one line saying the folder has int8; the default runs."""
     int8_only = tmp_path / "int8"
     write_folder(int8_only, {INT8_FILE: (converted / INT8_FILE).read_bytes()}, Contract.load(converted))
     result = edge_on(int8_only, "--precision", "float32")
@@ -63,7 +63,7 @@ def test_precision_float32_on_an_int8_only_folder_is_one_line(tmp_path: Path, co
 
 
 def test_unknown_precision_is_a_value_error_naming_the_choices(converted: Path) -> None:
-    """Item 13 (its API half): Pipeline(precision='int4') raised KeyError."""
+    """Pipeline(precision='int4') raises ValueError naming the choices, int8 and float32."""
     with pytest.raises(ValueError, match="precision 'int4' is not one of int8, float32"):
         Pipeline(converted, precision="int4")
 

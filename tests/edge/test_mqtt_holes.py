@@ -1,4 +1,4 @@
-"""Issue 19, MQTT holes: credentials never printed, topic levels and options checked at parse time, a broker that
+"""MQTT under misuse: credentials never printed, topic levels and options checked at parse time, a broker that
 refuses us or something that is not a broker said in one line (exit 2), honest published/dropped counts, and a
 broker with a small maximum packet size. Real `python -m edge` processes against a real Mosquitto, or a tiny
 socket server on 127.0.0.1 that is not a broker."""
@@ -66,7 +66,7 @@ def parse_error(*args: str) -> str:
     return lines[0]
 
 
-# 4: credentials
+# Credentials
 
 
 @pytest.mark.parametrize("how", ["url", "env", "file"])
@@ -121,7 +121,7 @@ def test_a_password_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None
     ]
 
 
-# 11, 17, 18, 31, 32, 38: refused at parse time
+# Bad URLs, topic prefixes, device names and periods are refused at parse time
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ def test_summary_period_is_bounded(value: str) -> None:
     )
 
 
-# 11: a broker that refuses every CONNECT; 28: something that is not a broker
+# A broker that refuses every CONNECT, and something that is not a broker: one line, exit 2
 
 
 def test_a_broker_that_refuses_us_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -230,7 +230,7 @@ def test_something_that_is_not_a_broker_is_one_line_and_exit_2(kind: str) -> Non
     assert said[1].startswith(f"edge: error: mqtt://127.0.0.1:{server.port} is not answering as an MQTT broker (")
 
 
-# 29, 30: honest counts
+# Honest published and dropped counts
 
 
 def test_a_small_max_packet_size_drops_big_messages_instead_of_flapping(tmp_path: Path) -> None:

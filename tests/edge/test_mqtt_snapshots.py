@@ -1,4 +1,4 @@
-"""Issue 20 item 4, snapshots: a JPEG of the face of each event (appeared, changed) on MQTT (retained, offered to
+"""Snapshots: a JPEG of the face of each event (appeared, changed) on MQTT (retained, offered to
 Home Assistant as an image entity), on the web view's /api/snapshot.jpg, and as files with --snapshots DIR."""
 
 from __future__ import annotations

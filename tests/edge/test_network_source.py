@@ -1,4 +1,4 @@
-"""Issue #20 item 1: the pieces of a network source that need no server (URL redaction, FFmpeg options, liveness)."""
+"""The pieces of a network source that need no server (URL redaction, FFmpeg options, liveness)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The web view against a hostile run (issue 19): a hostile contract, slow senders, DNS rebinding, a stalled
+"""The web view under hostile use: a hostile contract, slow senders, DNS rebinding, a stalled
 /events client, absurd options. Real `python -m edge --serve` processes, real sockets on 127.0.0.1, real Chromium."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def raw(port: int, request: bytes, timeout: float = 10) -> bytes:
     return b"".join(chunks)
 
 
-# 1: labels are data, never code
+# Labels are data, never code
 
 
 def test_hostile_labels_are_escaped_and_every_response_has_the_security_headers(hostile: str) -> None:
@@ -114,7 +114,7 @@ def test_hostile_labels_show_as_text_and_run_nothing_in_a_real_browser(hostile: 
         browser.close()
 
 
-# 2: slow senders
+# Slow senders
 
 
 def test_slow_senders_do_not_lock_viewers_out() -> None:
@@ -169,7 +169,7 @@ def test_a_request_that_trickles_in_is_dropped() -> None:
         edge.stop()
 
 
-# 3: DNS rebinding
+# DNS rebinding
 
 
 def test_only_known_host_names_get_answers() -> None:
@@ -190,7 +190,7 @@ def test_only_known_host_names_get_answers() -> None:
         edge.stop()
 
 
-# 23: --serve-fps out of range; an encoder that fails goes on
+# --serve-fps out of range is refused; an encoder that fails on one frame goes on
 
 
 @pytest.mark.parametrize("fps", ["1e-300", "0.01", "61", "inf"])
@@ -237,7 +237,7 @@ def test_the_encoder_survives_a_frame_that_fails(monkeypatch: pytest.MonkeyPatch
     assert "MemoryError" in line
 
 
-# 33: an /events client that never reads
+# An /events client that never reads loses its slot
 
 
 @pytest.mark.slow
@@ -250,7 +250,7 @@ def test_a_stalled_events_client_loses_its_slot() -> None:
             stalled.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never read a byte
             port = port_of(base)
             wait_for(lambda: events_answer(port) == b"503", 30, "the stalled client to hold the one slot")
-            wait_for(lambda: events_answer(port) == b"200", 60, "the stalled client to be dropped")  # was 156 s
+            wait_for(lambda: events_answer(port) == b"200", 60, "the stalled client to be dropped")
     finally:
         edge.stop()
 
@@ -262,7 +262,7 @@ def events_answer(port: int) -> bytes:
         return viewer.recv(12)[9:12]
 
 
-# 39: the auth scheme is case-insensitive
+# The auth scheme is case-insensitive
 
 
 def test_bearer_scheme_in_any_case_is_accepted() -> None:
@@ -277,7 +277,7 @@ def test_bearer_scheme_in_any_case_is_accepted() -> None:
         edge.stop()
 
 
-# 42: loopback is decided by the address, not a list of spellings
+# Loopback is decided by the address, not a list of spellings
 
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "::1"])

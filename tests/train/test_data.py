@@ -133,7 +133,7 @@ def test_ferplus_eight_labels_follow_the_ferplus_majority_rule(tmp_path: Path) -
     votes = tmp_path / "fer2013new.csv"
     votes.write_text(
         "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
-        "Training,a,0,0,0,0,0,0,0,8,2,0\n"  # contempt, a class of its own now
+        "Training,a,0,0,0,0,0,0,0,8,2,0\n"  # contempt, a class of its own among eight
         "Training,b,5,5,0,0,0,0,0,0,0,0\n"  # a tie has no majority: dropped
         "Training,c,4,0,0,3,1,1,1,0,0,0\n"  # single votes dropped as outliers: neutral has 4 of 7
         "Training,d,4,0,0,3,0,0,0,0,3,0\n"  # 4 of 10 is no majority: dropped
@@ -162,7 +162,7 @@ def test_ferplus_votes_that_are_not_counts_name_their_line(tmp_path: Path) -> No
 
 
 def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path: Path) -> None:
-    """Issue 12 item 10: after a blank line, or a quoted field spanning lines, the bad row's line was one too low."""
+    """A bad row's line number counts blank lines and line breaks inside quoted fields."""
     good = f"3,{GOOD_PIXELS},Training"
     spanning = '3,"' + " ".join(["7"] * 1000) + "\n" + " ".join(["7"] * 1304) + '",Training'
     bad = "9," + GOOD_PIXELS + ",Training"

@@ -1,5 +1,5 @@
-"""Issue 19, "Nothing lost, nobody in": the hostile run's cases in train/ and convert/, each through the real command
-(or the real function where the command would take minutes). Bad input is one line and exit 2, never a traceback;
+"""train/ and convert/ under hostile use ("nothing lost, nobody in"), each through the real command (or the real
+function where the command would take minutes). Bad input is one line and exit 2, never a traceback;
 outputs are written whole or not at all."""
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# Case 19: --ferplus-csv naming a folder raised IsADirectoryError from pandas.
+# --ferplus-csv naming a folder is one line ("is a folder"), not an IsADirectoryError from pandas.
 def test_ferplus_csv_that_is_a_folder_is_one_line(tmp_path: Path, synthetic_csv: Path) -> None:
     result = run_module("train", "parse", "--data", str(synthetic_csv), "--labels", "ferplus", "--ferplus-csv",
                         str(tmp_path))  # fmt: skip
     assert_one_line(result, "train: error: ", str(tmp_path), "is a folder")
 
 
-# Case 20: KERAS_DISTRIBUTION_* variables that cannot work, refused in one line naming the variable.
+# KERAS_DISTRIBUTION_* variables that cannot work are refused in one line naming the variable; no run folder.
 @pytest.mark.parametrize(
     ("variables", "named"),
     [
@@ -86,7 +86,8 @@ COORDINATOR_PROBE = textwrap.dedent("""
 
 
 def test_a_coordinator_that_never_answers_times_out_in_one_line() -> None:
-    """Process 1 of 2 waiting on a port nobody listens on: JAX waited 300 s, then aborted the process."""
+    """Process 1 of 2 waiting on a port nobody listens on gives up after the timeout (3 s here) in one line naming
+    the variable and the address."""
     pytest.importorskip("jax")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,7 +99,7 @@ def test_a_coordinator_that_never_answers_times_out_in_one_line() -> None:
     assert_one_line(result, "train: error: ", "KERAS_DISTRIBUTION_JOB_ADDRESSES", f"127.0.0.1:{port}", "3 s")
 
 
-# Case 26: a learning rate that makes the loss NaN trained on and exited 0.
+# A learning rate that makes the loss non-finite stops the run in epoch 1 with one line naming --lr; nothing saved.
 def test_a_non_finite_loss_stops_the_run_in_one_line(tmp_path: Path, synthetic_csv: Path) -> None:
     out = tmp_path / "run"
     result = run_module("train", "--data", str(synthetic_csv), *TINY, "--lr", "1e308", "--no-augment", "--out",
@@ -109,7 +110,7 @@ def test_a_non_finite_loss_stops_the_run_in_one_line(tmp_path: Path, synthetic_c
 
 
 def test_convert_refuses_a_model_with_non_finite_weights(tmp_path: Path) -> None:
-    """The TFLite converter crashed the process (or wrote a model that answers NaN) on such a model."""
+    """A model with non-finite weights is one line naming it ("not finite"), and no model folder is written."""
     from train.models import build
 
     model = build("tiny", 7)
@@ -122,7 +123,7 @@ def test_convert_refuses_a_model_with_non_finite_weights(tmp_path: Path) -> None
     assert not out.exists()
 
 
-# Case 10: --out a symlink to a model folder: the link was replaced by a folder, the message said "unchanged".
+# convert --out a symlink to a model folder writes the folder it points to and keeps the link, now and later.
 def test_convert_out_a_symlink_swaps_the_folder_it_points_to(tmp_path: Path, untrained_model: Path) -> None:
     real = tmp_path / "real"
     write_folder(real, {FLOAT32_FILE: b"old"}, Contract("old"))
@@ -139,7 +140,7 @@ def test_convert_out_a_symlink_swaps_the_folder_it_points_to(tmp_path: Path, unt
     assert not staging_path(link).exists() and not staging_path(real).exists()
 
 
-# Case 21: `convert card --recipe` a missing or binary file raised FileNotFoundError / UnicodeDecodeError.
+# `convert card --recipe` a missing or binary file is one line naming the recipe, and writes no card.
 @pytest.mark.parametrize("kind", ["missing", "binary"])
 def test_card_with_an_unreadable_recipe_is_one_line(tmp_path: Path, converted: Path, trained_run: Path,
                                                     kind: str) -> None:  # fmt: skip
@@ -154,7 +155,7 @@ def test_card_with_an_unreadable_recipe_is_one_line(tmp_path: Path, converted: P
     assert not (models / "MODEL_CARD.md").exists()
 
 
-# Case 37: a run folder and a model folder of different label sets made one card.
+# `convert card` on a run folder and a model folder of different label sets is one line, and writes no card.
 def test_card_refuses_a_run_and_a_model_of_different_labels(tmp_path: Path, converted: Path,
                                                             trained_run: Path) -> None:  # fmt: skip
     models, run = tmp_path / "models", tmp_path / "run"

@@ -128,7 +128,7 @@ def _started_state(out: Path, **config) -> None:
 )  # fmt: skip
 def test_resume_with_other_options_or_data_is_refused(tmp_path: Path, synthetic_csv: Path, started: dict,
                                                       args: list[str], changed: str) -> None:  # fmt: skip
-    """Issue 12 item 9: resuming with another --data, --class-weight or --no-augment went on and mixed two runs."""
+    """Resuming with another --data, --class-weight or --no-augment is refused in one line naming what changed."""
     from train.run import TrainConfig, run_identity
 
     out = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""Issue 19 case 40: user messages show plain strings, never numpy's reprs (`np.str_('NF')`)."""
+"""User messages show plain strings, never numpy's reprs (`np.str_('NF')`)."""
 
 from __future__ import annotations
 

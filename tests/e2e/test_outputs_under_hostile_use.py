@@ -1,4 +1,4 @@
-"""Issue #19, the run loop and the file outputs: data loss, crashes and messages.
+"""The run loop and the file outputs under hostile use: nothing lost, nothing crashes, one line says what failed.
 
 Each test runs the real `python -m edge` as a user would (a subprocess, real files, pipes and signals) and checks
 the promise: one line and exit 2 for bad input or a failed output, every other output finished, nothing broken
@@ -30,7 +30,8 @@ FULL_DISK = 20_000  # RLIMIT_FSIZE in bytes: a disk that fills after a few frame
 
 
 def test_a_video_cut_short_by_a_full_disk_is_kept_as_partial_and_exit_2(tmp_path: Path) -> None:
-    """Case 5: FFmpeg only logs its failed writes; the cut video must not be renamed into place as whole."""
+    """A video cut short by a full disk (FFmpeg only logs its failed writes) is kept as v.partial.mp4, never renamed
+    into place as whole; one line, exit 2, and the summary is still written."""
     video, summary = tmp_path / "v.mp4", tmp_path / "s.json"
     result = run_module(
         "edge", "--source", "demo", "--demo-frames", "12", "--width", "320", "--height", "240", "--quiet",
@@ -46,7 +47,7 @@ def test_a_video_cut_short_by_a_full_disk_is_kept_as_partial_and_exit_2(tmp_path
 
 
 def test_sighup_stops_like_sigterm_keeping_the_video_and_the_summary(tmp_path: Path) -> None:
-    """Case 6: an SSH session that closes sends SIGHUP; it used to kill the run with the video a temporary."""
+    """SIGHUP (an SSH session closing) stops a run like SIGTERM: the video is finished and the summary written."""
     video, summary = tmp_path / "x.mp4", tmp_path / "s.json"
     process = subprocess.Popen(
         [*EDGE, "--source", "demo", "--demo-frames", "100000", "--width", "320", "--height", "240",
@@ -65,8 +66,8 @@ def test_sighup_stops_like_sigterm_keeping_the_video_and_the_summary(tmp_path: P
 
 @pytest.mark.slow
 def test_an_output_that_is_the_input_or_another_output_is_refused(tmp_path: Path) -> None:
-    """Case 7: `--jsonl v.mp4 --source v.mp4` truncated the video it was reading; two outputs on one file
-    overwrote each other. Same file by path, symlink or hard link; refused before the first frame."""
+    """An output naming the input (`--jsonl v.mp4 --source v.mp4`) or another output is refused before the first
+    frame, by path, symlink or hard link, and the input is untouched; a device such as /dev/null may be named twice."""
     clip = tmp_path / "v.mp4"
     assert edge("--source", "demo", "--demo-frames", "3", "--quiet", "--save", str(clip)).returncode == 0
     size = clip.stat().st_size
@@ -89,7 +90,7 @@ def test_an_output_that_is_the_input_or_another_output_is_refused(tmp_path: Path
 
 
 def test_saved_frames_of_images_with_one_stem_do_not_collide(tmp_path: Path) -> None:
-    """Case 8: a.png, a.jpg and a.JPG were all saved as a.jpg: three frames, one file left."""
+    """a.png, a.jpg and a.JPG are saved as three files, each named after the whole image name."""
     photos, out = tmp_path / "photos", tmp_path / "out"
     photos.mkdir()
     for name, image in zip(("a.png", "a.jpg", "a.JPG"), demo_frames(3, (160, 120)), strict=True):
@@ -100,7 +101,7 @@ def test_saved_frames_of_images_with_one_stem_do_not_collide(tmp_path: Path) -> 
 
 
 def test_a_full_disk_under_jsonl_still_finishes_the_summary_then_exit_2(tmp_path: Path) -> None:
-    """Case 9: the JSONL's full disk ended the run with a traceback-free line but no summary at all."""
+    """A full disk under --jsonl keeps the lines before, writes the summary (stopped: output failed), and exits 2."""
     jsonl, summary = tmp_path / "out.jsonl", tmp_path / "s.json"
     result = run_module(
         "edge", "--source", "demo", "--demo-frames", "50", "--width", "320", "--height", "240", "--quiet",
@@ -116,7 +117,7 @@ def test_a_full_disk_under_jsonl_still_finishes_the_summary_then_exit_2(tmp_path
 
 
 def test_jsonl_into_a_fifo_or_a_pipe_is_written_as_it_comes(tmp_path: Path) -> None:
-    """Case 12: `seek` on a pipe was a traceback; a pipe is written as lines come, never rotated."""
+    """--jsonl into a FIFO or a pipe is written as lines come; --jsonl-max-mb on one is refused without blocking."""
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
     received: list[str] = []
@@ -140,7 +141,7 @@ def test_jsonl_into_a_fifo_or_a_pipe_is_written_as_it_comes(tmp_path: Path) -> N
 
 
 def test_jsonl_to_a_file_that_cannot_be_a_log_is_refused_before_the_first_frame() -> None:
-    """Case 22: `--jsonl /proc/version` was a traceback after the first frame."""
+    """`--jsonl /proc/version` is one line naming the file, before the first frame."""
     result = edge("--source", "demo", "--demo-frames", "3", "--jsonl", "/proc/version")
     assert one_error_line(result).startswith("edge: error: /proc/version: cannot write JSONL (")
     assert "frame " not in result.stdout
@@ -149,12 +150,12 @@ def test_jsonl_to_a_file_that_cannot_be_a_log_is_refused_before_the_first_frame(
 @pytest.mark.parametrize(
     ("option", "value", "wanted"),
     [
-        ("--detect-width", "1", "'1' is not 0 or an integer >= 64"),  # case 13: a cv2 assertion in YuNet
+        ("--detect-width", "1", "'1' is not 0 or an integer >= 64"),  # under YuNet's smallest input
         ("--detect-width", "32", "'32' is not 0 or an integer >= 64"),
-        ("--scale-factor", "1.00001", "'1.00001' is not a number from 1.01 to 2"),  # case 24: a 41 GB allocation
+        ("--scale-factor", "1.00001", "'1.00001' is not a number from 1.01 to 2"),  # so fine a pyramid it needs ~41 GB
         ("--scale-factor", "3", "'3' is not a number from 1.01 to 2"),
-        ("--threads", "100000", "'100000' is not an integer from 1 to 64"),  # case 25: hung, ignoring SIGTERM
-        ("--serve", "١٢٣٤", "'١٢٣٤': the port must be a number from 1 to 65535"),  # case 43: Arabic-Indic digits
+        ("--threads", "100000", "'100000' is not an integer from 1 to 64"),  # far past any core count
+        ("--serve", "١٢٣٤", "'١٢٣٤': the port must be a number from 1 to 65535"),  # Arabic-Indic digits
     ],
 )
 def test_out_of_range_values_are_refused_at_parse_time(option: str, value: str, wanted: str) -> None:
@@ -196,7 +197,7 @@ def shared_folder() -> Iterator[Path]:
 
 @as_nobody
 def test_a_folder_or_image_the_user_cannot_read_is_one_line(shared_folder: Path) -> None:
-    """Case 14: another user's folder was a PermissionError traceback."""
+    """A folder or an image the user cannot read is one line naming it (Permission denied)."""
     photos = shared_folder / "photos"
     photos.mkdir()
     image = photos / "a.png"
@@ -214,7 +215,7 @@ def test_a_folder_or_image_the_user_cannot_read_is_one_line(shared_folder: Path)
 
 @as_nobody
 def test_save_into_a_read_only_folder_is_refused_before_the_first_frame(shared_folder: Path) -> None:
-    """Case 34: the folder was found unwritable only when the first frame was saved."""
+    """--save into a folder the user cannot write is refused before the first frame."""
     out = shared_folder / "out"
     out.mkdir(mode=0o555)
     out.chmod(0o555)
@@ -227,7 +228,7 @@ def test_save_into_a_read_only_folder_is_refused_before_the_first_frame(shared_f
 
 
 def test_a_full_disk_under_save_dir_names_the_real_reason_and_finishes(tmp_path: Path) -> None:
-    """Case 35: a full disk under --save DIR said "No such file or directory", and lost the summary."""
+    """A full disk under --save DIR names the image and the real reason (File too large); the summary is written."""
     out, summary = tmp_path / "out", tmp_path / "s.json"
     result = run_module(
         "edge", "--source", "demo", "--demo-frames", "5", "--quiet", "--save", str(out),
@@ -241,7 +242,8 @@ def test_a_full_disk_under_save_dir_names_the_real_reason_and_finishes(tmp_path:
 
 
 def test_async_detect_on_with_still_images_is_refused(tmp_path: Path) -> None:
-    """Case 27: a worker's detection lands frames later, and each still image is its own scene: 0 faces, silently."""
+    """--async-detect on with still images is refused in one line: a worker's detection lands frames later, and
+    each image is its own scene; --async-detect auto runs them."""
     photos = tmp_path / "photos"
     photos.mkdir()
     assert cv2.imwrite(str(photos / "a.png"), next(demo_frames(1)))
@@ -255,7 +257,7 @@ def test_async_detect_on_with_still_images_is_refused(tmp_path: Path) -> None:
 
 
 def test_odd_images_leave_stderr_empty(tmp_path: Path) -> None:
-    """Case 41: libjpeg, libpng and OpenCV printed their own warnings for cut or odd files."""
+    """Cut or odd images are skipped and named in the summary; libjpeg, libpng and OpenCV print nothing on stderr."""
     photos = tmp_path / "photos"
     photos.mkdir()
     image = next(demo_frames(1, (160, 120)))
