@@ -11,7 +11,6 @@ from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
     Parser,
     add_version,
-    bounded_float,
     fraction_below_one,
     host_name,
     host_port,
@@ -245,7 +244,7 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     mqtt.add_argument("--device-name", help="this device's name in topics (default: the host name)")
     mqtt.add_argument(
         "--mqtt-summary-every",
-        type=bounded_float(*SUMMARY_EVERY_RANGE),
+        type=number_from(*SUMMARY_EVERY_RANGE),
         default=SUMMARY_EVERY,
         help="seconds between summaries, {:g} to {:g} (default: %(default)s)".format(*SUMMARY_EVERY_RANGE),
     )

@@ -87,7 +87,7 @@ def host_name(text: str) -> str:
     name = text.strip().lower().rstrip(".")
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
-    if not name or any(c.isspace() or c in "/?#@[]" for c in name) or (":" in name and not _is_ip(name)):
+    if not name or any(c.isspace() or c in "/?#@[]" for c in name) or (":" in name and not is_ip(name)):
         raise argparse.ArgumentTypeError(f"{text!r} is not a host name such as pi.local or 192.168.1.5")
     return name
 
@@ -95,16 +95,13 @@ def host_name(text: str) -> str:
 host_name.__name__ = "a host name"
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Whether `text` is an IPv4 or IPv6 address."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
         return False
     return True
-
-
-def bounded_float(low: float, high: float) -> Callable[[str], float]:
-    return _number(float, lambda v: low <= v <= high, f"a number from {low:g} to {high:g}")
 
 
 def frame_sizes(text: str) -> list[tuple[int, int]]:

@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
+from edge.common.options import is_ip
 from edge.common.timing import StageTimes
 from edge.frames import Face
 from edge.outputs import metrics
@@ -84,14 +85,6 @@ def warn_if_exposed(host: str, token: str | None, option: str = "--serve") -> st
     )
 
 
-def _ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 class HostCheck:
     """Which HTTP Host values are answered. A DNS-rebinding page reaches the server under its own domain name, so
     only names this server is known by pass: this machine's, the bound address, and `--serve-allow-host` names.
@@ -114,7 +107,7 @@ class HostCheck:
         if port is None or (port and not port.isdigit()):
             return False
         name = name.rstrip(".")
-        return name in self.names or (self.any_address and _ip(name))
+        return name in self.names or (self.any_address and is_ip(name))
 
 
 def _server_class(host: str) -> type[ThreadingHTTPServer]:
