@@ -291,12 +291,8 @@ class MqttPublisher(Sink):
             body = encode(payload)
         else:
             body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-        size = packet_size(topic, body)
-        if self.max_packet is not None and size > self.max_packet:  # the broker would hang up on us: skip it
+        if self._too_large(topic, body):
             self.counters["dropped"] += 1
-            self.counters["too_large"] += 1
-            self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over the broker's maximum"
-                           f" packet size ({self.max_packet} bytes); dropped, the run goes on")  # fmt: skip
             return
         info = self.client.publish(topic, body, qos=QOS, retain=retain)
         with self.lock:
@@ -356,12 +352,20 @@ class MqttPublisher(Sink):
                 self._publish_now(topic, json.dumps(config))
         self.connected.set()
 
+    def _too_large(self, topic: str, body: bytes) -> bool:
+        """Whether the broker would hang up on this message (over its maximum packet size): then it is counted and
+        said once, and not sent; the run goes on."""
+        size = packet_size(topic, body)
+        if self.max_packet is None or size <= self.max_packet:
+            return False
+        self.counters["too_large"] += 1
+        self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over the broker's maximum"
+                       f" packet size ({self.max_packet} bytes); not sent, the run goes on")  # fmt: skip
+        return True
+
     def _publish_now(self, topic: str, body: str) -> None:
         """The connection's own retained messages (online, discovery), sent from paho's thread, not counted."""
-        if self.max_packet is not None and packet_size(topic, body.encode()) > self.max_packet:
-            self.counters["too_large"] += 1
-            self._say_once(f"too large {topic}", f"the message on {topic} is over the broker's maximum packet size"
-                           f" ({self.max_packet} bytes); not sent")  # fmt: skip
+        if self._too_large(topic, body.encode()):
             return
         info = self.client.publish(topic, body, qos=QOS, retain=True)
         with self.lock:
