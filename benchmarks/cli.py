@@ -81,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         " benchmark and detection markers",
     )
     parser.add_argument(
-        "--no-viewers", action="store_true", help="skip the web view's cost (FPS with two viewers against none)"
+        "--no-viewers",
+        action="store_true",
+        help="skip the web view's cost (FPS with two viewers against none) and the extras' (/metrics scraped and"
+        " snapshots written against neither)",
     )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     return parser
@@ -212,6 +215,12 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
 
         frames, _ = load_clip(args.clip, (640, 480), args.frames * VIEWER_FRAMES_FACTOR)
         results["viewers"] = viewer_cost(args.model, frames, args.rounds, progress=progress)
+    if _viewers(args, models):
+        from benchmarks.clip import labelled_clip
+        from benchmarks.extras import extras_cost
+
+        frames, _ = labelled_clip(args.frames * VIEWER_FRAMES_FACTOR)
+        results["extras"] = extras_cost(args.model, frames, args.rounds, progress=progress)
 
 
 def _sizes(args: argparse.Namespace) -> list:
@@ -242,7 +251,7 @@ def bench(args: argparse.Namespace) -> int:
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
     if not args.detection_only and not args.real_faces_only:
         steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + _reference_wanted(args))
-        steps += 2 * args.rounds * _viewers(args, models)
+        steps += 4 * args.rounds * _viewers(args, models)
     results: dict = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
         "machine": machine_facts(),
