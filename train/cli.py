@@ -301,7 +301,12 @@ def _framing(args: argparse.Namespace) -> int:
         write_folder(args.into, {}, contract, keep=True)
     else:
         contract.save(args.into)
-    print(f"wrote the framing of {', '.join(contract.framing) or 'no detector'} into {args.into / CONTRACT_FILENAME}")
+    if args.json:
+        print(json.dumps(contract.framing, indent=2))
+    else:
+        print(
+            f"wrote the framing of {', '.join(contract.framing) or 'no detector'} into {args.into / CONTRACT_FILENAME}"
+        )
     return 0
 
 

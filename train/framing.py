@@ -8,6 +8,8 @@ part of a face.
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 
@@ -54,9 +56,10 @@ def measure_all(images: np.ndarray, seed: int = 0) -> dict[str, dict[str, float]
         try:
             measured = measure(images, name, seed=seed)
         except UserError as exc:  # e.g. YuNet on an OpenCV older than 4.8: the model still works with Haar
-            print(f"framing: {name} skipped ({exc})")
+            print(f"framing: {name} skipped ({exc})", file=sys.stderr)
             continue
         if measured is not None:
             framing[name] = measured[0].to_dict()
-            print(f"framing: {name} box at {framing[name]} of the crop, found in {measured[1]:.0%} of the sample")
+            found = f"found in {measured[1]:.0%} of the sample"
+            print(f"framing: {name} box at {framing[name]} of the crop, {found}", file=sys.stderr)
     return framing

@@ -141,8 +141,8 @@ def test_framing_is_written_into_a_converted_folder_which_stays_sealed(
     face = cv2.resize(gray[y : y + h, x : x + w], (48, 48))
     rows = [f"3,{' '.join(map(str, face.ravel()))},{usage}" for usage in ["Training"] * 40 + ["PublicTest"] * 8]
     faces_csv.write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
-    run_module("train", "framing", "--data", str(faces_csv), "--into", str(folder), check=True)
-    assert "haar" in Contract.load(folder).framing
+    result = run_module("train", "framing", "--data", str(faces_csv), "--into", str(folder), "--json", check=True)
+    assert json.loads(result.stdout) == Contract.load(folder).framing and "haar" in Contract.load(folder).framing
     assert Pipeline(model=folder).framing.side == pytest.approx(1.0, abs=0.15)  # the crops were the boxes
 
 
