@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import build_parser
-from tests.conftest import ROOT
+from tests.conftest import ROOT, rendered_unit
 
 SCRIPT = ROOT / "edge" / "deploy" / "install-pi.sh"
 UNIT = ROOT / "edge" / "deploy" / "fer-edge.service"
@@ -100,18 +100,8 @@ def test_environment_file_examples_are_valid_edge_options() -> None:
 
 
 def test_rendered_unit_passes_systemd_verify(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze not installed")
-    python = tmp_path / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.symlink_to(sys.executable)
+    analyze, text = rendered_unit(UNIT, tmp_path)
     unit = tmp_path / "fer-edge.service"
-    unit.write_text(
-        UNIT.read_text()
-        .replace("@USER@", "root")
-        .replace("@APP_DIR@", str(tmp_path))
-        .replace("@VENV@", str(python.parent.parent))
-    )
+    unit.write_text(text)
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from edge.cli import build_parser, source_from
-from tests.conftest import ROOT, error_lines, run_module
+from tests.conftest import ROOT, error_lines, rendered_unit, run_module
 from tests.e2e.test_deploy import dry_run
 from tests.live import free_port
 
@@ -105,20 +103,9 @@ def test_bad_camera_names_are_one_line(name: str) -> None:
 
 
 def test_rendered_template_passes_systemd_verify(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze not installed")
-    python = tmp_path / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.symlink_to(sys.executable)
+    analyze, rendered = rendered_unit(TEMPLATE, tmp_path)
     (tmp_path / "cameras").mkdir()
     (tmp_path / "cameras" / "hall.env").write_text(CAMERA_ENV.read_text())
-    rendered = (
-        TEMPLATE.read_text()
-        .replace("@USER@", "root")
-        .replace("@APP_DIR@", str(tmp_path))
-        .replace("@VENV@", str(python.parent.parent))
-    )
     (tmp_path / "fer-edge@.service").write_text(rendered)
     unit = tmp_path / "fer-edge@hall.service"
     unit.symlink_to(tmp_path / "fer-edge@.service")
