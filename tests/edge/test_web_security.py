@@ -248,8 +248,10 @@ def test_a_stalled_events_client_loses_its_slot() -> None:
             stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             stalled.connect(("127.0.0.1", port_of(base)))
             stalled.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never read a byte
+            stalled.settimeout(30)
+            assert stalled.recv(12, socket.MSG_PEEK | socket.MSG_WAITALL)[9:] == b"200"  # holds the slot (peeked)
             port = port_of(base)
-            wait_for(lambda: events_answer(port) == b"503", 30, "the stalled client to hold the one slot")
+            assert events_answer(port) == b"503"
             wait_for(lambda: events_answer(port) == b"200", 60, "the stalled client to be dropped")
     finally:
         edge.stop()
