@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the web view's cost (FPS with two viewers against none) and the extras' (/metrics scraped and"
         " snapshots written against neither)",
     )
+    parser.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="skip the network camera's reconnect time (a real RTSP server on loopback killed and restarted);"
+        " it is skipped by itself, with the reason, where GStreamer's RTSP server is not installed",
+    )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     return parser
 
@@ -251,7 +257,7 @@ def bench(args: argparse.Namespace) -> int:
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
     if not args.detection_only and not args.real_faces_only:
         steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + _reference_wanted(args))
-        steps += 4 * args.rounds * _viewers(args, models)
+        steps += 4 * args.rounds * _viewers(args, models) + len(_outages(args))
     results: dict = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
         "machine": machine_facts(),
@@ -260,6 +266,7 @@ def bench(args: argparse.Namespace) -> int:
         with tqdm(total=steps, desc="benchmarks", unit="step", file=sys.stderr) as progress:
             if not args.detection_only:
                 _model_and_pipeline(args, models, results, progress)
+                results["reconnect"] = _reconnect(_outages(args), progress)
             model = args.model if "int8" in models else models[next(iter(models))]
             results["detection"] = detection_benchmark(
                 model, args.detect_frames, args.detect_rounds, args.faces, progress
@@ -285,6 +292,26 @@ def bench(args: argparse.Namespace) -> int:
         print(f"updated the benchmark blocks of {args.readme}")
     missed = [v for v in results["verdicts"] if not v["met"]]
     return EXIT_TARGET_MISSED if missed and args.fail_on_miss else 0
+
+
+def _outages(args: argparse.Namespace) -> tuple[float, ...]:
+    """The reconnect benchmark's outage lengths: one in a quick run, none with --no-reconnect."""
+    from benchmarks.reconnect import OUTAGES_S
+
+    return () if args.no_reconnect else OUTAGES_S[:1] if args.quick else OUTAGES_S
+
+
+def _reconnect(outages: tuple[float, ...], progress) -> dict | None:
+    from benchmarks.rtsp_server import rtsp_server_missing
+
+    missing = rtsp_server_missing() if outages else None
+    if missing:
+        print(f"reconnect: skipped ({missing})")
+    if missing or not outages:
+        return None
+    from benchmarks.reconnect import reconnect_times
+
+    return reconnect_times(outages, progress)
 
 
 def _real_faces(args: argparse.Namespace, models: dict) -> dict | None:

@@ -23,6 +23,7 @@ TARGET_ACCURACY_DROP = 0.005
 TARGET_AGREEMENT = 0.98
 TARGET_VIEWER_COST = 0.10
 TARGET_EXTRAS_COST = 0.02
+TARGET_RECONNECT_S = 5.0
 
 
 def verdicts(results: dict) -> list[dict]:
@@ -54,6 +55,12 @@ def verdicts(results: dict) -> list[dict]:
     if extras:
         out.append({"target": f"/metrics and snapshots: at most {TARGET_EXTRAS_COST:.0%} of frame time",
                     "value": f"{extras['cost']:+.1%}", "met": extras["cost"] <= TARGET_EXTRAS_COST})  # fmt: skip
+    reconnect = results.get("reconnect")
+    if reconnect:
+        worst = reconnect["worst_s"]
+        out.append({"target": f"network camera: streaming again <= {TARGET_RECONNECT_S:g} s after its RTSP server is"
+                              f" back (slowest of {len(reconnect['rounds'])} outages)",
+                    "value": f"{worst:.2f} s", "met": worst <= TARGET_RECONNECT_S})  # fmt: skip
     if results.get("detection"):
         out += detection_verdicts(results["detection"])
     if results.get("real_faces"):
@@ -144,6 +151,7 @@ def general_markdown(results: dict) -> str:
             f" all viewers at most {v['encode_fps_cap']:g} times a second: {share:.1%} of one core.",
         ]
     lines += _extras_lines(results)
+    lines += _reconnect_lines(results)
     lines += ["", *verdict_table([v for v in results["verdicts"] if not v.get("group")])]
     return "\n".join(lines) + "\n"
 
@@ -160,6 +168,17 @@ def _extras_lines(results: dict) -> list[str]:
         [name, f"{fps:.1f}", ", ".join(f"{x:.1f}" for x in e["fps_rounds"][name])] for name, fps in e["fps"].items()
     ]
     return lines + table(["outputs", "FPS", "rounds"], rows)
+
+
+def _reconnect_lines(results: dict) -> list[str]:
+    r = results.get("reconnect")
+    if not r:
+        return []
+    lines = ["", "Network camera reconnect: a real RTSP server (GStreamer's) on loopback streaming the demo clip is"
+             " killed, kept away, and started again; the time from it listening again to the next frame the edge's"
+             f" network source delivers (it retries at most every {r['reconnect_max_s']:g} s):", ""]  # fmt: skip
+    rows = [[f"{round_['away_s']:g} s", f"{round_['resumed_s']:.2f} s"] for round_ in r["rounds"]]
+    return lines + table(["server away", "streaming again after"], rows)
 
 
 def terminal(results: dict) -> str:

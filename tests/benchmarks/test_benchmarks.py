@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.rtsp_server import rtsp_server_missing
 from tests.conftest import run_module
 
 
@@ -42,6 +43,12 @@ def test_quick_benchmark_writes_every_field(tmp_path: Path, converted: Path, tra
     assert len(results["detection"]["modes"]) == 12
     assert "| target | measured | met |" in (out / "results.md").read_text()
     assert "Haar alone" in result.stdout
+    if rtsp_server_missing() is None:  # one outage in a quick run, against the real RTSP server
+        assert [r["away_s"] for r in results["reconnect"]["rounds"]] == [1.0]
+        assert any(v["target"].startswith("network camera") for v in results["verdicts"])
+        assert "Network camera reconnect" in (out / "results.md").read_text()
+    else:
+        assert results["reconnect"] is None and "reconnect: skipped (" in result.stdout
 
 
 def test_missing_model_folder_is_one_line(tmp_path: Path) -> None:

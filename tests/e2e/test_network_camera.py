@@ -8,72 +8,23 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 
-from edge.sources.images import demo_frames
-from tests.conftest import ROOT, error_lines, run_module
+from benchmarks.rtsp_server import RtspServer, rtsp_server_missing, write_clip
+from tests.conftest import error_lines, run_module
 from tests.live import EdgeProcess, free_port, serving, wait_for
-
-SYSTEM_PYTHON = Path("/usr/bin/python3")
-SERVER = ROOT / "tests" / "rtsp_server.py"
-SECRET = "s3cretPass"
-
-
-def rtsp_server_missing() -> str | None:
-    """Why the RTSP server cannot run here, or None."""
-    if not SYSTEM_PYTHON.exists():
-        return f"{SYSTEM_PYTHON} not found"
-    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
-    done = subprocess.run([str(SYSTEM_PYTHON), "-c", probe], capture_output=True, text=True)
-    if done.returncode:
-        return "gst-rtsp-server via python3-gi is not installed (apt: python3-gi gir1.2-gst-rtsp-server-1.0)"
-    return None
-
 
 MISSING = rtsp_server_missing()
 needs_rtsp = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
-
-
-class RtspServer:
-    """tests/rtsp_server.py on 127.0.0.1:PORT, serving the JPEGs in `folder` as RTP/JPEG at /x."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder, self.port = folder, port
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(SYSTEM_PYTHON), str(SERVER), str(self.port), str(self.folder)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        line = self.process.stdout.readline()
-        if line.strip() != "ready":
-            raise AssertionError(f"the RTSP server did not start: {line} {self.process.stderr.read()}")
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+SECRET = "s3cretPass"
 
 
 @pytest.fixture
-def clip(tmp_path: Path) -> Path:
-    """The demo clip as the numbered JPEGs the server loops over."""
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for index, image in enumerate(demo_frames(20, (320, 240))):
-        cv2.imwrite(str(folder / f"frame{index:03d}.jpg"), image)
-    return folder
-
-
-@pytest.fixture
-def server(clip: Path):
-    rtsp = RtspServer(clip, free_port())
+def server(tmp_path: Path):
+    rtsp = RtspServer(write_clip(tmp_path / "clip"), free_port())
     rtsp.start()
     yield rtsp
     rtsp.kill()
