@@ -36,7 +36,7 @@ from edge.outputs.jsonl import KEEP as JSONL_KEEP
 from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
-from edge.pipeline.pipeline import Pipeline
+from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
 from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
 from edge.sources.network import TRANSPORTS
@@ -132,6 +132,12 @@ def add_detection_options(parser: argparse.ArgumentParser) -> None:
         "--no-detect",
         action="store_true",
         help="treat each whole image as one face (pre-cropped faces such as FER-2013's)",
+    )
+    detection.add_argument(
+        "--align-eyes",
+        action="store_true",
+        help="turn each face crop so its eyes are level, by YuNet's eye landmarks on each detected face (with any"
+        " --detector; needs OpenCV >= 4.8); a followed face keeps its angle",
     )
     parser.add_argument(
         "--smooth",
@@ -330,6 +336,8 @@ def check_combinations(args: argparse.Namespace) -> None:
         raise UserError("--metrics: the web view (--serve) already serves /metrics; give one of them")
     if args.serve_allow_host and not (args.serve or args.metrics):
         raise UserError("--serve-allow-host needs --serve or --metrics")
+    if args.align_eyes and args.no_detect:
+        raise UserError(ALIGN_NO_DETECT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 detect=not args.no_detect,
                 roi_detect=args.roi_detect,
                 async_detect=detects_async(args.async_detect, args.source),
+                align_eyes=args.align_eyes,
                 timer=timer,
             )
         except BaseException:

@@ -35,13 +35,16 @@ def opencv_version(text: str) -> tuple[int, int]:
     return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
-def check_opencv(version: str | None = None, has_yunet: bool | None = None) -> None:
-    """Raise the one-line error when this OpenCV cannot run YuNet (arguments: for tests, default this cv2)."""
+def check_opencv(
+    version: str | None = None, has_yunet: bool | None = None, needed_by: str = "--detector yunet"
+) -> None:
+    """Raise the one-line error, naming the option `needed_by`, when this OpenCV cannot run YuNet (`version` and
+    `has_yunet`: for tests, default this cv2)."""
     version = cv2.__version__ if version is None else version
     has_yunet = hasattr(cv2, "FaceDetectorYN") if has_yunet is None else has_yunet
     if opencv_version(version) < MIN_OPENCV or not has_yunet:
         wanted = ".".join(map(str, MIN_OPENCV))
-        raise UserError(f"--detector yunet needs OpenCV >= {wanted} with FaceDetectorYN (this is {version}): {UPGRADE}")
+        raise UserError(f"{needed_by} needs OpenCV >= {wanted} with FaceDetectorYN (this is {version}): {UPGRADE}")
 
 
 def check_model(path: Path = MODEL) -> None:
@@ -51,6 +54,23 @@ def check_model(path: Path = MODEL) -> None:
     digest = file_sha256(path)
     if digest != MODEL_SHA256:
         raise UserError(f"{path}: sha256 {digest} is not the published {MODEL_SHA256}")
+
+
+def open_net(
+    model: Path = MODEL, size: tuple[int, int] = (320, 320), needed_by: str = "--detector yunet"
+) -> cv2.FaceDetectorYN:
+    """YuNet for images of `size` (width, height), after checking this OpenCV can run it and the model is intact."""
+    check_opencv(needed_by=needed_by)
+    check_model(model)
+    return cv2.FaceDetectorYN.create(str(model), "", size, SCORE_THRESHOLD, NMS_THRESHOLD, 5000)
+
+
+def eye_angles(faces: np.ndarray) -> np.ndarray:
+    """Each face's roll in degrees from YuNet's eye landmarks (columns 4-7: the right eye's x, y, then the left's;
+    the person's right eye is on the image's left): counter-clockwise as seen is positive, OpenCV's convention,
+    so `cv2.getRotationMatrix2D(centre, -angle, 1)` levels the eyes."""
+    right_x, right_y, left_x, left_y = faces[:, 4:8].astype(np.float64).T
+    return -np.degrees(np.arctan2(left_y - right_y, left_x - right_x))
 
 
 def square(boxes: np.ndarray) -> np.ndarray:
@@ -68,11 +88,9 @@ class YuNetDetector(Detector):
     color = True
 
     def __init__(self, config: DetectorConfig | None = None, model: Path = MODEL) -> None:
-        check_opencv()
-        check_model(model)
         self.config = config or DetectorConfig(name="yunet")
-        self.net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), SCORE_THRESHOLD, NMS_THRESHOLD, 5000)
         self.size = (320, 320)
+        self.net = open_net(model, self.size)
 
     def find(self, small: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
         image = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR) if small.ndim == 2 else small[..., :3]

@@ -28,3 +28,27 @@ def cut(frame: np.ndarray, crop: tuple[float, float, float], size: tuple[int, in
     if left or top or right or bottom:
         inside = cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE)
     return cv2.resize(inside, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def cut_rotated(frame: np.ndarray, crop: tuple[float, float, float], size: tuple[int, int], angle: float) -> np.ndarray:
+    """`cut`, then turned about the crop's centre by -`angle` degrees, so a face rolled by `angle`
+    (counter-clockwise as seen) comes out level (`--align-eyes`); `angle` 0 is `cut` itself. The crop is cut
+    with a margin wide enough for the turned square's corners (grayscale, area-averaged to the output's scale,
+    edges repeated, as `cut` does: only that region is converted), and one affine warp turns it and takes the
+    output from its middle. The model's input is square; a `size` that is not gets the width's margin."""
+    if not angle:
+        return cut(frame, crop, size)
+    x, y, side = crop
+    out_h, out_w = size
+    turn = np.radians(angle)
+    margin = int(np.ceil(max(out_h, out_w) * (abs(np.cos(turn)) + abs(np.sin(turn)) - 1) / 2)) + 1
+    pixel = side / out_w  # one output pixel, in frame pixels
+    wide = cut(
+        frame,
+        (x - margin * pixel, y - margin * pixel, side + 2 * margin * pixel),
+        (out_h + 2 * margin, out_w + 2 * margin),
+    )
+    centre = ((out_w - 1) / 2 + margin, (out_h - 1) / 2 + margin)
+    matrix = cv2.getRotationMatrix2D(centre, -angle, 1.0)
+    matrix[:, 2] -= margin  # the output is the middle of the turned wide crop
+    return cv2.warpAffine(wide, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

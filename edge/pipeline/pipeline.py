@@ -24,8 +24,11 @@ from edge.detectors.roi import recover, redetect
 from edge.detectors.worker import DetectionWorker, Job
 from edge.frames import Face
 from edge.model_folder import resolve_model
-from edge.pipeline.crop import cut
+from edge.pipeline.align import EyeLevel
+from edge.pipeline.crop import cut_rotated
 from edge.pipeline.tracker import Track, Tracker
+
+ALIGN_NO_DETECT = "--align-eyes turns detected faces level by their eyes; --no-detect detects none (give one of them)"
 
 
 class Pipeline:
@@ -35,7 +38,9 @@ class Pipeline:
     DetectorConfig; `detector_name` is the one used ("none" with `detect=False`). A full detection runs every
     `detect_every` frames; in between, faces are followed by template matching or, with `roi_detect`,
     re-detected in a window around each. With `async_detect` the detector runs on a worker thread (for live
-    sources): call `close()` (or use the pipeline as a context manager) to stop it.
+    sources): call `close()` (or use the pipeline as a context manager) to stop it. With `align_eyes` each
+    face crop is turned so the eyes are level, by the roll YuNet's eye landmarks give when the face is detected
+    (`edge.pipeline.align`; a followed face keeps it).
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class Pipeline:
         timer: StageTimes | None = None,
         roi_detect: bool = False,
         async_detect: bool = False,
+        align_eyes: bool = False,
     ) -> None:
         if detect_every < 1:
             raise UserError("--detect-every must be at least 1")
@@ -58,10 +64,13 @@ class Pipeline:
         if threads:
             cv2.setNumThreads(threads)  # OpenCV's detection and resizing, beside the interpreter's threads
         config = DetectorConfig(name=detector) if isinstance(detector, str) else detector or DetectorConfig()
+        if align_eyes and not detect:
+            raise UserError(ALIGN_NO_DETECT)
         if detect:
             config = replace(config, name=resolve(config.name))  # auto, once: the ROI detector is the same kind
         self.detector_name = config.name if detect else "none"
         self.detector = make_detector(config) if detect else None  # first: its errors say more than the model's
+        self.eye_level = EyeLevel() if align_eyes else None
         self.model_path, self.contract = resolve_model(model, precision)
         self.classifier = Classifier(self.model_path, self.contract, threads=threads)
         # --no-detect: the whole image is the face, as the model's training crops were.
@@ -132,14 +141,23 @@ class Pipeline:
             return []
         return recover(self.roi_detector, self.tracker, before, small, gray, scale)
 
-    def crops(self, frame: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
+    def crops(self, frame: np.ndarray, boxes: list[np.ndarray], angles: list[float] | None = None) -> np.ndarray:
         """Each box cut from the frame framed as the model's training faces were (the contract's framing for this
-        detector), made grayscale (only the face, not the whole frame) and resized to the model's input size."""
+        detector), made grayscale (only the face, not the whole frame) and resized to the model's input size;
+        with `angles` (degrees, counter-clockwise as seen), each crop turned about its centre to undo its roll."""
         size = self.contract.image_size
         out = np.empty((len(boxes), *size), dtype=np.uint8)
         for i, box in enumerate(boxes):
-            out[i] = cut(frame, self.framing.crop_of(box), size)
+            out[i] = cut_rotated(frame, self.framing.crop_of(box), size, angles[i] if angles is not None else 0.0)
         return out
+
+    def _angles(self, frame: np.ndarray, tracks: list[Track], detected: list[bool]) -> list[float]:
+        """Each face's roll: measured again for a face detected on this frame, kept for a followed one."""
+        for track, found in zip(tracks, detected, strict=True):
+            measured = self.eye_level.roll(frame, track.box) if found else None
+            if measured is not None:
+                track.angle = measured
+        return [track.angle for track in tracks]
 
     def reset(self) -> None:
         """Forget every face: the next frame is unrelated to the last (another photo), so nothing is followed
@@ -157,7 +175,8 @@ class Pipeline:
         with self.timer.time("detect"):
             tracks, detected = self._boxes(frame, small)
         with self.timer.time("preprocess"):
-            crops = self.crops(frame, [t.box for t in tracks])
+            angles = self._angles(frame, tracks, detected) if self.eye_level else None
+            crops = self.crops(frame, [t.box for t in tracks], angles)
         with self.timer.time("infer"):
             probabilities = self.classifier.predict(crops)
         self.frames += 1

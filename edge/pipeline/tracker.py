@@ -25,6 +25,7 @@ class Track:
     box: np.ndarray  # x, y, w, h in full-resolution pixels
     template: np.ndarray | None = None  # the face at detection resolution, for following
     probabilities: np.ndarray | None = None
+    angle: float = 0.0  # the face's roll when last measured (--align-eyes), kept while it is followed
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
