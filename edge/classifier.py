@@ -72,7 +72,10 @@ class Classifier:
 
     def prepare(self, faces: np.ndarray) -> np.ndarray:
         """uint8 crops (N, H, W) to the model's input tensor values (N, H, W, 1), quantised if int8."""
-        values = self.contract.normalise(faces)[..., None]
+        return self.quantise(self.contract.normalise(faces)[..., None])
+
+    def quantise(self, values: np.ndarray) -> np.ndarray:
+        """Normalised inputs (N, H, W, 1) as the model's input tensor: as they are for float32, quantised for int8."""
         if not self.quantised:
             return values
         scale, zero_point = self.input_quant

@@ -6,6 +6,7 @@ dropped): TensorFlow's oneDNN CPU kernels have been seen to crash on odd-sized l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -91,10 +92,11 @@ def augment_batch(images: np.ndarray, config: AugmentConfig, rng: np.random.Gene
 class FerBatches(keras.utils.PyDataset):
     """Shuffled, optionally augmented batches of (normalised images, target probabilities, sample weights).
 
-    Targets are one-hot labels, or a blend with a teacher's probabilities for distillation; `labels`
-    (the hard classes) choose each row's class weight. With `shard=(i, n)` this process of n training together
-    feeds the i-th slice of every global batch of `batch_size`, cut after augmentation and mixup so the global
-    batch is the one a single process would make.
+    Targets are one-hot labels, or a blend with a teacher's probabilities for distillation; with `teacher` (a
+    callable on normalised batches, `train.distill.BatchTeacher`) its answer on each augmented batch takes
+    `teacher_weight` of every target. `labels` (the hard classes) choose each row's class weight. With
+    `shard=(i, n)` this process of n training together feeds the i-th slice of every global batch of
+    `batch_size`, cut after augmentation and mixup so the global batch is the one a single process would make.
     """
 
     def __init__(
@@ -108,6 +110,8 @@ class FerBatches(keras.utils.PyDataset):
         augment: AugmentConfig | None = None,
         seed: int = 0,
         shard: tuple[int, int] = (0, 1),
+        teacher: Callable[[np.ndarray], np.ndarray] | None = None,
+        teacher_weight: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -115,6 +119,7 @@ class FerBatches(keras.utils.PyDataset):
             raise ValueError(f"{len(images)} training images is fewer than one batch of {batch_size}")
         self.images, self.targets, self.labels, self.contract = images, targets, labels, contract
         self.batch_size, self.augment, self.seed, self.shard = batch_size, augment, seed, shard
+        self.teacher, self.teacher_weight = teacher, teacher_weight
         self.class_weight = weights if weights is not None else np.ones(contract.num_classes, dtype=np.float32)
         self.epoch = 0
         self.order = self._order(0)
@@ -151,4 +156,7 @@ class FerBatches(keras.utils.PyDataset):
         index, count = self.shard
         size = len(x) // count
         part = slice(index * size, (index + 1) * size)
-        return x[part], y[part], w[part]
+        x, y, w = x[part], y[part], w[part]
+        if self.teacher is not None:
+            y = self.teacher_weight * self.teacher(x) + (1 - self.teacher_weight) * y
+        return x, y, w

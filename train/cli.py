@@ -136,6 +136,13 @@ def add_target_options(fit: argparse._ArgumentGroup, defaults: TrainConfig) -> N
         help="teacher probabilities for the Training rows (.npy from `python -m train teach`): distil from them",
     )
     fit.add_argument(
+        "--teacher",
+        type=Path,
+        metavar="DIR",
+        help="a converted model folder that teaches on every augmented batch, judging the very view the student"
+        " sees (its int8 model when it has one); instead of --soft-labels",
+    )
+    fit.add_argument(
         "--distill-weight",
         type=fraction,
         default=defaults.distill_weight,

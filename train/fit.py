@@ -26,7 +26,7 @@ from edge.contract import Contract
 from train import models
 from train.augment import AugmentConfig, FerBatches, class_weights
 from train.data import Dataset, validation_split_name
-from train.distill import load_soft_labels
+from train.distill import BatchTeacher, load_soft_labels
 from train.distribute import Devices, padded_validation
 from train.framing import measure_all
 from train.report import write_reports
@@ -73,6 +73,8 @@ def _data(
         workers=config.workers,
         use_multiprocessing=False,
         shard=devices.shard if devices else (0, 1),
+        teacher=BatchTeacher(config.teacher, contract) if config.teacher else None,
+        teacher_weight=config.distill_weight,
     )
     validation = padded_validation(
         contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val], devices

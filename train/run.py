@@ -15,7 +15,8 @@ from typing import Any
 from edge.common.errors import UserError
 from edge.common.files import file_sha256, probe_folder, recover
 from edge.contract import CONTRACT_FILENAME, Contract
-from train.data import DEFAULT_FERPLUS, Dataset
+from train.data import DEFAULT_FERPLUS, Dataset, check_labels
+from train.distill import teacher_contract
 from train.models import DEFAULT_ARCH
 
 STATE_DIR = ".resume"
@@ -43,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     soft_labels: Path | None = None
+    teacher: Path | None = None
     distill_weight: float = 0.7
     soft_targets: bool = False
     vote_weight: float = 0.0
@@ -59,6 +61,7 @@ FLAGS = {
     "data_sha256": "--data",
     "ferplus_sha256": "--ferplus-csv",
     "soft_labels_sha256": "--soft-labels",
+    "teacher_sha256": "--teacher",
     "init_from_sha256": "--init-from",
 }
 
@@ -98,6 +101,7 @@ def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path
         skip_bad_rows=skip_bad_rows,
         soft_labels_sha256=file_sha256(config.soft_labels) if config.soft_labels else None,
         init_from_sha256=_folder_sha256(config.init_from) if config.init_from else None,
+        teacher_sha256=_folder_sha256(config.teacher) if config.teacher else None,
     )
     return identity
 
@@ -158,5 +162,9 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
                 f"--init-from {config.init_from}: its labels ({', '.join(contract.labels)}) are not the data's"
                 f" ({', '.join(data.class_names)})"
             )
+    if config.teacher is not None:
+        if config.soft_labels is not None:
+            raise UserError("--teacher and --soft-labels each give the teacher's share of every target; give one")
+        check_labels(data, teacher_contract(config.teacher), config.teacher)
     if not (data.usage == validation).any():
         raise UserError(f"{data.source}: no validation rows ({validation}) to select the best epoch on")
