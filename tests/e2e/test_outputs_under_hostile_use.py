@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from edge.sources.images import demo_frames
@@ -294,3 +295,18 @@ def test_an_image_over_the_size_cap_is_refused_from_its_header(tmp_path: Path) -
     result = edge("--source", str(photos), "--quiet")
     assert result.returncode == 0 and result.stderr == ""
     assert "1 frames, " in result.stdout and "skipped 1 unreadable: big.png" in result.stdout
+
+
+def test_a_video_over_the_size_cap_is_refused_before_a_frame_is_decoded(tmp_path: Path) -> None:
+    """The size cap for videos: one black 8200x6200 frame (51 MP) makes a small file whose frames are refused from
+    the container's header, in one line, while a video just under the cap plays."""
+    big, under = tmp_path / "big.avi", tmp_path / "under.avi"
+    for path, size in ((big, (8200, 6200)), (under, (8000, 6200))):
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1, size)
+        writer.write(np.zeros((size[1], size[0], 3), np.uint8))
+        writer.release()
+    assert one_error_line(edge("--source", str(big))) == (
+        f"edge: error: {big}: 8200x6200 frames are over the 50-megapixel limit"
+    )
+    result = edge("--source", str(under), "--quiet", "--detector", "haar")
+    assert result.returncode == 0, result.stderr
