@@ -31,6 +31,15 @@ def write_csv(path: Path, rows_per_split: dict[str, int], seed: int = 0, usage_c
     return path
 
 
+VOTES_HEADER = "Usage,Image name," + ",".join(FERPLUS_COLUMNS)  # fer2013new.csv's first line
+
+
+def write_votes(path: Path, rows: list[str]) -> Path:
+    """A FER+ votes file with these rows (`Usage,Image name,` then the ten vote counts) under its header."""
+    path.write_text("\n".join([VOTES_HEADER, *rows]) + "\n")
+    return path
+
+
 def write_ferplus(folder: Path, rows_per_split: dict[str, int], seed: int = 0) -> tuple[Path, Path]:
     """A FER-2013 CSV and its FER+ votes file (`fer2013new.csv` beside it), striped by each row's FER+ class.
 
@@ -40,7 +49,7 @@ def write_ferplus(folder: Path, rows_per_split: dict[str, int], seed: int = 0) -
     valid FER-2013 label that says nothing about the image.
     """
     lines = ["emotion,pixels,Usage"]
-    votes = ["Usage,Image name," + ",".join(FERPLUS_COLUMNS)]
+    votes = [VOTES_HEADER]
     row = 0
     for offset, (usage, n) in enumerate(rows_per_split.items()):
         classes = (np.arange(n) + offset) % len(FERPLUS_LABELS)

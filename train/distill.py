@@ -18,7 +18,7 @@ from edge.classifier import Classifier
 from edge.common.errors import UserError
 from edge.common.files import atomic_path
 from edge.contract import Contract
-from edge.model_folder import resolve_model
+from edge.model_folder import INT8_FILE, resolve_model
 from train.data import Dataset
 
 
@@ -70,7 +70,7 @@ class BatchTeacher:
     augmentation threads (`--workers`) call it at once."""
 
     def __init__(self, folder: Path, student: Contract) -> None:
-        precision = "int8" if (Path(folder) / "model_int8.tflite").is_file() else "float32"
+        precision = "int8" if (Path(folder) / INT8_FILE).is_file() else "float32"
         self.path, self.contract = resolve_model(folder, precision)
         check_same_input(self.contract, student, folder)
         self.local = threading.local()

@@ -49,6 +49,17 @@ def count_frames(video: Path) -> int:
     return frames
 
 
+def edge_into_fifo(fifo: Path, *args: str) -> tuple[subprocess.CompletedProcess, str]:
+    """`edge ARGS` writing into the new FIFO `fifo` (named in ARGS), and what a reader on it received."""
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    result = edge(*args)
+    reader.join(timeout=60)
+    return result, received[0] if received else ""
+
+
 def hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
@@ -146,14 +157,11 @@ def test_summary_through_a_symlink_and_into_a_fifo(tmp_path: Path) -> None:
     assert link.is_symlink() and json.loads(real.read_text())["frames"] == 2
 
     fifo = tmp_path / "summary.fifo"
-    os.mkfifo(fifo)
-    received: list[str] = []
-    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
-    reader.start()
-    result = edge("--source", "demo", "--demo-frames", "2", "--quiet", "--summary-json", str(fifo))
-    reader.join(timeout=60)
+    result, received = edge_into_fifo(
+        fifo, "--source", "demo", "--demo-frames", "2", "--quiet", "--summary-json", str(fifo)
+    )
     assert result.returncode == 0, result.stderr
-    assert fifo.is_fifo() and json.loads(received[0])["frames"] == 2
+    assert fifo.is_fifo() and json.loads(received)["frames"] == 2
     assert hidden(tmp_path) == []
 
 

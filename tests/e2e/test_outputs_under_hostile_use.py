@@ -14,7 +14,6 @@ import signal
 import struct
 import subprocess
 import tempfile
-import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 
 from edge.sources.images import demo_frames
 from tests.conftest import ROOT, run_module, subprocess_env
-from tests.e2e.test_edge_stops import EDGE, count_frames, edge, hidden, one_error_line
+from tests.e2e.test_edge_stops import EDGE, count_frames, edge, edge_into_fifo, hidden, one_error_line
 
 FULL_DISK = 20_000  # RLIMIT_FSIZE in bytes: a disk that fills after a few frames of video
 
@@ -120,14 +119,9 @@ def test_a_full_disk_under_jsonl_still_finishes_the_summary_then_exit_2(tmp_path
 def test_jsonl_into_a_fifo_or_a_pipe_is_written_as_it_comes(tmp_path: Path) -> None:
     """--jsonl into a FIFO or a pipe is written as lines come; --jsonl-max-mb on one is refused without blocking."""
     fifo = tmp_path / "out.fifo"
-    os.mkfifo(fifo)
-    received: list[str] = []
-    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
-    reader.start()
-    result = edge("--source", "demo", "--demo-frames", "3", "--quiet", "--jsonl", str(fifo))
-    reader.join(timeout=60)
+    result, received = edge_into_fifo(fifo, "--source", "demo", "--demo-frames", "3", "--quiet", "--jsonl", str(fifo))
     assert result.returncode == 0, result.stderr
-    assert [json.loads(x)["frame"] for x in received[0].splitlines()] == [0, 1, 2]
+    assert [json.loads(x)["frame"] for x in received.splitlines()] == [0, 1, 2]
 
     piped = edge("--source", "demo", "--demo-frames", "3", "--quiet", "--jsonl", "/dev/stdout")  # stdout is a pipe
     assert piped.returncode == 0, piped.stderr

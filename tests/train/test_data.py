@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from edge.common.errors import UserError
 from edge.contract import FERPLUS_LABELS, LABELS
 from tests.conftest import REAL_DATA, error_lines, requires_real_data, run_module
-from tests.synthetic import synthetic_images, write_csv
+from tests.synthetic import synthetic_images, write_csv, write_votes
 from train.data import apply_ferplus, apply_ferplus7, hold_out_validation, load_fer_csv
 
 GOOD_PIXELS = " ".join(["7"] * 2304)
@@ -114,13 +114,14 @@ def test_no_usage_column_gets_stratified_validation(tmp_path: Path) -> None:
 
 def test_ferplus_majority_relabels_and_drops(tmp_path: Path) -> None:
     data = load_fer_csv(write_csv(tmp_path / "f.csv", {"Training": 4}))
-    votes = tmp_path / "fer2013new.csv"
-    votes.write_text(
-        "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
-        "Training,a,0,9,1,0,0,0,0,0,0,0\n"  # happiness -> 3
-        "Training,b,0,0,0,0,0,0,0,8,2,0\n"  # contempt -> dropped
-        "Training,c,0,0,0,0,0,0,0,0,0,10\n"  # not a face -> dropped
-        "Training,d,6,0,0,4,0,0,0,0,0,0\n"  # neutral -> 6
+    votes = write_votes(
+        tmp_path / "fer2013new.csv",
+        [
+            "Training,a,0,9,1,0,0,0,0,0,0,0",  # happiness -> 3
+            "Training,b,0,0,0,0,0,0,0,8,2,0",  # contempt -> dropped
+            "Training,c,0,0,0,0,0,0,0,0,0,10",  # not a face -> dropped
+            "Training,d,6,0,0,4,0,0,0,0,0,0",  # neutral -> 6
+        ],
     )
     apply_ferplus7(data, votes)
     assert data.labels.tolist() == [3, 6]
@@ -130,15 +131,16 @@ def test_ferplus_majority_relabels_and_drops(tmp_path: Path) -> None:
 
 def test_ferplus_eight_labels_follow_the_ferplus_majority_rule(tmp_path: Path) -> None:
     data = load_fer_csv(write_csv(tmp_path / "f.csv", {"Training": 6}))
-    votes = tmp_path / "fer2013new.csv"
-    votes.write_text(
-        "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
-        "Training,a,0,0,0,0,0,0,0,8,2,0\n"  # contempt, a class of its own among eight
-        "Training,b,5,5,0,0,0,0,0,0,0,0\n"  # a tie has no majority: dropped
-        "Training,c,4,0,0,3,1,1,1,0,0,0\n"  # single votes dropped as outliers: neutral has 4 of 7
-        "Training,d,4,0,0,3,0,0,0,0,3,0\n"  # 4 of 10 is no majority: dropped
-        "Training,e,0,0,0,0,0,0,0,0,3,7\n"  # not a face: dropped
-        "Training,f,0,1,7,0,0,0,0,0,2,0\n"  # surprise
+    votes = write_votes(
+        tmp_path / "fer2013new.csv",
+        [
+            "Training,a,0,0,0,0,0,0,0,8,2,0",  # contempt, a class of its own among eight
+            "Training,b,5,5,0,0,0,0,0,0,0,0",  # a tie has no majority: dropped
+            "Training,c,4,0,0,3,1,1,1,0,0,0",  # single votes dropped as outliers: neutral has 4 of 7
+            "Training,d,4,0,0,3,0,0,0,0,3,0",  # 4 of 10 is no majority: dropped
+            "Training,e,0,0,0,0,0,0,0,0,3,7",  # not a face: dropped
+            "Training,f,0,1,7,0,0,0,0,0,2,0",  # surprise
+        ],
     )
     apply_ferplus(data, votes)
     assert data.class_names == FERPLUS_LABELS
@@ -151,11 +153,12 @@ def test_ferplus_eight_labels_follow_the_ferplus_majority_rule(tmp_path: Path) -
 
 def test_ferplus_votes_that_are_not_counts_name_their_line(tmp_path: Path) -> None:
     data = load_fer_csv(write_csv(tmp_path / "f.csv", {"Training": 2}))
-    votes = tmp_path / "fer2013new.csv"
-    votes.write_text(
-        "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
-        "Training,a,0,9,1,0,0,0,0,0,0,0\n"
-        "Training,b,0,x,1,0,0,0,0,0,0,0\n"
+    votes = write_votes(
+        tmp_path / "fer2013new.csv",
+        [
+            "Training,a,0,9,1,0,0,0,0,0,0,0",
+            "Training,b,0,x,1,0,0,0,0,0,0,0",
+        ],
     )
     with pytest.raises(UserError, match=r"^.*fer2013new.csv line 3: vote counts must be numbers >= 0$"):
         apply_ferplus(data, votes)
