@@ -69,9 +69,12 @@ def summarise(samples: list[float]) -> dict:
     }
 
 
-def random_face() -> np.ndarray:
-    """The one face every latency figure is timed on: (1, 48, 48) uint8 noise, the same in every run."""
-    return np.random.default_rng(0).integers(0, 256, size=(1, 48, 48), dtype=np.uint8)
+def random_face(contract: Contract | None = None) -> np.ndarray:
+    """The one face every latency figure is timed on: uint8 noise in the model's input size and colour ((1, 48, 48)
+    for FER-2013's models, (1, 112, 112, 3) for face-api's), the same in every run; the crop the edge cuts."""
+    height, width = contract.image_size if contract else (48, 48)
+    colour = (3,) if contract and contract.channels == 3 else ()
+    return np.random.default_rng(0).integers(0, 256, size=(1, height, width, *colour), dtype=np.uint8)
 
 
 def warmed(classifier: Classifier, face: np.ndarray, warmup: int = 20) -> Classifier:
@@ -86,7 +89,7 @@ def model_latency(
 ) -> dict:
     """Alternating rounds over every (model, threads): per-face latency including preprocessing and, if the
     contract asks for it, the mirror image; also a bare single `invoke` for comparison with other tools."""
-    face = random_face()
+    face = random_face(contract)
     classifiers = {
         (name, threads): warmed(Classifier(path, contract, threads=threads), face, warmup)
         for name, path in models.items()

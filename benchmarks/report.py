@@ -96,7 +96,8 @@ def markdown(results: dict) -> str:
 def general_markdown(results: dict) -> str:
     facts = results["machine"]
     lines = [
-        f"Measured on {facts['cpu']} ({facts['cores']} cores, {facts['machine']}), Python {facts['python']},"
+        f"Measured on {facts['cpu']} ({facts['cores']} cores, {facts['machine']}, int8 path"
+        f" {facts.get('int8_path', 'not recorded')}), Python {facts['python']},"
         f" {facts['date'][:10]}; `{results['command']}`.",
         "",
     ]

@@ -5,10 +5,19 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from edge.classifier import multiply_adds
 from edge.common.errors import UserError
 from edge.common.files import file_sha256
 from edge.contract import Contract, read_json
-from edge.model_folder import CARD_FILE, CURVES_PLOT, INT8_FILE, REPORT_FILE, check_folder, write_folder
+from edge.model_folder import (
+    CARD_FILE,
+    CURVES_PLOT,
+    INT8_FILE,
+    LICENSE_FILE,
+    REPORT_FILE,
+    check_folder,
+    write_folder,
+)
 from train.data import LABEL_SOURCES
 
 LIMITS = """\
@@ -77,38 +86,51 @@ def render(
             " made of those figures; reconvert with --data CSV first"
         )
     metrics = _read_json(run / "metrics.json")
-    variants = report["variants"]
+    lines = _header(models, contract, report, f"`{run}/metrics.json` and `{run}/history.csv`", metrics["parameters"])
+    lines += _accuracy(report, contract)
+    if real_faces is not None:
+        lines += _real_faces(real_faces)
+    lines += _training(run, contract, report, metrics, recipe, data, hardware, teachers)
+    return "\n".join(lines)
+
+
+def _header(models: Path, contract: Contract, report: dict, sources: str, parameters: int | None) -> list[str]:
+    """Title, files, input, cost per face (multiply-adds, from the graph) and the accuracy table's head."""
+    height, width = contract.image_size
+    shape = f"1x{height}x{width}x{contract.channels}"
+    per_invoke = multiply_adds(models / INT8_FILE)
+    per_face = per_invoke * (2 if contract.flip_average else 1)
     lines = [
         f"# fer-edge model `{models.name}`: `{contract.architecture}`",
         "",
-        f"Facial expression classifier for 48x48 grayscale face crops, {contract.num_classes} classes"
-        f" ({', '.join(contract.labels)}). Written by `python -m convert card`; every figure below is copied",
-        f"from `{models}/{REPORT_FILE}`, `{run}/metrics.json` and `{run}/history.csv`.",
+        f"Facial expression classifier for {height}x{width} {contract.color} face crops, {contract.num_classes}"
+        f" classes ({', '.join(contract.labels)}). Written by `python -m convert card`; every figure below is copied",
+        f"from `{models}/{REPORT_FILE}`, {sources}, or counted from the model's graph.",
         "",
         "| file | size | input | output |",
         "|---|---|---|---|",
     ]
-    for variant in variants.values():
+    for variant in report["variants"].values():
         lines.append(
-            f"| `{variant['file']}` | {variant['bytes'] / 1e6:.2f} MB | {variant['input_dtype']} 1x48x48x1"
+            f"| `{variant['file']}` | {variant['bytes'] / 1e6:.2f} MB | {variant['input_dtype']} {shape}"
             f" | {variant['output_dtype']} 1x{contract.num_classes} |"
         )
-    lines += [
+    return [
+        *lines,
         "",
-        f"Parameters: {metrics['parameters']:,}. Normalisation: pixel x {contract.pixel_scale:.6g} +"
-        f" {contract.pixel_offset:g}. Mirror averaging: {'on' if contract.flip_average else 'off'} (the runtime"
-        " classifies each face and its mirror image and averages the two, as every accuracy below does).",
+        f"Cost per face: {per_face / 1e6:.1f} M multiply-adds ({per_invoke / 1e6:.1f} M per invoke"
+        + (", twice for the mirror image" if contract.flip_average else "")
+        + "; counted from the int8 graph, the same on any machine).",
+        (f"Parameters: {parameters:,}. " if parameters else "")
+        + f"Normalisation: pixel x {contract.pixel_scale:.6g} + {contract.pixel_offset:g}. Mirror averaging:"
+        f" {'on' if contract.flip_average else 'off'} (the runtime classifies each face and its mirror image and"
+        " averages the two, as every accuracy below does).",
         "",
         "## Accuracy",
         "",
         "| split | rows evaluated | Keras | float32 | int8 |",
         "|---|---|---|---|---|",
     ]
-    lines += _accuracy(report, contract)
-    if real_faces is not None:
-        lines += _real_faces(real_faces)
-    lines += _training(run, contract, report, metrics, recipe, data, hardware, teachers)
-    return "\n".join(lines)
 
 
 def _real_faces(results_file: Path) -> list[str]:
@@ -243,6 +265,69 @@ def write_card(
     files = {CARD_FILE: card.encode()}
     if (run / "curves.png").is_file():
         files[CURVES_PLOT] = (run / "curves.png").read_bytes()
+    try:
+        write_folder(models, files, contract, keep=True)
+    except OSError as exc:
+        raise UserError(f"{models}: cannot write the model card ({exc.strerror or exc})") from None
+    return models / CARD_FILE
+
+
+IMPORTED_LIMITS = """\
+- Trained by its authors on web photos (not FER-2013); its training data and recipe are theirs and not
+  documented here. It sees colour faces at 112x112 cut at the detector's box.
+- Seven posed categories are a coarse, culturally loaded description of expression, not of feeling: do
+  not use this model to make decisions about people."""
+
+
+def render_imported(models: Path, contract: Contract, recipe: Path, real_faces: Path | None) -> str:
+    """The card of an imported model (`python -m convert faceapi`): its source and checksums instead of a run."""
+    report = _read_json(models / REPORT_FILE)
+    source = contract.extra["imported_from"]
+    lines = _header(models, contract, report, "the package's files named below", None)
+    lines += _accuracy(report, contract)
+    if real_faces is not None:
+        lines += _real_faces(real_faces)
+    checksums = [f"  - `{name}`: sha256 `{digest}`" for name, digest in source["sha256"].items()]
+    return "\n".join([
+        *lines,
+        "## Source",
+        "",
+        f"- Imported from the npm package `{source['package']}` {source['version']} by `python -m convert faceapi`"
+        " (the package's own graph, rebuilt in Keras, then converted like any model), from these files:",
+        *checksums,
+        f"- Calibration for int8: {report['calibration']}.",
+        "",
+        f"The exact commands (`{recipe}`):",
+        "",
+        "```bash",
+        read_recipe(recipe).strip(),
+        "```",
+        "",
+        "## Known limits",
+        "",
+        IMPORTED_LIMITS,
+        "",
+        "## Licence",
+        "",
+        f"MIT, the licence of `{source['package']}` (its notice is `{LICENSE_FILE}` in this folder).",
+        "",
+    ])
+
+
+def write_imported_card(models: Path, recipe: Path, license_file: Path, real_faces: Path | None = None) -> Path:
+    """MODEL_CARD.md and the package's licence added to an imported model's folder, rewritten as one unit."""
+    if not models.is_dir():
+        raise UserError(f"{models}: not a model folder (expected the output of `python -m convert`)")
+    contract = check_folder(models)
+    if "imported_from" not in contract.extra:
+        raise UserError(f"{models}: not an imported model; give --run, the training run it came from")
+    if not license_file.is_file():
+        raise UserError(f"{license_file}: licence file not found")
+    read_recipe(recipe)
+    files = {
+        CARD_FILE: render_imported(models, contract, recipe, real_faces).encode(),
+        LICENSE_FILE: license_file.read_bytes(),
+    }
     try:
         write_folder(models, files, contract, keep=True)
     except OSError as exc:

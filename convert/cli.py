@@ -1,4 +1,5 @@
-"""`python -m convert MODEL.keras --data CSV --out DIR` and `python -m convert card ...`: options, checks, messages.
+"""`python -m convert MODEL.keras --data CSV --out DIR`, `python -m convert card ...` and `python -m convert
+faceapi ...`: options, checks, messages.
 
 The work is in convert/conversion.py and convert/card.py. Every check that needs no TensorFlow (options, the
 model file, the data, a writable --out) runs before TensorFlow is imported, and TensorFlow's native output stays
@@ -14,7 +15,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from edge.common.errors import run_cli
+from edge.common.errors import UserError, run_cli
 from edge.common.options import Parser, add_verbose, add_version, fraction, non_negative_int, positive_int
 from edge.common.quiet import quiet_native
 from train.data import add_data_options
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m convert",
         description="Convert a trained .keras model to float32 and full-integer int8 TFLite models, check both "
         "against Keras, and write them with their contract and a conversion report into one folder for the device"
-        " (the folder is replaced as one unit). `python -m convert card --help`: write its MODEL_CARD.md.",
+        " (the folder is replaced as one unit). `python -m convert card --help`: write its MODEL_CARD.md;"
+        " `python -m convert faceapi --help`: import face-api's expression network.",
     )
     add_version(parser)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -102,14 +104,19 @@ def build_card_parser() -> argparse.ArgumentParser:
         description="Write MODEL_CARD.md into a converted model folder from the files train and convert wrote.",
     )
     add_version(parser)
-    parser.add_argument("--run", required=True, type=Path, help="the training run folder (metrics.json, history.csv)")
+    parser.add_argument(
+        "--run", type=Path, help="the training run folder (metrics.json, history.csv); not for an imported model"
+    )
     parser.add_argument(
         "--model", "--models", dest="models", required=True, type=Path, help="the converted folder to write it into"
     )
     parser.add_argument("--recipe", required=True, type=Path, help="the script with the exact commands")
     parser.add_argument("--data", type=Path, help="the CSV it was trained on, to record its sha256")
     parser.add_argument("--teachers", nargs="*", type=Path, default=[], help="teacher run folders, for their time")
-    parser.add_argument("--hardware", required=True, help="what trained it, e.g. '1x NVIDIA H100 (JAX backend)'")
+    parser.add_argument("--hardware", help="what trained it, e.g. '1x NVIDIA H100 (JAX backend)'; with --run")
+    parser.add_argument(
+        "--license", type=Path, help="an imported model's licence notice, copied into the folder (instead of --run)"
+    )
     parser.add_argument(
         "--real-faces",
         type=Path,
@@ -120,12 +127,46 @@ def build_card_parser() -> argparse.ArgumentParser:
 
 
 def card(args: argparse.Namespace) -> int:
-    from convert.card import write_card
+    from convert.card import write_card, write_imported_card
 
+    if args.license is not None:
+        if args.run is not None:
+            raise UserError("--run and --license: an imported model (--license) has no training run; give one")
+        written = write_imported_card(args.models, args.recipe, args.license, real_faces=args.real_faces)
+        print(f"wrote {written}")
+        return 0
+    if args.run is None or args.hardware is None:
+        raise UserError("--run and --hardware are required for a trained model (an imported one takes --license)")
     written = write_card(
         args.run, args.models, args.recipe, args.data, args.hardware, args.teachers, real_faces=args.real_faces
     )
     print(f"wrote {written}")
+    return 0
+
+
+def build_faceapi_parser() -> argparse.ArgumentParser:
+    from convert.faceapi import PACKAGE, PACKAGE_VERSION
+
+    parser = Parser(
+        prog="python -m convert faceapi",
+        description=f"Import the face-expression network of the npm package {PACKAGE} {PACKAGE_VERSION} (MIT) as"
+        " OUT/model.keras and OUT/contract.json (112x112 RGB, the contract's labels); then `python -m convert"
+        " OUT/model.keras --data CSV --out DIR` converts it like any model. Nothing is downloaded: unpack"
+        f" `npm pack {PACKAGE}@{PACKAGE_VERSION}` and point --package at it.",
+    )
+    add_version(parser)
+    parser.add_argument("--package", required=True, type=Path, help="the unpacked npm package (its package/ folder)")
+    parser.add_argument("--out", required=True, type=Path, help="the folder for model.keras and contract.json")
+    add_verbose(parser)
+    return parser
+
+
+def faceapi(args: argparse.Namespace) -> int:
+    with quiet_native(not args.verbose):
+        from convert.faceapi import import_network
+
+        written = import_network(args.package, args.out)
+    print(f"wrote {written} and {written.parent / 'contract.json'}")
     return 0
 
 
@@ -135,5 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["card"]:
         card_args = build_card_parser().parse_args(argv[1:])
         return run_cli(lambda: card(card_args), "convert")
+    if argv[:1] == ["faceapi"]:
+        faceapi_args = build_faceapi_parser().parse_args(argv[1:])
+        return run_cli(lambda: faceapi(faceapi_args), "convert")
     args = build_parser().parse_args(argv)
     return run_cli(lambda: convert_command(args), "convert")

@@ -20,7 +20,7 @@ def contract_for(model, model_path: Path) -> Contract:
     contract = Contract.load(beside) if beside.exists() else Contract(architecture=model.name)
     input_shape = list(model.input_shape[1:])
     if input_shape != list(contract.input_shape):
-        raise UserError(f"{model_path}: input shape {input_shape}, expected {contract.input_shape} (48x48 grayscale)")
+        raise UserError(f"{model_path}: input shape {input_shape}, expected {contract.input_shape} (its contract's)")
     if model.output_shape[-1] != contract.num_classes:
         raise UserError(f"{model_path}: {model.output_shape[-1]} outputs, expected {contract.num_classes} classes")
     return contract
@@ -48,12 +48,12 @@ def to_float32(model) -> bytes:
 
 
 def to_int8(model, calibration: np.ndarray, contract: Contract) -> bytes:
-    """Full-integer model (int8 input and output) calibrated on uint8 images (N, H, W)."""
+    """Full-integer model (int8 input and output) calibrated on uint8 images (N, H, W), fitted to its input."""
     import tensorflow as tf
 
     def representative() -> Iterator[list[np.ndarray]]:
         for image in calibration:
-            yield [contract.normalise(image[None, ..., None])]
+            yield [contract.tensor(contract.fit_images(image[None]))]
 
     converter = _converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

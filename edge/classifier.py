@@ -1,4 +1,5 @@
-"""Classify 48x48 face crops with a TFLite model, float32 or full-integer int8.
+"""Classify face crops (48x48 grayscale, or the size and colour the contract names) with a TFLite model, float32 or
+full-integer int8.
 
 The interpreter comes from `ai_edge_litert`, else `tflite_runtime`, else `tensorflow.lite` (the
 last only as a fallback); quantisation scale and zero-point are read from the model itself.
@@ -71,11 +72,11 @@ class Classifier:
         return self.input_dtype != np.float32
 
     def prepare(self, faces: np.ndarray) -> np.ndarray:
-        """uint8 crops (N, H, W) to the model's input tensor values (N, H, W, 1), quantised if int8."""
-        return self.quantise(self.contract.normalise(faces)[..., None])
+        """uint8 crops (N, H, W) or (N, H, W, 3) to the model's input tensor values, quantised if int8."""
+        return self.quantise(self.contract.tensor(faces))
 
     def quantise(self, values: np.ndarray) -> np.ndarray:
-        """Normalised inputs (N, H, W, 1) as the model's input tensor: as they are for float32, quantised for int8."""
+        """Normalised inputs (N, H, W, C) as the model's input tensor: as they are for float32, quantised for int8."""
         if not self.quantised:
             return values
         scale, zero_point = self.input_quant
@@ -83,7 +84,7 @@ class Classifier:
         return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(self.input_dtype)
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
-        """Prepared inputs (N, H, W, 1) to float probabilities (N, C); the batch size follows the input."""
+        """Prepared inputs (N, H, W, C) to float probabilities (N, C); the batch size follows the input."""
         if tensor.shape[0] != self.batch:
             self.interpreter.resize_tensor_input(self.input["index"], list(tensor.shape))
             self.interpreter.allocate_tensors()
@@ -97,9 +98,44 @@ class Classifier:
         return (raw.astype(np.float32) - zero_point) * scale
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, C) for uint8 face crops (N, H, W), mirror-averaged if the contract says so."""
+        """Class probabilities (N, C) for uint8 face crops, mirror-averaged if the contract says so. Crops of
+        another size or colour (48x48 grayscale rows for a 112x112 RGB model) are fitted to the model first."""
         if len(faces) == 0:
             return np.zeros((0, self.contract.num_classes), dtype=np.float32)
+        faces = self.contract.fit_images(faces)
         prepared = self.prepare(self.contract.with_flips(faces))
         chunks = [self.invoke(prepared[i : i + MAX_BATCH]) for i in range(0, len(prepared), MAX_BATCH)]
         return self.contract.merge_flips(np.concatenate(chunks))
+
+
+# Ops whose multiply-adds are counted: per output value, the filter's size over the input it reads.
+_WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def multiply_adds(model_path: str | os.PathLike) -> int:
+    """Multiply-adds of one invoke (batch 1), counted from the model's graph: convolutions, depthwise
+    convolutions and dense layers (pooling, adds and activations are a few percent more). Unlike a time it is
+    the same on every machine, so it is what the zoo reports beside a time measured on one."""
+    interpreter_class, runtime = find_interpreter()
+    module = importlib.import_module(f"{runtime}.interpreter" if runtime != "tensorflow" else "tensorflow.lite")
+    resolver = getattr(module, "OpResolverType", None) or module.experimental.OpResolverType
+    with quiet_stderr():  # without XNNPACK, which would hide the graph's ops inside one delegate node
+        interpreter = interpreter_class(
+            model_path=str(model_path),
+            experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        interpreter.allocate_tensors()
+    shapes = {detail["index"]: detail["shape"] for detail in interpreter.get_tensor_details()}
+    total = 0
+    for op in interpreter._get_ops_details():  # the graph's ops and their tensors; no public API lists them
+        if op["op_name"] not in _WEIGHTED_OPS:
+            continue
+        outputs = int(np.prod(shapes[op["outputs"][0]]))
+        weights = shapes[op["inputs"][1]]
+        if op["op_name"] == "CONV_2D":
+            total += outputs * int(np.prod(weights[1:]))  # [out, kh, kw, in]
+        elif op["op_name"] == "DEPTHWISE_CONV_2D":
+            total += outputs * int(weights[1] * weights[2])  # [1, kh, kw, channels]
+        else:
+            total += outputs * int(weights[-1])  # [out, in]
+    return total

@@ -25,6 +25,9 @@ LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise
 FERPLUS_LABELS: tuple[str, ...] = ("Neutral", "Happy", "Surprise", "Sad", "Angry", "Disgust", "Fear", "Contempt")
 IMAGE_SIZE = 48
 INPUT_SHAPE: tuple[int, int, int] = (IMAGE_SIZE, IMAGE_SIZE, 1)
+# The input colours a model may take, with their channel count: FER-2013's models read grayscale; an imported
+# model trained on web photos (face-api's) reads RGB, and the edge cuts its face crops in colour for it.
+COLOR_CHANNELS = {"grayscale": 1, "rgb": 3}
 PIXEL_SCALE = 1.0 / 255.0
 PIXEL_OFFSET = 0.0
 CONTRACT_FILENAME = "contract.json"
@@ -139,6 +142,10 @@ class Contract:
         return len(self.labels)
 
     @property
+    def channels(self) -> int:
+        return COLOR_CHANNELS[self.color]
+
+    @property
     def image_size(self) -> tuple[int, int]:
         """(height, width) of the model input."""
         return self.input_shape[0], self.input_shape[1]
@@ -161,6 +168,30 @@ class Contract:
     def normalise(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 grey levels (any leading shape) to the float32 values the model was trained on."""
         return pixels.astype(np.float32) * np.float32(self.pixel_scale) + np.float32(self.pixel_offset)
+
+    def tensor(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 crops in the model's size and colour, (N, H, W) or (N, H, W, 3), to its input tensor's values."""
+        values = self.normalise(faces)
+        return values[..., None] if self.channels == 1 else values
+
+    def fit_images(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images of another size or colour, (N, h, w) grayscale or (N, h, w, 3) RGB, as this model's crops:
+        resized (area-averaged down, bilinear up) and made grayscale or RGB, gray repeated in each channel. So a
+        48x48 grayscale data set feeds a 112x112 RGB model (calibration, evaluation, teaching) and the reverse."""
+        height, width = self.image_size
+        if images.shape[1:3] == (height, width) and (images.ndim == 3) == (self.channels == 1):
+            return images
+        import cv2
+
+        upscale = images.shape[1] < height
+        interpolation = cv2.INTER_LINEAR if upscale else cv2.INTER_AREA
+        out = np.empty((len(images), height, width, *(() if self.channels == 1 else (3,))), dtype=np.uint8)
+        for i, image in enumerate(images):
+            if image.ndim == 3 and self.channels == 1:
+                image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            resized = cv2.resize(image, (width, height), interpolation=interpolation)
+            out[i] = resized[..., None] if resized.ndim == 2 and self.channels == 3 else resized
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,13 +223,14 @@ class Contract:
             shape,
             isinstance(shape, list)
             and len(shape) == 3
-            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_IMAGE_SIDE for n in shape)
-            and shape[2] == 1,
-            f"[HEIGHT, WIDTH, 1]: whole numbers from 1 to {MAX_IMAGE_SIDE}, one grayscale channel",
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_IMAGE_SIDE for n in shape),
+            f"[HEIGHT, WIDTH, CHANNELS]: whole numbers from 1 to {MAX_IMAGE_SIDE}",
         )
         scale, offset = _checked_pixels(fields)
         color = fields.get("color", "grayscale")
-        fields.check("color", color, color == "grayscale", '"grayscale" (the only input the models take)')
+        fields.check("color", color, color in COLOR_CHANNELS, " or ".join(f'"{c}"' for c in COLOR_CHANNELS))
+        fields.check("input_shape", shape, shape[2] == COLOR_CHANNELS[color],
+                     f"{COLOR_CHANNELS[color]} channel(s) deep for {color} input")  # fmt: skip
         flip_average = fields.get("flip_average", False)
         fields.check("flip_average", flip_average, isinstance(flip_average, bool), "true or false")
         version = fields.get("version", CONTRACT_VERSION)

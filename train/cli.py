@@ -149,6 +149,18 @@ def add_target_options(fit: argparse._ArgumentGroup, defaults: TrainConfig) -> N
         help="teacher share of each target; the rest is the one-hot label (default: %(default)s)",
     )
     fit.add_argument(
+        "--split-by",
+        type=Path,
+        metavar="NPY",
+        help="a teacher's probabilities (.npy from `python -m train teach`) that decide how each target's share of"
+        " --split-classes is divided among them: the web-photo teacher's smile-or-not over FER-2013's Neutral",
+    )
+    fit.add_argument(
+        "--split-classes",
+        default=defaults.split_classes,
+        help="the classes whose shared target --split-by divides, comma-separated (default: %(default)s)",
+    )
+    fit.add_argument(
         "--soft-targets",
         action="store_true",
         help="with --labels ferplus: train on each face's FER+ vote distribution instead of its majority label",

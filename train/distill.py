@@ -64,15 +64,39 @@ def load_soft_labels(path: Path, n_training: int, num_classes: int) -> np.ndarra
     return soft.astype(np.float32)
 
 
+def split_within(targets: np.ndarray, judge: np.ndarray, classes: list[int]) -> np.ndarray:
+    """Targets whose mass on `classes` (together) is kept, but shared among them as `judge` shares it.
+
+    Why: FER-2013's labels (and the teachers trained on them) call a closed-mouth smile Neutral, while a network
+    trained on web photos calls it Happy. With `classes` Happy and Neutral, FER-2013 still decides whether a
+    face is one of the two (or angry, sad...), and the web-photo teacher decides which of the two it is."""
+    out = targets.copy()
+    mass = targets[:, classes].sum(axis=1, keepdims=True)
+    share = judge[:, classes] / np.maximum(judge[:, classes].sum(axis=1, keepdims=True), 1e-12)
+    out[:, classes] = mass * share
+    return out
+
+
 class BatchTeacher:
     """A converted model folder's mirror-averaged probabilities for normalised batches (N, H, W, 1), as the
     student sees them; int8 when the folder has it (the fast one), else float32. One interpreter per thread, as
-    augmentation threads (`--workers`) call it at once."""
+    augmentation threads (`--workers`) call it at once. A teacher whose input differs from the student's (face-api's
+    112x112 RGB) gets each view back as pixels, resized and coloured to its input (`Contract.fit_images`)."""
 
     def __init__(self, folder: Path, student: Contract) -> None:
         precision = "int8" if (Path(folder) / INT8_FILE).is_file() else "float32"
         self.path, self.contract = resolve_model(folder, precision)
-        check_same_input(self.contract, student, folder)
+        if list(self.contract.labels) != list(student.labels):
+            raise UserError(
+                f"{folder}: the teacher answers in {', '.join(self.contract.labels)}, the student in"
+                f" {', '.join(student.labels)}"
+            )
+        self.student = student
+        self.same_input = (self.contract.input_shape, self.contract.pixel_scale, self.contract.pixel_offset) == (
+            student.input_shape,
+            student.pixel_scale,
+            student.pixel_offset,
+        )
         self.local = threading.local()
 
     def _classifier(self) -> Classifier:
@@ -80,23 +104,14 @@ class BatchTeacher:
             self.local.classifier = Classifier(self.path, self.contract, threads=1)
         return self.local.classifier
 
+    def _inputs(self, classifier: Classifier, batch: np.ndarray) -> np.ndarray:
+        if self.same_input:
+            return classifier.quantise(batch)
+        pixels = (batch[..., 0] - self.student.pixel_offset) / self.student.pixel_scale
+        return classifier.prepare(self.contract.fit_images(np.clip(np.round(pixels), 0, 255).astype(np.uint8)))
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         classifier = self._classifier()
-        seen = classifier.invoke(classifier.quantise(batch))
-        mirrored = classifier.invoke(classifier.quantise(batch[:, :, ::-1]))
+        seen = classifier.invoke(self._inputs(classifier, batch))
+        mirrored = classifier.invoke(self._inputs(classifier, batch[:, :, ::-1]))
         return ((seen + mirrored) / 2).astype(np.float32)
-
-
-def check_same_input(teacher: Contract, student: Contract, folder: Path) -> None:
-    """A teacher must read the student's input tensors the same way and answer in the same labels."""
-    same = (teacher.input_shape, teacher.pixel_scale, teacher.pixel_offset, teacher.labels) == (
-        student.input_shape,
-        student.pixel_scale,
-        student.pixel_offset,
-        student.labels,
-    )
-    if not same:
-        raise UserError(
-            f"{folder}: the teacher's input ({teacher.input_shape}, scale {teacher.pixel_scale:g}, offset"
-            f" {teacher.pixel_offset:g}) or labels ({', '.join(teacher.labels)}) differ from the student's"
-        )

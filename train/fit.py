@@ -26,7 +26,7 @@ from edge.contract import Contract
 from train import models
 from train.augment import AugmentConfig, FerBatches, class_weights
 from train.data import Dataset, validation_split_name
-from train.distill import BatchTeacher, load_soft_labels
+from train.distill import BatchTeacher, load_soft_labels, split_within
 from train.distribute import Devices, padded_validation
 from train.framing import measure_all
 from train.report import write_reports
@@ -85,7 +85,7 @@ def _data(
 def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np.ndarray:
     """What each Training row is taught (N, C): its one-hot label, or with `--soft-targets` its FER+ vote
     distribution, or with `--vote-weight` a blend of the two; with `--soft-labels`, blended with the teachers'
-    probabilities."""
+    probabilities; with `--split-by`, the split within `--split-classes` taken from that teacher."""
     training = data.usage == "Training"  # the labels alone: data.split would copy every Training image too
     targets = np.eye(num_classes, dtype=np.float32)[data.labels[training]]
     if config.soft_targets and data.votes is not None:
@@ -95,6 +95,10 @@ def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np
     if config.soft_labels is not None:
         soft = load_soft_labels(config.soft_labels, len(targets), num_classes)
         targets = config.distill_weight * soft + (1 - config.distill_weight) * targets
+    if config.split_by is not None:
+        judge = load_soft_labels(config.split_by, len(targets), num_classes)
+        classes = [data.class_names.index(name) for name in config.split_classes.split(",")]
+        targets = split_within(targets, judge, classes)
     return targets
 
 

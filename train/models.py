@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 Builder = Callable[[int], "keras.Model"]  # from the number of classes
 ARCHITECTURES: dict[str, Builder] = {}
 DEFAULT_ARCH = "edge_vgg"
+PREDICT_CHUNK = 2048  # images fitted and classified at a time by `predict`
 
 
 def register(name: str) -> Callable[[Builder], Builder]:
@@ -52,9 +53,14 @@ def load(path: Path) -> keras.Model:
 
 
 def predict(model: keras.Model, images: np.ndarray, contract: Contract, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for uint8 images (N, H, W), averaged with the mirror image if the contract says so."""
-    inputs = contract.normalise(contract.with_flips(images))[..., None]
-    return contract.merge_flips(model.predict(inputs, batch_size=batch_size, verbose=0))
+    """Class probabilities for uint8 images (N, H, W), averaged with the mirror image if the contract says so;
+    images of another size or colour than the model's are fitted to it first (`Contract.fit_images`), a chunk
+    at a time (28,709 rows as 112x112 RGB floats would take 4 GB)."""
+    chunks = []
+    for start in range(0, len(images), PREDICT_CHUNK):
+        inputs = contract.tensor(contract.with_flips(contract.fit_images(images[start : start + PREDICT_CHUNK])))
+        chunks.append(contract.merge_flips(model.predict(inputs, batch_size=batch_size, verbose=0)))
+    return np.concatenate(chunks) if chunks else np.zeros((0, contract.num_classes), dtype=np.float32)
 
 
 @register("seed")
@@ -146,3 +152,44 @@ def edge_vgg_deep(num_classes: int) -> keras.Model:
 def edge_vgg_wide(num_classes: int) -> keras.Model:
     """edge_vgg_deep at 1.25x width in the first three blocks (about 1.8 M parameters)."""
     return _vgg_bn("edge_vgg_wide", num_classes, widths=(40, 80, 160, 240), convs=(1, 2, 2, 3), dropout=0.4)
+
+
+def _dense_block(x: keras.KerasTensor, width: int, stride: int, first: bool) -> keras.KerasTensor:
+    """face-api's denseBlock4 with batch normalisation: four 3x3 convs (a plain one first in the network, else
+    depthwise-separable), each fed the ReLU of the sum of the block's earlier outputs."""
+    from keras import layers
+
+    def conv(source: keras.KerasTensor, strides: int, plain: bool) -> keras.KerasTensor:
+        layer = layers.Conv2D if plain else layers.SeparableConv2D
+        return layers.BatchNormalization()(layer(width, 3, strides=strides, padding="same", use_bias=False)(source))
+
+    outputs = [layers.ReLU()(conv(x, stride, plain=first))]
+    for _ in range(3):
+        source = outputs[0] if len(outputs) == 1 else layers.ReLU()(layers.Add()(outputs))
+        outputs.append(conv(source, 1, plain=False))
+    return layers.ReLU()(layers.Add()(outputs))
+
+
+def _dense_net(name: str, num_classes: int, widths: tuple[int, ...], first_stride: int, dropout: float) -> keras.Model:
+    """The family of face-api's expression network (four densely connected blocks of depthwise-separable convs,
+    global pooling, one dense layer) on our 48x48 grayscale input: a student that can imitate it cheaply."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(INPUT_SHAPE)
+    x = inputs
+    for i, width in enumerate(widths):
+        x = _dense_block(x, width, first_stride if i == 0 else 2, first=i == 0)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register("edge_dense")
+def edge_dense(num_classes: int) -> keras.Model:
+    """face-api's expression network scaled to our input: its widths (32, 64, 128, 256) and its strided first
+    conv, so the blocks run at 24, 12, 6 and 3 px; about 10 M multiply-adds per invoke (face-api's is 52 M at
+    112 px, edge_vgg_wide's 150 M) and 0.33 M parameters. At full 48 px resolution it would cost 37 M and train
+    three times slower on a CPU (depthwise convolutions' gradients are slow there)."""
+    return _dense_net("edge_dense", num_classes, widths=(32, 64, 128, 256), first_stride=2, dropout=0.3)

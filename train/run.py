@@ -46,6 +46,8 @@ class TrainConfig:
     soft_labels: Path | None = None
     teacher: Path | None = None
     distill_weight: float = 0.7
+    split_by: Path | None = None
+    split_classes: str = "Happy,Neutral"
     soft_targets: bool = False
     vote_weight: float = 0.0
     init_from: Path | None = None
@@ -61,6 +63,7 @@ FLAGS = {
     "data_sha256": "--data",
     "ferplus_sha256": "--ferplus-csv",
     "soft_labels_sha256": "--soft-labels",
+    "split_by_sha256": "--split-by",
     "teacher_sha256": "--teacher",
     "init_from_sha256": "--init-from",
 }
@@ -100,6 +103,7 @@ def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path
         ferplus_sha256=file_sha256(ferplus_csv or data.parent / DEFAULT_FERPLUS) if labels != "fer2013" else None,
         skip_bad_rows=skip_bad_rows,
         soft_labels_sha256=file_sha256(config.soft_labels) if config.soft_labels else None,
+        split_by_sha256=file_sha256(config.split_by) if config.split_by else None,
         init_from_sha256=_folder_sha256(config.init_from) if config.init_from else None,
         teacher_sha256=_folder_sha256(config.teacher) if config.teacher else None,
     )
@@ -161,6 +165,13 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
             raise UserError(
                 f"--init-from {config.init_from}: its labels ({', '.join(contract.labels)}) are not the data's"
                 f" ({', '.join(data.class_names)})"
+            )
+    if config.split_by is not None:
+        unknown = [name for name in config.split_classes.split(",") if name not in data.class_names]
+        if unknown or len(config.split_classes.split(",")) < 2:
+            raise UserError(
+                f"--split-classes {config.split_classes!r}: give two or more of {', '.join(data.class_names)},"
+                " separated by commas"
             )
     if config.teacher is not None:
         if config.soft_labels is not None:

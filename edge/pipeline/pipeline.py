@@ -143,12 +143,14 @@ class Pipeline:
 
     def crops(self, frame: np.ndarray, boxes: list[np.ndarray], angles: list[float] | None = None) -> np.ndarray:
         """Each box cut from the frame framed as the model's training faces were (the contract's framing for this
-        detector), made grayscale (only the face, not the whole frame) and resized to the model's input size;
-        with `angles` (degrees, counter-clockwise as seen), each crop turned about its centre to undo its roll."""
-        size = self.contract.image_size
-        out = np.empty((len(boxes), *size), dtype=np.uint8)
+        detector), in the model's colour (only the face is converted, not the whole frame) and resized to its
+        input size; with `angles` (degrees, counter-clockwise as seen), each crop turned about its centre to undo
+        its roll."""
+        size, color = self.contract.image_size, self.contract.color
+        out = np.empty((len(boxes), *size, *(() if color == "grayscale" else (3,))), dtype=np.uint8)
         for i, box in enumerate(boxes):
-            out[i] = cut_rotated(frame, self.framing.crop_of(box), size, angles[i] if angles is not None else 0.0)
+            angle = angles[i] if angles is not None else 0.0
+            out[i] = cut_rotated(frame, self.framing.crop_of(box), size, angle, color)
         return out
 
     def _angles(self, frame: np.ndarray, tracks: list[Track], detected: list[bool]) -> list[float]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The recipe behind edge/model/ (the shipped default): eight teachers, their ensemble's probabilities,
-# one distilled student, then conversion with mirror averaging. Selection used PublicTest only.
+# The recipe behind edge/models/vgg_wide/, the shipped default until a student of face-api's network replaced it
+# (edge_default.sh); it was built into edge/model/ and moved here unchanged. Eight teachers, their ensemble's
+# probabilities, one distilled student, then conversion with mirror averaging. Selection used PublicTest only.
 # It ran on one H100 with KERAS_BACKEND=jax, four trainings at a time (about 6 minutes each); the same
 # commands run on a CPU with TensorFlow, only slower (measure an epoch first).
 set -euo pipefail
@@ -28,4 +29,4 @@ python -m train --data "$DATA" --out runs/edge_default --arch edge_vgg_wide $COS
   --soft-labels runs/teachers/soft.npy --distill-weight 0.7 --label-smoothing 0
 
 # 4. Float32 + int8 TFLite, checked against Keras; the runtime averages each face with its mirror.
-python -m convert runs/edge_default/model.keras --data "$DATA" --out edge/model --flip-average
+python -m convert runs/edge_default/model.keras --data "$DATA" --out edge/models/vgg_wide --flip-average
