@@ -290,6 +290,11 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         help="seconds between summaries, {:g} to {:g} (default: %(default)s)".format(*SUMMARY_EVERY_RANGE),
     )
     mqtt.add_argument(
+        "--mqtt-no-snapshots",
+        action="store_true",
+        help="send no face snapshots to the broker, so no picture leaves by MQTT (Home Assistant gets no image)",
+    )
+    mqtt.add_argument(
         "--mood-every",
         type=number_from(*mood.EVERY_RANGE),
         metavar="SECONDS",
@@ -329,7 +334,7 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
         try:
             url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
             sinks.append(MqttPublisher(url, device, args.mqtt_summary_every, args.ha_discovery, labels,
-                                       args.mood_every or mood.EVERY))  # fmt: skip
+                                       args.mood_every or mood.EVERY, not args.mqtt_no_snapshots))  # fmt: skip
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -373,6 +378,8 @@ def check_combinations(args: argparse.Namespace) -> None:
         )
     if args.mqtt_password_file and not args.mqtt:
         raise UserError("--mqtt-password-file needs --mqtt")
+    if args.mqtt_no_snapshots and not args.mqtt:
+        raise UserError("--mqtt-no-snapshots needs --mqtt")
     if args.mood_every is not None and not args.mqtt:
         raise UserError("--mood-every needs --mqtt (it paces the mood messages to the broker)")
     if args.ha_discovery is not None and not args.mqtt:

@@ -4,7 +4,8 @@ Topics (PREFIX defaults to fer-edge, DEVICE to the host name):
   PREFIX/DEVICE/available  online / offline, retained; offline is also the last will (a crash or power cut)
   PREFIX/DEVICE/state      retained: the faces now (label, confidence, box) and the dominant emotion
   PREFIX/DEVICE/events     a face appeared, changed label or left (edge/outputs/events.py): changes, not frames
-  PREFIX/DEVICE/snapshot   retained: a JPEG of the face of the latest appeared/changed event (outputs/snapshots.py)
+  PREFIX/DEVICE/snapshot   retained: a JPEG of the face of the latest appeared/changed event (outputs/snapshots.py),
+                           unless --mqtt-no-snapshots (then no picture goes to the broker)
   PREFIX/DEVICE/summary    the run summary every --mqtt-summary-every seconds
   PREFIX/DEVICE/mood       retained: the room's mood (edge/outputs/mood.py) every --mood-every seconds, and at exit
 and, with --ha-discovery, Home Assistant discovery configs so the device shows up with its sensors (the faces now,
@@ -123,6 +124,8 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
                                                       "object_id": f"{device}_{key}"}
         for key, sensor in sensors.items()
     }  # fmt: skip
+    if "snapshot" not in topics:  # --mqtt-no-snapshots: no picture goes to the broker, so no image entity
+        return configs
     configs[f"{ha_prefix}/image/{device}_snapshot/config"] = {
         "name": "Latest face", "icon": "mdi:face-recognition", "image_topic": topics["snapshot"],
         "content_type": "image/jpeg", **available, "unique_id": f"fer_edge_{device}_snapshot",
@@ -150,6 +153,7 @@ class MqttPublisher(Sink):
         ha_prefix: str | None = None,
         labels: list[str] | None = None,
         mood_every: float = mood.EVERY,
+        snapshots: bool = True,
     ) -> None:
         try:
             from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5
@@ -162,7 +166,7 @@ class MqttPublisher(Sink):
         if not self.device:
             raise UserError(f"--device-name {device[:80]!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
-        self.topics = {k: f"{base}/{k}" for k in TOPICS}
+        self.topics = {k: f"{base}/{k}" for k in TOPICS if snapshots or k != "snapshot"}
         configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
         longest = max([*self.topics.values(), *configs], key=len)
         if len(longest.encode()) > MQTT_TOPIC_MAX:
@@ -218,7 +222,8 @@ class MqttPublisher(Sink):
         events = self.events.update(faces, record["time"])
         for event in events:
             self._put("events", {**event, "source": record["source"], "frame": record["frame"]})
-        for _, face in snapshot_faces(events, faces)[-1:]:  # the newest face only: the topic keeps one image
+        chosen = snapshot_faces(events, faces)[-1:] if "snapshot" in self.topics else []
+        for _, face in chosen:  # the newest face only: the topic keeps one image
             self._put("snapshot", face_crop(result.frame.image, face.box), retain=True)  # encoded off the loop
         now = time.monotonic()
         shape = tuple((face.track, face.label) for face in faces)

@@ -249,6 +249,29 @@ def test_with_blur_no_picture_on_the_network_shows_a_face_and_the_room_mood_reac
     assert "image" not in json.dumps(last)  # no picture in the mood
 
 
+def test_mqtt_no_snapshots_sends_no_picture_and_offers_no_image(tmp_path: Path) -> None:
+    """The way to use MQTT with no picture at all: events, state and the mood still flow."""
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto not installed (apt-get install mosquitto)")
+    pytest.importorskip("paho.mqtt", reason="paho-mqtt not installed (pip install 'paho-mqtt>=2,<3')")
+    broker = Broker(tmp_path)
+    broker.start()
+    subscriber = Subscriber(broker.port)
+    try:
+        result = run_module("edge", "--source", "demo", "--demo-frames", "10", "--quiet", "--mqtt",
+                            f"mqtt://127.0.0.1:{broker.port}", "--device-name", DEVICE, "--ha-discovery",
+                            "--mqtt-no-snapshots", timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        wait_for(lambda: subscriber.on(f"{BASE}/available")[-1:] == ["offline"], 30, "the clean 'offline'")
+    finally:
+        subscriber.close()
+        broker.stop()
+    topics = {topic for topic, _, _ in subscriber.messages}
+    assert f"{BASE}/events" in topics and f"{BASE}/mood" in topics
+    assert f"{BASE}/snapshot" not in topics and not [t for t in topics if "/image/" in t]
+    assert json.loads(subscriber.on(f"{BASE}/mood")[-1])["dominant"] == "Happy"
+
+
 def service_environment() -> dict[str, str]:
     """The variables the shipped service env file sets (KEY=VALUE lines, comments skipped)."""
     lines = (ROOT / "edge" / "deploy" / "fer-edge.env").read_text().splitlines()
@@ -273,7 +296,8 @@ def test_the_pi_services_environment_turns_blur_on_and_an_option_wins(tmp_path: 
      (["--mood-window", "0"], {}, "argument --mood-window: '0' is not a number from 1 to 86400"),
      (["--mood-window", "nan"], {}, "argument --mood-window: 'nan' is not a number from 1 to 86400"),
      (["--mood-every", "0.5", "--mqtt", "mqtt://127.0.0.1"], {}, "argument --mood-every: '0.5' is not a number"),
-     (["--mood-every", "5"], {}, "--mood-every needs --mqtt")],
+     (["--mood-every", "5"], {}, "--mood-every needs --mqtt"),
+     (["--mqtt-no-snapshots"], {}, "--mqtt-no-snapshots needs --mqtt")],
 )  # fmt: skip
 def test_bad_privacy_and_mood_options_are_one_line(args: list[str], env: dict[str, str], message: str) -> None:
     result = run_module("edge", "--source", "demo", "--max-frames", "1", *args, env={**os.environ, **env})
