@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import time
 import urllib.request
 from pathlib import Path
@@ -270,6 +271,17 @@ def test_mqtt_no_snapshots_sends_no_picture_and_offers_no_image(tmp_path: Path) 
     assert f"{BASE}/events" in topics and f"{BASE}/mood" in topics
     assert f"{BASE}/snapshot" not in topics and not [t for t in topics if "/image/" in t]
     assert json.loads(subscriber.on(f"{BASE}/mood")[-1])["dominant"] == "Happy"
+
+
+def test_the_no_pictures_example_in_the_docs_parses_and_asks_for_no_picture() -> None:
+    from edge.cli import build_parser
+
+    text = (ROOT / "docs" / "privacy.md").read_text()
+    block = re.search(r"## Running with no pictures at all.*?```bash\n(.*?)```", text, re.S).group(1)
+    argv = shlex.split(block.replace("\\\n", " "))
+    assert argv[:3] == ["python", "-m", "edge"]
+    args = build_parser().parse_args(argv[3:])
+    assert args.mqtt_no_snapshots and args.metrics and not (args.serve or args.save or args.snapshots or args.show)
 
 
 def service_environment() -> dict[str, str]:
