@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_options(parser)
     add_source_options(parser)
     add_network_options(parser)
+    add_privacy_options(parser)
     return parser
 
 
@@ -191,14 +192,24 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         "--keep", type=positive_int, default=SNAPSHOTS_KEEP, help="--snapshots files to keep (default: %(default)s)"
     )
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
-    output.add_argument(
+
+
+def add_privacy_options(parser: argparse.ArgumentParser) -> None:
+    """--privacy and the room's mood: what pictures may show, and one set of numbers per room instead of faces."""
+    group = parser.add_argument_group("privacy and the room's mood (docs/privacy.md)")
+    group.add_argument(
         "--privacy",
         choices=PRIVACY_MODES,
         help="cover every face on every picture that leaves the process (web view, MQTT and --snapshots snapshots,"
         " --save, --show): blur it beyond recognition, or paint a box over it; labels, boxes, JSONL and metrics are"
-        f" unchanged (default: ${PRIVACY_VARIABLE} if set, else {PRIVACY_DEFAULT}; docs/privacy.md)",
+        f" unchanged (default: ${PRIVACY_VARIABLE} if set, else {PRIVACY_DEFAULT})",
     )
-    output.add_argument(
+    group.add_argument(
+        "--mqtt-no-snapshots",
+        action="store_true",
+        help="send no face snapshots to the --mqtt broker, so no picture leaves by MQTT (Home Assistant gets no image)",
+    )
+    group.add_argument(
         "--mood-window",
         type=number_from(*mood.WINDOW_RANGE),
         default=mood.WINDOW,
@@ -206,6 +217,13 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         " over, {:g} to {:g}; in /api/summary, /metrics, the web view and MQTT (default: %(default)s)".format(
             *mood.WINDOW_RANGE
         ),
+    )
+    group.add_argument(
+        "--mood-every",
+        type=number_from(*mood.EVERY_RANGE),
+        metavar="SECONDS",
+        help="seconds between the room's mood messages to the --mqtt broker (PREFIX/DEVICE/mood, Home Assistant's"
+        " mood sensors), {:g} to {:g} (default: {:g})".format(*mood.EVERY_RANGE, mood.EVERY),
     )
 
 
@@ -288,18 +306,6 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         type=number_from(*SUMMARY_EVERY_RANGE),
         default=SUMMARY_EVERY,
         help="seconds between summaries, {:g} to {:g} (default: %(default)s)".format(*SUMMARY_EVERY_RANGE),
-    )
-    mqtt.add_argument(
-        "--mqtt-no-snapshots",
-        action="store_true",
-        help="send no face snapshots to the broker, so no picture leaves by MQTT (Home Assistant gets no image)",
-    )
-    mqtt.add_argument(
-        "--mood-every",
-        type=number_from(*mood.EVERY_RANGE),
-        metavar="SECONDS",
-        help="seconds between the room's mood messages (PREFIX/DEVICE/mood, Home Assistant's mood sensors), {:g} to"
-        " {:g} (default: {:g})".format(*mood.EVERY_RANGE, mood.EVERY),
     )
     mqtt.add_argument(
         "--ha-discovery",
