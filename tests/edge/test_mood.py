@@ -7,7 +7,7 @@ import pytest
 
 from edge.frames import Face
 from edge.outputs import metrics
-from edge.outputs.mood import MAX_STEP, RoomMood
+from edge.outputs.mood import MAX_STEP, SLICES, RoomMood
 from edge.outputs.mqtt import discovery
 
 LABELS = ["Angry", "Happy", "Sad", "Neutral"]
@@ -86,3 +86,13 @@ def test_discovery_has_a_sensor_per_emotion_share_the_dominant_mood_faces_now_an
     assert room["pi_mood_happy"]["unit_of_measurement"] == "%" and room["pi_mood_happy"]["name"] == "Mood Happy"
     assert room["pi_room_mood"]["value_template"] == "{{ value_json.dominant }}"
     assert all(c["availability_topic"] == "fer-edge/pi/available" for c in room.values())
+
+
+def test_a_days_window_holds_no_more_than_its_slices() -> None:
+    """30 frames a second for a day must not keep 2.6 million frames on a Pi: the window is kept in slices."""
+    mood = RoomMood(LABELS, window=86400)
+    for t in range(0, 3 * 86400, 60):  # a frame a minute for three days stands for any frame rate
+        mood.add(float(t), [face(t // 86400, "Happy")])
+    assert len(mood.slices) <= SLICES
+    now = mood.snapshot()
+    assert now["people"] == 1 and now["shares"]["Happy"] == 100.0  # the first two days' tracks have left
