@@ -235,7 +235,8 @@ def format_summary(summary: dict) -> str:
     mood = summary["mood"]
     if mood["dominant"] != "none":
         shares = ", ".join(f"{label} {share:g}%" for label, share in mood["shares"].items() if share)
-        lines.append(f"room mood (last {mood['window_s']:g} s): {mood['dominant']}; {shares}; {mood['people']} people")
+        people = f"{mood['people']} {'person' if mood['people'] == 1 else 'people'}"
+        lines.append(f"room mood (last {mood['window_s']:g} s): {mood['dominant']}; {shares}; {people} seen")
     if summary["privacy"] != "off":
         lines.append(f"privacy: faces covered ({summary['privacy']}) on every picture sent or saved")
     if summary["bad_frames"]:
