@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-viewers",
         action="store_true",
-        help="skip the web view's cost (FPS with two viewers against none) and the extras' (/metrics scraped and"
-        " snapshots written against neither)",
+        help="skip the web view's cost (FPS with two viewers against none), the extras' (/metrics scraped and"
+        " snapshots written against neither) and --privacy blur's (covering a frame's faces against the pipeline)",
     )
     parser.add_argument(
         "--no-reconnect",
@@ -223,10 +223,11 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
         results["viewers"] = viewer_cost(args.model, frames, args.rounds, progress=progress)
     if _viewers(args, models):
         from benchmarks.clip import labelled_clip
-        from benchmarks.extras import extras_cost
+        from benchmarks.extras import extras_cost, privacy_cost
 
         frames, _ = labelled_clip(args.frames * VIEWER_FRAMES_FACTOR)
         results["extras"] = extras_cost(args.model, frames, args.rounds, progress=progress)
+        results["privacy"] = privacy_cost(args.model, frames, args.rounds, progress=progress)
 
 
 def _sizes(args: argparse.Namespace) -> list:
@@ -257,7 +258,7 @@ def bench(args: argparse.Namespace) -> int:
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
     if not args.detection_only and not args.real_faces_only:
         steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + _reference_wanted(args))
-        steps += 4 * args.rounds * _viewers(args, models) + len(_outages(args))
+        steps += 5 * args.rounds * _viewers(args, models) + len(_outages(args))
     results: dict = {
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
         "machine": machine_facts(),

@@ -23,6 +23,7 @@ TARGET_ACCURACY_DROP = 0.005
 TARGET_AGREEMENT = 0.98
 TARGET_VIEWER_COST = 0.10
 TARGET_EXTRAS_COST = 0.02
+TARGET_PRIVACY_COST = 0.10
 TARGET_RECONNECT_S = 5.0
 
 
@@ -55,6 +56,11 @@ def verdicts(results: dict) -> list[dict]:
     if extras:
         out.append({"target": f"/metrics and snapshots: at most {TARGET_EXTRAS_COST:.0%} of frame time",
                     "value": f"{extras['cost']:+.1%}", "met": extras["cost"] <= TARGET_EXTRAS_COST})  # fmt: skip
+    privacy = results.get("privacy")
+    if privacy:
+        out.append({"target": f"--privacy {privacy['mode']}: under {TARGET_PRIVACY_COST:.0%} of the pipeline's frame"
+                              f" time at {privacy['size']}", "value": f"{privacy['cost']:.1%}",
+                    "met": privacy["cost"] < TARGET_PRIVACY_COST})  # fmt: skip
     reconnect = results.get("reconnect")
     if reconnect:
         worst = reconnect["worst_s"]
@@ -152,6 +158,7 @@ def general_markdown(results: dict) -> str:
             f" all viewers at most {v['encode_fps_cap']:g} times a second: {share:.1%} of one core.",
         ]
     lines += _extras_lines(results)
+    lines += _privacy_lines(results)
     lines += _reconnect_lines(results)
     lines += ["", *verdict_table([v for v in results["verdicts"] if not v.get("group")])]
     return "\n".join(lines) + "\n"
@@ -169,6 +176,16 @@ def _extras_lines(results: dict) -> list[str]:
         [name, f"{fps:.1f}", ", ".join(f"{x:.1f}" for x in e["fps_rounds"][name])] for name, fps in e["fps"].items()
     ]
     return lines + table(["outputs", "FPS", "rounds"], rows)
+
+
+def _privacy_lines(results: dict) -> list[str]:
+    p = results.get("privacy")
+    if not p:
+        return []
+    return ["", f"--privacy {p['mode']} on the same clip at {p['size']}, int8: covering the faces of a frame took"
+            f" {p['cover_ms']:.2f} ms against the pipeline's {p['pipeline_ms']:.2f} ms ({p['cost']:.1%}; median of"
+            f" {len(p['cover_ms_rounds'])} rounds of {p['frames_per_round']} frames, {p['frames_covered']} frames"
+            " covered)."]  # fmt: skip
 
 
 def _reconnect_lines(results: dict) -> list[str]:

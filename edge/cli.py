@@ -31,9 +31,14 @@ from edge.detectors.haar import SCALE_FACTOR_RANGE
 from edge.detectors.registry import NAMES as DETECTORS
 from edge.detectors.yunet import MIN_DETECT_WIDTH
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
+from edge.outputs import mood
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
 from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE
+from edge.outputs.privacy import DEFAULT_MODE as PRIVACY_DEFAULT
+from edge.outputs.privacy import ENVIRONMENT as PRIVACY_VARIABLE
+from edge.outputs.privacy import MODES as PRIVACY_MODES
+from edge.outputs.privacy import privacy_mode
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
@@ -48,6 +53,20 @@ SOURCE_VARIABLE = "FER_EDGE_SOURCE"  # the source when --source is not given (a 
 def source_from(option: str | None, environ: os._Environ | dict[str, str]) -> str:
     """--source, else $FER_EDGE_SOURCE (when not empty), else the demo."""
     return option or environ.get(SOURCE_VARIABLE) or DEFAULT_SOURCE
+
+
+def privacy_from(option: str | None, environ: os._Environ | dict[str, str]) -> str:
+    """--privacy, else $FER_EDGE_PRIVACY (when not empty: the Pi service's env file sets blur), else off; a bad
+    value in the environment is a one-line error naming the variable."""
+    if option:
+        return option
+    value = environ.get(PRIVACY_VARIABLE)
+    if not value:
+        return PRIVACY_DEFAULT
+    try:
+        return privacy_mode(value, PRIVACY_VARIABLE)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_options(parser)
     add_source_options(parser)
     add_network_options(parser)
+    add_privacy_options(parser)
     return parser
 
 
@@ -172,6 +192,39 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         "--keep", type=positive_int, default=SNAPSHOTS_KEEP, help="--snapshots files to keep (default: %(default)s)"
     )
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
+
+
+def add_privacy_options(parser: argparse.ArgumentParser) -> None:
+    """--privacy and the room's mood: what pictures may show, and one set of numbers per room instead of faces."""
+    group = parser.add_argument_group("privacy and the room's mood (docs/privacy.md)")
+    group.add_argument(
+        "--privacy",
+        choices=PRIVACY_MODES,
+        help="cover every face on every picture that leaves the process (web view, MQTT and --snapshots snapshots,"
+        " --save, --show): blur it beyond recognition, or paint a box over it; labels, boxes, JSONL and metrics are"
+        f" unchanged (default: ${PRIVACY_VARIABLE} if set, else {PRIVACY_DEFAULT})",
+    )
+    group.add_argument(
+        "--mqtt-no-snapshots",
+        action="store_true",
+        help="send no face snapshots to the --mqtt broker, so no picture leaves by MQTT (Home Assistant gets no image)",
+    )
+    group.add_argument(
+        "--mood-window",
+        type=number_from(*mood.WINDOW_RANGE),
+        default=mood.WINDOW,
+        help="seconds of frames the room's mood (share of face-seconds per emotion, people, dominant mood) is taken"
+        " over, {:g} to {:g}; in /api/summary, /metrics, the web view and MQTT (default: %(default)s)".format(
+            *mood.WINDOW_RANGE
+        ),
+    )
+    group.add_argument(
+        "--mood-every",
+        type=number_from(*mood.EVERY_RANGE),
+        metavar="SECONDS",
+        help="seconds between the room's mood messages to the --mqtt broker (PREFIX/DEVICE/mood, Home Assistant's"
+        " mood sensors), {:g} to {:g} (default: {:g})".format(*mood.EVERY_RANGE, mood.EVERY),
+    )
 
 
 def add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -286,7 +339,8 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
         device = args.device_name or default_device()
         try:
             url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
-            sinks.append(MqttPublisher(url, device, args.mqtt_summary_every, args.ha_discovery))
+            sinks.append(MqttPublisher(url, device, args.mqtt_summary_every, args.ha_discovery, labels,
+                                       args.mood_every or mood.EVERY, not args.mqtt_no_snapshots))  # fmt: skip
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -330,6 +384,10 @@ def check_combinations(args: argparse.Namespace) -> None:
         )
     if args.mqtt_password_file and not args.mqtt:
         raise UserError("--mqtt-password-file needs --mqtt")
+    if args.mqtt_no_snapshots and not args.mqtt:
+        raise UserError("--mqtt-no-snapshots needs --mqtt")
+    if args.mood_every is not None and not args.mqtt:
+        raise UserError("--mood-every needs --mqtt (it paces the mood messages to the broker)")
     if args.ha_discovery is not None and not args.mqtt:
         raise UserError("--ha-discovery needs --mqtt (discovery messages go to the broker)")
     if args.metrics and args.serve:
@@ -346,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
 
     def go() -> int:
+        args.privacy = privacy_from(args.privacy, os.environ)
         check_combinations(args)
         detector = DetectorConfig(
             args.scale_factor, args.min_neighbors, args.min_face, args.detect_width, args.detector
@@ -392,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             snapshots=args.snapshots,
             snapshots_keep=args.keep,
             sinks=sinks,
+            privacy=args.privacy,
+            mood_window=args.mood_window,
         )
         human = human_output(options)
         with StopRequest(finishing=True):  # Ctrl-C from here on must not lose the summary

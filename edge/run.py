@@ -17,6 +17,8 @@ from edge.common.timing import TOTAL
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
 from edge.outputs.jsonl import KEEP, JsonlWriter
+from edge.outputs.mood import WINDOW, RoomMood
+from edge.outputs.privacy import DEFAULT_MODE, FaceCover
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.snapshots import SnapshotWriter
 from edge.outputs.terminal import Lines, Terminal
@@ -38,19 +40,24 @@ class RunOptions:
     snapshots: str | None = None  # a folder for each event's face (edge/outputs/snapshots.py)
     snapshots_keep: int = SNAPSHOTS_KEEP
     sinks: list[Sink] = field(default_factory=list)  # made before the run (the web view, MQTT): named in the summary
+    privacy: str = DEFAULT_MODE  # --privacy: faces covered on every picture the sinks get (edge/outputs/privacy.py)
+    mood_window: float = WINDOW  # --mood-window: seconds the room's mood is taken over (edge/outputs/mood.py)
 
 
 class RunStats:
     """What the run has seen so far, so a summary can be taken mid-run (the web view's /api/summary) or at the end."""
 
-    def __init__(self, source: Source, pipeline: Pipeline, sinks: list[Sink]) -> None:
-        self.source, self.pipeline, self.sinks = source, pipeline, sinks
+    def __init__(self, source: Source, pipeline: Pipeline, sinks: list[Sink], privacy: str = DEFAULT_MODE,
+                 mood_window: float = WINDOW) -> None:  # fmt: skip
+        self.source, self.pipeline, self.sinks, self.privacy = source, pipeline, sinks, privacy
+        self.mood = RoomMood(pipeline.contract.labels, mood_window)
         self.counts: Counter[str] = Counter()
         self.frames = self.faces = self.frames_with_faces = 0
         self.stopped = "running"
         self.started = time.perf_counter()
 
-    def add(self, faces: list[Face]) -> None:
+    def add(self, faces: list[Face], time: float) -> None:
+        self.mood.add(time, faces)
         self.frames += 1
         self.faces += len(faces)
         self.frames_with_faces += bool(faces)
@@ -79,6 +86,8 @@ class RunStats:
             "bad_frames": self.source.bad_frames,
             "reconnects": self.source.reconnects,
             "lost_seconds": round(self.source.lost_seconds, 2),
+            "privacy": self.privacy,
+            "mood": self.mood.snapshot(),
         }
         if self.sinks:
             summary["outputs"] = {sink.name: sink.stats() for sink in self.sinks}
@@ -150,18 +159,19 @@ def open_sinks(options: RunOptions, human: Terminal, stack: contextlib.ExitStack
 def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal | None = None) -> dict:
     """Process every frame until the source ends, `max_frames`, a sink's stop reason (q in the window, a closed
     output stream), Ctrl-C or SIGTERM. Whatever stops it, the source and every sink are closed whole."""
-    stats = RunStats(source, pipeline, options.sinks)
+    stats = RunStats(source, pipeline, options.sinks, options.privacy, options.mood_window)
     sinks = list(options.sinks)
     with StopRequest() as stop, contextlib.ExitStack() as stack:
         for sink in options.sinks:  # already listening: closed even when the run is refused
             stack.callback(sink.close)
         stack.callback(source.close)
         try:
+            cover = FaceCover(options.privacy)
             sinks = open_sinks(options, human or human_output(options), stack)
             stats.sinks = [sink for sink in sinks if sink.name]  # the summary's outputs, --snapshots among them
             for sink in sinks:
                 sink.start(stats.summary)
-            stats.stopped = _frames(source, pipeline, sinks, stats, stop, options.max_frames)
+            stats.stopped = _frames(source, pipeline, sinks, stats, stop, options.max_frames, cover)
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, still closing the sinks
             stats.stopped = "interrupted"
         finally:
@@ -174,8 +184,9 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
 
 
 def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunStats, stop: StopRequest,
-            max_frames: int) -> str:  # fmt: skip
-    """The frame loop; returns why it stopped."""
+            max_frames: int, cover: FaceCover) -> str:  # fmt: skip
+    """The frame loop; returns why it stopped. The one place frames go out: each is covered (--privacy) before
+    any sink gets it."""
     timer = pipeline.timer
     frames = iter(source)
     while not stop.requested:
@@ -190,8 +201,12 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
             return "end of source"
         if not source.continuous:
             pipeline.reset()
+            cover.reset()
         faces = pipeline.process(frame.image, frame.lores)
-        stats.add(faces)
+        stats.add(faces, frame.time)
+        if cover.on:
+            with timer.time("privacy"):
+                frame = cover.cover(frame, faces)
         with timer.time("output"):
             result = Result(frame, faces, stats.fps)
             for sink in sinks:
@@ -217,6 +232,13 @@ def format_summary(summary: dict) -> str:
         lines.append(f"{stage:<{width}}{s['mean_ms']:>9.2f}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}")
     if summary["labels"]:
         lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in summary["labels"].items()))
+    mood = summary["mood"]
+    if mood["dominant"] != "none":
+        shares = ", ".join(f"{label} {share:g}%" for label, share in mood["shares"].items() if share)
+        people = f"{mood['people']} {'person' if mood['people'] == 1 else 'people'}"
+        lines.append(f"room mood (last {mood['window_s']:g} s): {mood['dominant']}; {shares}; {people} seen")
+    if summary["privacy"] != "off":
+        lines.append(f"privacy: faces covered ({summary['privacy']}) on every picture sent or saved")
     if summary["bad_frames"]:
         lines.append(f"undecodable video frames skipped: {summary['bad_frames']}")
     if summary["reconnects"] or summary["lost_seconds"]:

@@ -67,8 +67,26 @@ def render(summary: dict, labels: list[str], timer: StageTimes | None = None, vi
         *_family("viewers", "gauge", "Web view clients now watching (/stream.mjpg and /events).",
                  [("", {}, viewers)]),
     ]  # fmt: skip
+    lines += _mood(summary.get("mood"), labels)
     if timer is not None:
         stages = list(HISTOGRAM_STAGES) + [s for s in timer.buckets if s not in HISTOGRAM_STAGES]
         samples = [sample for stage in stages for sample in _histogram(timer, stage)]
         lines += _family("stage_seconds", "histogram", "Time per stage and per whole frame (stage=total).", samples)
     return "\n".join(lines) + "\n"
+
+
+def _mood(mood: dict | None, labels: list[str]) -> list[str]:
+    """The room's mood (edge/outputs/mood.py) as gauges: a share per label (0 to 1), the dominant mood as 1 on its
+    label (0 on the others, all 0 with no face in the window), faces now and people in the window."""
+    if not mood:
+        return []
+    shares = mood["shares"]
+    names = list(labels) + [label for label in shares if label not in labels]
+    return [
+        *_family("mood_share_ratio", "gauge", f"Share of face-seconds per label over the last {mood['window_s']:g} s.",
+                 [("", {"label": label}, shares.get(label, 0.0) / 100) for label in names]),
+        *_family("mood_dominant", "gauge", "1 for the room's dominant mood over the window, 0 for the others.",
+                 [("", {"label": label}, int(label == mood["dominant"])) for label in names]),
+        *_family("mood_faces", "gauge", "Faces on the latest frame.", [("", {}, mood["faces_now"])]),
+        *_family("mood_people", "gauge", "People (face tracks) seen over the window.", [("", {}, mood["people"])]),
+    ]  # fmt: skip

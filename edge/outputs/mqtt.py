@@ -4,9 +4,13 @@ Topics (PREFIX defaults to fer-edge, DEVICE to the host name):
   PREFIX/DEVICE/available  online / offline, retained; offline is also the last will (a crash or power cut)
   PREFIX/DEVICE/state      retained: the faces now (label, confidence, box) and the dominant emotion
   PREFIX/DEVICE/events     a face appeared, changed label or left (edge/outputs/events.py): changes, not frames
-  PREFIX/DEVICE/snapshot   retained: a JPEG of the face of the latest appeared/changed event (outputs/snapshots.py)
+  PREFIX/DEVICE/snapshot   retained: a JPEG of the face of the latest appeared/changed event (outputs/snapshots.py),
+                           unless --mqtt-no-snapshots (then no picture goes to the broker)
   PREFIX/DEVICE/summary    the run summary every --mqtt-summary-every seconds
-and, with --ha-discovery, Home Assistant discovery configs so the device shows up with two sensors and an image.
+  PREFIX/DEVICE/mood       retained: the room's mood (edge/outputs/mood.py) every --mood-every seconds, and at exit
+and, with --ha-discovery, Home Assistant discovery configs so the device shows up with its sensors (the faces now,
+the dominant emotion, and the room's mood: one share in % per emotion, the dominant mood, faces now, people) and
+an image.
 
 The password comes from FER_EDGE_MQTT_PASSWORD or --mqtt-password-file (or the URL); it is never printed: every
 message shows the URL as mqtt://USER:***@HOST:PORT/PREFIX.
@@ -37,6 +41,7 @@ import numpy as np
 
 from edge.common.errors import UserError
 from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, version
+from edge.outputs import mood
 from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents, dominant
 from edge.outputs.snapshots import encode, face_crop, snapshot_faces
@@ -50,7 +55,7 @@ RECONNECT_DELAY = (1, 30)  # seconds: paho doubles the wait between attempts up 
 STABLE_AFTER = 10.0  # seconds: a connection lost sooner than this makes the next wait longer (no flapping)
 CONNACK_WAIT = 3.0  # seconds after the TCP connection for a broker's answer (CONNACK)
 PASSWORD_ENV = "FER_EDGE_MQTT_PASSWORD"
-TOPICS = ("available", "state", "events", "snapshot", "summary")
+TOPICS = ("available", "state", "events", "snapshot", "summary", "mood")
 INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge/deploy/install-pi.sh --mqtt on a Pi)"
 
 
@@ -84,9 +89,10 @@ def password_for(url: MqttUrl, password_file: str | None, environ: os._Environ |
     return url.with_password(password)
 
 
-def discovery(ha_prefix: str, device: str, topics: dict[str, str]) -> dict[str, dict]:
-    """Home Assistant MQTT discovery: a "dominant emotion" sensor, a "faces" sensor and the latest face's snapshot
-    (an image entity) on one device."""
+def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[str]) -> dict[str, dict]:
+    """Home Assistant MQTT discovery, all on one device: a "dominant emotion" sensor and a "faces" sensor (the
+    faces now, from the state topic), the room's mood from the mood topic (a share in % per label, the dominant
+    mood, faces now, people in the window), and the latest face's snapshot (an image entity)."""
     state_topic, available_topic = topics["state"], topics["available"]
     block = {"identifiers": [f"fer_edge_{device}"], "name": f"fer-edge {device}", "manufacturer": "fer-edge",
              "model": "facial expression recognition", "sw_version": version()}  # fmt: skip
@@ -99,11 +105,27 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str]) -> dict[str, 
         "faces": {"name": "Faces", "icon": "mdi:face-recognition", "state_class": "measurement",
                   "value_template": "{{ value_json.faces | count }}"},
     }  # fmt: skip
+    sensors = {key: {**sensor, **common} for key, sensor in sensors.items()}
+    room = {"state_topic": topics["mood"], **available}
+    for label in labels:
+        sensors[f"mood_{slug(label).lower()}"] = {
+            "name": f"Mood {label}", "icon": "mdi:emoticon-outline", "unit_of_measurement": "%",
+            "state_class": "measurement", "value_template": f"{{{{ value_json.shares[{json.dumps(label)}] }}}}",
+            **room}  # fmt: skip
+    sensors["room_mood"] = {"name": "Room mood", "icon": "mdi:emoticon-outline",
+                            "value_template": "{{ value_json.dominant }}", "json_attributes_topic": topics["mood"],
+                            **room}  # fmt: skip
+    sensors["faces_now"] = {"name": "Faces now", "icon": "mdi:account-multiple", "state_class": "measurement",
+                            "value_template": "{{ value_json.faces_now }}", **room}  # fmt: skip
+    sensors["people"] = {"name": "People seen", "icon": "mdi:account-group", "state_class": "measurement",
+                         "value_template": "{{ value_json.people }}", **room}  # fmt: skip
     configs = {
-        f"{ha_prefix}/sensor/{device}_{key}/config": {**sensor, **common, "unique_id": f"fer_edge_{device}_{key}",
+        f"{ha_prefix}/sensor/{device}_{key}/config": {**sensor, "unique_id": f"fer_edge_{device}_{key}",
                                                       "object_id": f"{device}_{key}"}
         for key, sensor in sensors.items()
     }  # fmt: skip
+    if "snapshot" not in topics:  # --mqtt-no-snapshots: no picture goes to the broker, so no image entity
+        return configs
     configs[f"{ha_prefix}/image/{device}_snapshot/config"] = {
         "name": "Latest face", "icon": "mdi:face-recognition", "image_topic": topics["snapshot"],
         "content_type": "image/jpeg", **available, "unique_id": f"fer_edge_{device}_snapshot",
@@ -129,6 +151,9 @@ class MqttPublisher(Sink):
         device: str,
         summary_every: float = SUMMARY_EVERY,
         ha_prefix: str | None = None,
+        labels: list[str] | None = None,
+        mood_every: float = mood.EVERY,
+        snapshots: bool = True,
     ) -> None:
         try:
             from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5
@@ -137,11 +162,12 @@ class MqttPublisher(Sink):
             raise UserError(f"--mqtt needs paho-mqtt, which is not installed: {INSTALL_HINT}") from None
         self.kept_codes = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
         self.url, self.device, self.summary_every, self.ha_prefix = url, slug(device), summary_every, ha_prefix
+        self.labels, self.mood_every = list(labels or []), mood_every  # the model's labels: one mood sensor each
         if not self.device:
             raise UserError(f"--device-name {device[:80]!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
-        self.topics = {k: f"{base}/{k}" for k in TOPICS}
-        configs = discovery(ha_prefix, self.device, self.topics) if ha_prefix else {}
+        self.topics = {k: f"{base}/{k}" for k in TOPICS if snapshots or k != "snapshot"}
+        configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
         longest = max([*self.topics.values(), *configs], key=len)
         if len(longest.encode()) > MQTT_TOPIC_MAX:
             raise UserError(
@@ -196,7 +222,8 @@ class MqttPublisher(Sink):
         events = self.events.update(faces, record["time"])
         for event in events:
             self._put("events", {**event, "source": record["source"], "frame": record["frame"]})
-        for _, face in snapshot_faces(events, faces)[-1:]:  # the newest face only: the topic keeps one image
+        chosen = snapshot_faces(events, faces)[-1:] if "snapshot" in self.topics else []
+        for _, face in chosen:  # the newest face only: the topic keeps one image
             self._put("snapshot", face_crop(result.frame.image, face.box), retain=True)  # encoded off the loop
         now = time.monotonic()
         shape = tuple((face.track, face.label) for face in faces)
@@ -226,7 +253,9 @@ class MqttPublisher(Sink):
                     break
                 time.sleep(0.05)
             self._check_answer(final=True)
-        self._put("summary", self.summary())
+        summary = self.summary()
+        self._put_mood(summary)  # the mood as the run ended, retained for the next reader
+        self._put("summary", summary)
         deadline = time.monotonic() + 5
         while self.connected.is_set() and (self.queue.unfinished_tasks or self.inflight):
             if time.monotonic() >= deadline:
@@ -268,12 +297,20 @@ class MqttPublisher(Sink):
                     self.queue.task_done()
                     self.counters["dropped"] += 1
 
+    def _put_mood(self, summary: dict) -> None:
+        if "mood" in summary:  # a run summary has it; an embedding's own summary may not
+            self._put("mood", summary["mood"], retain=True)
+
     def _publish_loop(self) -> None:
         next_summary = time.monotonic() + self.summary_every
+        next_mood = time.monotonic() + self.mood_every
         while not self.closing.is_set():
             if time.monotonic() >= next_summary:
                 self._put("summary", self.summary())
                 next_summary = time.monotonic() + self.summary_every
+            if time.monotonic() >= next_mood:  # at most one a --mood-every: a sensor, not a stream
+                self._put_mood(self.summary())
+                next_mood = time.monotonic() + self.mood_every
             self._check_answer()
             if not self.connected.wait(timeout=0.2):
                 continue
@@ -348,7 +385,7 @@ class MqttPublisher(Sink):
         self.said.clear()
         self._publish_now(self.topics["available"], "online")
         if self.ha_prefix:
-            for topic, config in discovery(self.ha_prefix, self.device, self.topics).items():
+            for topic, config in discovery(self.ha_prefix, self.device, self.topics, self.labels).items():
                 self._publish_now(topic, json.dumps(config))
         self.connected.set()
 

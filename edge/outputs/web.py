@@ -7,8 +7,8 @@ newest frame. Every client has its own thread and a bounded buffer, so a slow or
 or events; it never slows the pipeline or the other viewers.
 
 Routes: `/` (the page), `/stream.mjpg`, `/events` (Server-Sent Events: each frame's JSONL record, plus a
-`stats` event a second), `/api/summary` (the run summary so far), `/api/snapshot.jpg` (the face of the latest
-event: appeared or changed label; 404 before the first), `/metrics` (Prometheus), `/healthz`. GET and
+`stats` event a second, with the room's mood), `/api/summary` (the run summary so far), `/api/snapshot.jpg` (the
+face of the latest event: appeared or changed label; 404 before the first), `/metrics` (Prometheus), `/healthz`. GET and
 HEAD only; nothing is read from the file system after start-up. Optional token (`?token=` or `Authorization:
 Bearer`). Every connection must send its request whole within REQUEST_TIMEOUT, name an allowed Host (DNS
 rebinding), and gets a Content-Security-Policy that runs only the page's own script. `--metrics` without the
@@ -583,7 +583,7 @@ class ViewHandler(GuardedHandler):
             while not view.closing.is_set():
                 if time.monotonic() >= next_stats:
                     summary = view.summary()
-                    stats = {key: summary.get(key) for key in ("fps", "frames", "faces", "stages", "source")}
+                    stats = {key: summary.get(key) for key in ("fps", "frames", "faces", "stages", "source", "mood")}
                     self.wfile.write(f"event: stats\ndata: {json.dumps(stats)}\n\n".encode())
                     next_stats = time.monotonic() + STATS_EVERY
                 try:

@@ -1,5 +1,5 @@
 """The appliance extras' cost: the same frames through the pipeline with and without a scraped /metrics and
-snapshots, and a scraper process that reads /metrics as Prometheus would."""
+snapshots, a scraper process that reads /metrics as Prometheus would, and what --privacy costs a frame."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sys
 import time
 
 from benchmarks.clip import labelled_clip
-from benchmarks.extras import EXTRAS, PLAIN, extras_cost
-from benchmarks.report import verdicts
+from benchmarks.extras import EXTRAS, PLAIN, extras_cost, privacy_cost
+from benchmarks.report import _privacy_lines, verdicts
 from edge.model_folder import DEFAULT_MODEL_DIR
 from edge.outputs.web import MetricsServer
 from tests.conftest import ROOT
@@ -41,3 +41,15 @@ def test_the_scraper_reads_metrics_until_stopped() -> None:
         assert json.loads(scraper.communicate(timeout=30)[0])["scrapes"] >= 2
     finally:
         server.close()
+
+
+def test_privacy_cost_times_covering_against_the_pipeline_and_gives_a_verdict() -> None:
+    frames, _ = labelled_clip(6)
+    cost = privacy_cost(DEFAULT_MODEL_DIR, frames, rounds=2)
+    assert cost["size"] == "640x480" and cost["mode"] == "blur" and len(cost["cover_ms_rounds"]) == 2
+    assert cost["frames_covered"] >= 2 * 5  # the clip's faces are found on (nearly) every frame: covered
+    assert 0 < cost["cover_ms"] < cost["pipeline_ms"]
+    assert abs(cost["cost"] - cost["cover_ms"] / cost["pipeline_ms"]) < 1e-3
+    verdict = next(v for v in verdicts({"privacy": cost}) if v["target"].startswith("--privacy blur"))
+    assert verdict["met"] == (cost["cost"] < 0.10) and "640x480" in verdict["target"]
+    assert "--privacy blur on the same clip at 640x480" in "\n".join(_privacy_lines({"privacy": cost}))

@@ -202,10 +202,11 @@ def events_of(track: int, kind: str, time: float) -> dict:
 
 
 def test_discovery_configs_name_their_device_and_availability() -> None:
-    topics = {key: f"fer-edge/pi/{key}" for key in ("state", "available", "snapshot")}
-    configs = discovery("homeassistant", "pi", topics)
+    topics = {key: f"fer-edge/pi/{key}" for key in ("state", "available", "snapshot", "mood")}
+    configs = discovery("homeassistant", "pi", topics, ["Happy"])
     assert sorted(configs) == ["homeassistant/image/pi_snapshot/config"] + [
-        f"homeassistant/sensor/pi_{key}/config" for key in ("dominant_emotion", "faces")
+        f"homeassistant/sensor/pi_{key}/config"
+        for key in ("dominant_emotion", "faces", "faces_now", "mood_happy", "people", "room_mood")
     ]
     ids = {c["unique_id"] for c in configs.values()}
-    assert len(ids) == 3 and all(c["device"]["identifiers"] == ["fer_edge_pi"] for c in configs.values())
+    assert len(ids) == 7 and all(c["device"]["identifiers"] == ["fer_edge_pi"] for c in configs.values())

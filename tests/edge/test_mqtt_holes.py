@@ -21,7 +21,7 @@ from tests.live import Broker, Subscriber, free_port, mosquitto_binary, wait_for
 DEVICE = "holes"
 BASE = f"fer-edge/{DEVICE}"
 USER, PASSWORD = "fer", "pa:ss@w0rd"  # a ':' and an '@' in the password
-COUNTED = ("state", "events", "snapshot", "summary")  # the topics whose messages the stats count
+COUNTED = ("state", "events", "snapshot", "summary", "mood")  # the topics whose messages the stats count
 
 
 def needs_broker() -> None:
