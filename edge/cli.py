@@ -33,7 +33,7 @@ from edge.detectors.yunet import MIN_DETECT_WIDTH
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
-from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE
+from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE, default_device, slug
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
@@ -281,17 +281,24 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
         announce(view, host)
         sinks.append(view)
     if args.mqtt:
-        from edge.outputs.mqtt import MqttPublisher, default_device, password_for
+        from edge.outputs.mqtt import MqttPublisher, password_for
 
-        device = args.device_name or default_device()
         try:
             url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
-            sinks.append(MqttPublisher(url, device, args.mqtt_summary_every, args.ha_discovery))
+            sinks.append(MqttPublisher(url, device_name(args), args.mqtt_summary_every, args.ha_discovery))
         except BaseException:
             for sink in sinks:
                 sink.close()
             raise
     return sinks
+
+
+def device_name(args: argparse.Namespace) -> str:
+    """This device's name in MQTT topics and snapshot file names: --device-name, else the host name."""
+    device = slug(args.device_name or default_device())
+    if not device:
+        raise UserError(f"--device-name {args.device_name[:80]!r}: needs letters or digits")
+    return device
 
 
 def detects_async(choice: str, source: str) -> bool:
@@ -391,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             max_frames=args.max_frames,
             snapshots=args.snapshots,
             snapshots_keep=args.keep,
+            device=device_name(args),
             sinks=sinks,
         )
         human = human_output(options)

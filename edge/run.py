@@ -17,6 +17,7 @@ from edge.common.timing import TOTAL
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
 from edge.outputs.jsonl import KEEP, JsonlWriter
+from edge.outputs.snapshots import DEVICE as SNAPSHOTS_DEVICE
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.snapshots import SnapshotWriter
 from edge.outputs.terminal import Lines, Terminal
@@ -37,6 +38,7 @@ class RunOptions:
     max_frames: int = 0  # 0: until the source ends
     snapshots: str | None = None  # a folder for each event's face (edge/outputs/snapshots.py)
     snapshots_keep: int = SNAPSHOTS_KEEP
+    device: str = SNAPSHOTS_DEVICE  # names this device's snapshot files
     sinks: list[Sink] = field(default_factory=list)  # made before the run (the web view, MQTT): named in the summary
 
 
@@ -142,7 +144,9 @@ def open_sinks(options: RunOptions, human: Terminal, stack: contextlib.ExitStack
     video = opened(FrameSaver(options.save)) if options.save else None
     jsonl = opened(JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep)) if options.jsonl else None
     window = opened(Window()) if options.show else None
-    snapshots = opened(SnapshotWriter(options.snapshots, options.snapshots_keep)) if options.snapshots else None
+    snapshots = None
+    if options.snapshots:
+        snapshots = opened(SnapshotWriter(options.snapshots, options.snapshots_keep, options.device))
     lines = None if options.quiet else Lines(human)
     return [sink for sink in (jsonl, *options.sinks, lines, video, snapshots, window) if sink is not None]
 

@@ -6,9 +6,13 @@ Each test runs the real `python -m edge` on real files, as a user would.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from tests.conftest import ROOT, run_module
 from tests.e2e.test_edge_stops import edge, one_error_line
+
+ASTRONAUT = ROOT / "edge" / "assets" / "astronaut.jpg"
 
 
 def test_a_refused_run_leaves_an_existing_jsonl_as_it_was(tmp_path: Path) -> None:
@@ -27,3 +31,41 @@ def test_a_refused_run_leaves_an_existing_jsonl_as_it_was(tmp_path: Path) -> Non
     ok = edge("--source", "demo", "--demo-frames", "2", "--quiet", "--jsonl", str(results))  # a real run starts anew
     assert ok.returncode == 0, ok.stderr
     assert [line.startswith('{"source": "demo"') for line in results.read_text().splitlines()] == [True, True]
+
+
+def face_folder(folder: Path, count: int) -> Path:
+    """`count` copies of the astronaut: a folder source detects each image on its own, so a face appears
+    `count` times and earns `count` snapshots."""
+    folder.mkdir()
+    for index in range(count):
+        shutil.copy(ASTRONAUT, folder / f"{index:02d}.jpg")
+    return folder
+
+
+def snapshot_run(photos: Path, out: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
+    result = run_module("edge", "--source", str(photos), "--quiet", "--snapshots", str(out), *args, env=env,
+                        timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "written 6, dropped 0" in result.stdout
+    return {p.name for p in out.iterdir()}
+
+
+def test_snapshots_keep_the_newest_after_the_time_zone_goes_back(tmp_path: Path) -> None:
+    """D3: the names were local time and pruning sorted by name, so a run after the zone moved back (a Pi set to
+    its zone after its first boot in UTC, or DST ending) deleted each new snapshot as soon as it was written. Now
+    the newest --keep are this run's, whatever the zone."""
+    photos, out = face_folder(tmp_path / "photos", 6), tmp_path / "snaps"
+    first = snapshot_run(photos, out, "--keep", "4", "--device-name", "hall", env={"TZ": "Asia/Tokyo"})
+    assert len(first) == 4
+    second = snapshot_run(photos, out, "--keep", "4", "--device-name", "hall", env={"TZ": "America/New_York"})
+    assert len(second) == 4 and not second & first  # the second run's four, none of the first run's
+
+
+def test_two_cameras_in_one_snapshot_folder_keep_their_own_files(tmp_path: Path) -> None:
+    """D41: names carried no device, so two cameras writing one folder pruned each other's files and could not be
+    told apart. Now each keeps its own newest --keep, named by --device-name."""
+    photos, out = face_folder(tmp_path / "photos", 6), tmp_path / "snaps"
+    hall = snapshot_run(photos, out, "--keep", "3", "--device-name", "hall")
+    both = snapshot_run(photos, out, "--keep", "3", "--device-name", "door")
+    assert len(hall) == 3 and all(name.startswith("hall_") for name in hall)
+    assert hall < both and len(both) == 6 and sum(name.startswith("door_") for name in both) == 3
