@@ -313,8 +313,9 @@ def check_paths(args: argparse.Namespace) -> None:
     source_path = None if args.source in ("demo", "picam") or is_live(args.source) else args.source
     jsonl_path = None if args.jsonl == "-" else args.jsonl
     check_distinct(
-        {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json}
-    )
+        {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json,
+         "--snapshots": args.snapshots}  # a folder: the source folder would read its own snapshots back
+    )  # fmt: skip
     if args.summary_json:
         check_writable(args.summary_json, "summary")
 

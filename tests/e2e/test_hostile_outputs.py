@@ -69,3 +69,21 @@ def test_two_cameras_in_one_snapshot_folder_keep_their_own_files(tmp_path: Path)
     both = snapshot_run(photos, out, "--keep", "3", "--device-name", "door")
     assert len(hall) == 3 and all(name.startswith("hall_") for name in hall)
     assert hall < both and len(both) == 6 and sum(name.startswith("door_") for name in both) == 3
+
+
+def test_snapshots_onto_the_summary_or_the_source_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    """D4: `--summary-json X --snapshots X` did the whole run, then could not write the summary. D5: `--snapshots`
+    into the `--source` folder read its own face crops back in as inputs (with --loop, most frames were its own).
+    Both are now refused in one line before the first frame, like the other outputs."""
+    out = tmp_path / "out"
+    result = edge("--source", "demo", "--quiet", "--summary-json", str(out), "--snapshots", str(out))
+    assert one_error_line(result) == (
+        f"edge: error: {out}: --snapshots and --summary-json name the same file; give --snapshots another path"
+    )
+    assert not out.exists()
+    photos = face_folder(tmp_path / "photos", 3)
+    result = edge("--source", str(photos), "--loop", "--max-frames", "12", "--quiet", "--snapshots", str(photos))
+    assert one_error_line(result) == (
+        f"edge: error: {photos}: --snapshots and --source name the same folder; give --snapshots another path"
+    )
+    assert sorted(p.name for p in photos.iterdir()) == ["00.jpg", "01.jpg", "02.jpg"]
