@@ -288,3 +288,12 @@ def test_a_broker_that_hangs_up_on_large_messages_is_learnt_and_the_device_stays
     assert stats["too_large"] >= 1 and stats["connects"] == 3  # connected, hung up on twice, then stays connected
     line = next(line for line in stderr.splitlines() if "hung up on a" in line)
     assert line.startswith("edge: mqtt: the broker hung up on a ") and f"{BASE}/snapshot" in line
+
+
+def test_a_broker_password_with_a_slash_is_not_echoed_by_the_parse_error() -> None:
+    """D12 (hostile run 2026-12-04): `mqtt://fer:Pa/SECRET@host` was echoed whole in the parse error."""
+    result = run_module("edge", "--mqtt", "mqtt://fer:Pa/SECRET@127.0.0.1", timeout=120)
+    assert result.returncode == 2 and "SECRET" not in result.stderr, result.stderr
+    lines = error_lines(result.stderr)
+    assert lines == ["python -m edge: error: argument --mqtt: 'mqtt://fer:***@127.0.0.1': %-encode a / in the user"
+                     " name or password (%2F) (see --help)"]  # fmt: skip
