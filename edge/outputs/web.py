@@ -528,11 +528,12 @@ class GuardedHandler(BaseHTTPRequestHandler):
         expected = self.view.token
         if not expected:
             return True
-        given = parse_qs(query).get("token", [""])[0]
+        given = parse_qs(query).get("token", [""])[0].encode()  # %-decoded as UTF-8
         scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
         if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 9110)
-            given = credentials.strip()
-        return hmac.compare_digest(given.encode(), expected.encode())
+            # http.server decodes header bytes as Latin-1: back to the bytes sent, which a client sends as UTF-8
+            given = credentials.strip().encode("latin-1", errors="replace")
+        return hmac.compare_digest(given, expected.encode())
 
     def _body(self, body: bytes, content_type: str) -> None:
         self.send_header("Content-Type", content_type)

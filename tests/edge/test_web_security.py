@@ -340,6 +340,22 @@ def test_bearer_scheme_in_any_case_is_accepted() -> None:
         edge.stop()
 
 
+def test_a_non_ascii_token_works_in_the_query_and_the_authorization_header() -> None:
+    """D14 (hostile run 2026-12-04): a token such as pässwörd worked as ?token= (UTF-8) but never as a Bearer header,
+    which http.server decodes as Latin-1, so Prometheus with credentials_file was locked out."""
+    token = "pässwörd"
+    edge, base = start(env={"FER_EDGE_SERVE_TOKEN": token})
+    port = port_of(base)
+    try:
+        assert get(base + "metrics?token=p%C3%A4ssw%C3%B6rd")[0] == 200
+        bearer = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token.encode() + b"\r\n\r\n"
+        assert raw(port, bearer).startswith(b"HTTP/1.0 200")  # the header's bytes as curl sends them: UTF-8
+        wrong = bearer.replace("ö".encode(), b"o")
+        assert raw(port, wrong).startswith(b"HTTP/1.0 401")
+    finally:
+        edge.stop()
+
+
 # Loopback is decided by the address, not a list of spellings
 
 
