@@ -87,3 +87,15 @@ def test_snapshots_onto_the_summary_or_the_source_folder_is_refused_before_any_w
         f"edge: error: {photos}: --snapshots and --source name the same folder; give --snapshots another path"
     )
     assert sorted(p.name for p in photos.iterdir()) == ["00.jpg", "01.jpg", "02.jpg"]
+
+
+def test_a_file_name_with_escape_sequences_is_shown_escaped(tmp_path: Path) -> None:
+    """D15: terminal lines carry names from outside (an image's file name, a label); their control characters are
+    shown as escapes, so a name cannot retitle the terminal or clear the screen."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(ASTRONAUT, photos / "a\x1b]2;owned\x07\x1b[2Jb.jpg")
+    result = edge("--source", str(photos))
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "a\\x1b]2;owned\\x07\\x1b[2Jb.jpg: Happy" in result.stdout

@@ -27,7 +27,7 @@ HOSTILE = [
     "Happy",
     "Line\u2028Sep\u2029<!--",
     "Amp&amp;</SCRIPT>",
-    "New\nline",
+    "Tick`${1}`",  # control characters are refused by the contract (test_contract_validation)
 ]
 HEADERS = {"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"}
 
