@@ -99,3 +99,17 @@ def test_a_file_name_with_escape_sequences_is_shown_escaped(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "a\\x1b]2;owned\\x07\\x1b[2Jb.jpg: Happy" in result.stdout
+
+
+def test_save_with_a_suffix_that_is_no_video_is_refused_not_made_a_folder(tmp_path: Path) -> None:
+    """D39: `--save out.txt`, or a typo such as `--save clip.mp`, silently made a folder of JPEGs by that name. Any
+    suffix but a video's is now refused in one line (a folder is a name without a suffix, or an existing folder)."""
+    for name in ("out.txt", "clip.mp"):
+        target = tmp_path / name
+        result = edge("--source", "demo", "--demo-frames", "2", "--save", str(target))
+        assert one_error_line(result).startswith(f"edge: error: {target}: --save cannot write {target.suffix} files;")
+        assert not target.exists()
+    existing = tmp_path / "frames.v2"
+    existing.mkdir()
+    assert edge("--source", "demo", "--demo-frames", "2", "--quiet", "--save", str(existing)).returncode == 0
+    assert len(list(existing.iterdir())) == 2
