@@ -157,6 +157,7 @@ def test_a_label_with_control_characters_is_refused_and_never_reaches_the_termin
     """D15, D31 (hostile run 2026-12-04): a resealed contract whose label held ESC sequences retitled the terminal and
     cleared the screen on every frame line, and a CR in a label broke every /metrics scrape. Such a contract is now
     refused in one line, which shows the label escaped."""
+
     def resealed(data: dict) -> None:  # as the hostile run did: the digest recomputed, so only the label is wrong
         data["labels"][0] = label
         data["extra"].pop(DIGEST_KEY)
