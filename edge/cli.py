@@ -168,9 +168,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--snapshots", metavar="DIR", help="write a JPEG of each face that appears or changes label into DIR"
     )
-    output.add_argument(
-        "--keep", type=positive_int, default=SNAPSHOTS_KEEP, help="--snapshots files to keep (default: %(default)s)"
-    )
+    output.add_argument("--keep", type=positive_int, help=f"--snapshots files to keep (default: {SNAPSHOTS_KEEP})")
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
 
 
@@ -336,6 +334,8 @@ def check_combinations(args: argparse.Namespace) -> None:
         raise UserError(
             f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
         )
+    if args.keep is not None and not args.snapshots:
+        raise UserError("--keep needs --snapshots (it is how many snapshot files to keep)")
     if args.mqtt_password_file and not args.mqtt:
         raise UserError("--mqtt-password-file needs --mqtt")
     if args.ha_discovery is not None and not args.mqtt:
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             quiet=args.quiet,
             max_frames=args.max_frames,
             snapshots=args.snapshots,
-            snapshots_keep=args.keep,
+            snapshots_keep=args.keep or SNAPSHOTS_KEEP,
             device=device_name(args),
             sinks=sinks,
         )

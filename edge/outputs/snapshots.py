@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import re
-import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.files import check_writable, write_bytes
+from edge.common.files import probe_folder, write_bytes
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents
@@ -117,7 +116,7 @@ class SnapshotWriter(Sink):
         self.pattern = name_pattern(device)
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"--snapshots {folder}: is a file; snapshots need a folder")
-        check_writable(self.folder / "snapshot.jpg", "snapshots")
+        probe_folder(self.folder, f"--snapshots {folder}", "snapshots")  # names the folder the user gave
         self.number = max(self._ours(), default=(0, None))[0]
         self.events = FaceEvents()
         self.queue: queue.Queue[tuple[str, np.ndarray] | None] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -144,9 +143,7 @@ class SnapshotWriter(Sink):
     def close(self) -> None:
         if self.thread.is_alive():
             self.queue.put(None)
-            self.thread.join()
-        if self.error:
-            print(f"edge: snapshots: {self.error}", file=sys.stderr, flush=True)
+            self.thread.join()  # a failed write is in `error`: the run says it once, at its end
 
     def _write_loop(self) -> None:
         while (item := self.queue.get()) is not None:
