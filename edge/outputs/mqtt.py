@@ -152,6 +152,7 @@ class MqttPublisher(Sink):
         self.connected = threading.Event()
         self.outcome = threading.Event()  # the first attempt ended one way or another (connected, refused, failed)
         self.closing = threading.Event()
+        self.connected_at_close: bool | None = None  # the end-of-run summary, taken after close(), reports this
         self.counters = {"published": 0, "dropped": 0, "too_large": 0, "connects": 0}
         self.lock = threading.Lock()  # guards the three below between the publisher and paho's thread (never held
         self.inflight: set[int] = set()  # message ids sent, not yet acknowledged    while calling into paho)
@@ -218,7 +219,8 @@ class MqttPublisher(Sink):
             self.last_state, self.last_state_time = shape, now
 
     def stats(self) -> dict:
-        return {"broker": str(self.url), "connected": self.connected.is_set(), **self.counters}
+        connected = self.connected.is_set() if self.connected_at_close is None else self.connected_at_close
+        return {"broker": str(self.url), "connected": connected, **self.counters}
 
     def close(self) -> None:
         """Send what is queued (a few seconds at most), then say offline and disconnect cleanly. Whatever was not
@@ -246,6 +248,7 @@ class MqttPublisher(Sink):
                 self.uncounted.add(info.mid)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
+        self.connected_at_close = self.connected.is_set()  # not the clean disconnect's False that follows
         self.client.disconnect()
         self.client.loop_stop()
         with self.lock:

@@ -297,3 +297,17 @@ def test_a_broker_password_with_a_slash_is_not_echoed_by_the_parse_error() -> No
     lines = error_lines(result.stderr)
     assert lines == ["python -m edge: error: argument --mqtt: 'mqtt://fer:***@127.0.0.1': %-encode a / in the user"
                      " name or password (%2F) (see --help)"]  # fmt: skip
+
+
+def test_the_summary_says_connected_for_a_run_connected_to_the_end(tmp_path: Path) -> None:
+    """D40 (hostile run 2026-12-04): the end-of-run summary always said `connected False`, because it was taken after
+    the sink's clean disconnect."""
+    broker = start_broker(tmp_path)
+    summary = tmp_path / "summary.json"
+    try:
+        result = edge("--mqtt", f"mqtt://127.0.0.1:{broker.port}", "--summary-json", str(summary))
+    finally:
+        broker.stop()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(summary.read_text())["outputs"]["mqtt"]["connected"] is True
+    assert ", connected True, " in result.stdout
