@@ -37,9 +37,10 @@ class JsonlWriter(Sink):
         # Checked now, emptied only in start(): a run refused after this sink is made (another output's check)
         # must leave an existing file as it was. "ab" changes nothing; a missing file is not created yet.
         self.stream: IO[bytes] | None = None
-        self.empty_at_start = not max_bytes
+        special = target != "-" and is_special(target)  # a FIFO or device (/dev/null) is written as it is
+        self.empty_at_start = not max_bytes and not special
         if target != "-":
-            if max_bytes or os.path.exists(target) or is_special(target):
+            if max_bytes or special or os.path.exists(target):
                 self._open_checked()
             else:
                 check_writable(target, "JSONL")
