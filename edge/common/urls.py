@@ -43,6 +43,16 @@ def _userinfo_end(rest: str) -> int:
     return candidates[-1] if candidates else -1
 
 
+def unescaped_password(url: str) -> bool:
+    """Whether the `user:pass@` of `url` holds an unescaped `/`, `?` or `#`, which no URL parser (FFmpeg's
+    included) reads as part of it: the user is told to %-encode them."""
+    _, found, rest = url.partition("://")
+    if not found:
+        return False
+    cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    return _userinfo_end(rest) > cut
+
+
 def redact_url(url: str) -> str:
     """`url` with the password of its `user:pass@` and the values of secret parameters as `***`.
 
