@@ -34,6 +34,7 @@ from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
 from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE, default_device, slug
+from edge.outputs.snapshots import DEVICE as SNAPSHOTS_DEVICE
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
@@ -399,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             max_frames=args.max_frames,
             snapshots=args.snapshots,
             snapshots_keep=args.keep or SNAPSHOTS_KEEP,
-            device=device_name(args),
+            device=device_name(args) if args.snapshots else SNAPSHOTS_DEVICE,
             sinks=sinks,
         )
         human = human_output(options)
