@@ -14,7 +14,7 @@ from benchmarks.photos import FACES
 from benchmarks.real_faces import REAL_FACES
 from benchmarks.zoo import zoo_model
 from edge.common.errors import UserError, run_cli
-from edge.common.files import write_json, write_text
+from edge.common.files import probe_folder, write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
 from edge.common.quiet import quiet_native
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder, model_location
@@ -255,6 +255,7 @@ def bench(args: argparse.Namespace) -> int:
     if not models:
         raise UserError(f"{args.model}: no {' or '.join(MODEL_FILES.values())}")
     out = args.out or Path("bench") / ("zoo" if args.zoo else args.model.resolve().name)
+    _check_before_measuring(args, out)
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
     if not args.detection_only and not args.real_faces_only:
         steps += 1 + bool(args.data) + len(_sizes(args)) * args.rounds * (4 + _reference_wanted(args))
@@ -293,6 +294,31 @@ def bench(args: argparse.Namespace) -> int:
         print(f"updated the benchmark blocks of {args.readme}")
     missed = [v for v in results["verdicts"] if not v["met"]]
     return EXIT_TARGET_MISSED if missed and args.fail_on_miss else 0
+
+
+def _check_before_measuring(args: argparse.Namespace, out: Path) -> None:
+    """What the run writes and reads at its end, checked before minutes of measuring: the --out folder, the
+    --real-faces folder's labels.csv and the --readme page's markers."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file; the results need a folder")
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    probe_folder(existing, out, "results")  # into the nearest existing folder: nothing is created yet
+    real_faces = not args.detection_only and args.real_faces.is_dir()
+    if real_faces:
+        from benchmarks.real_faces import read_labels
+
+        read_labels(args.real_faces)
+    if args.readme:
+        from benchmarks.readme import check_readme
+
+        measured = not (args.detection_only or args.real_faces_only or args.zoo)
+        sections = [
+            *(["latency"] if measured else []),
+            *(["detection"] if not (args.real_faces_only or args.zoo) else []),
+            *(["real_faces"] if real_faces and not args.zoo else []),
+            *(["zoo"] if _zoo_wanted(args) else []),
+        ]
+        check_readme(args.readme, sections)
 
 
 def _outages(args: argparse.Namespace) -> tuple[float, ...]:

@@ -19,18 +19,45 @@ from benchmarks.report import general_markdown
 from benchmarks.zoo import PLOT as ZOO_PLOT
 from benchmarks.zoo import zoo_markdown
 from edge.common.errors import UserError
-from edge.common.files import write_text
+from edge.common.files import check_writable, write_text
 
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 DETECTION_START, DETECTION_END = "<!-- detection:start -->", "<!-- detection:end -->"
 REAL_FACES_START, REAL_FACES_END = "<!-- real-faces:start -->", "<!-- real-faces:end -->"
 ZOO_START, ZOO_END = "<!-- zoo:start -->", "<!-- zoo:end -->"
 FIGURES = "docs"
+BLOCKS = {  # the results' section -> the markers of the page's block it fills
+    "latency": (START, END),
+    "detection": (DETECTION_START, DETECTION_END),
+    "real_faces": (REAL_FACES_START, REAL_FACES_END),
+    "zoo": (ZOO_START, ZOO_END),
+}
 
 
-def _replace(text: str, start: str, end: str, body: str, readme: Path) -> str:
-    if start not in text or end not in text:
-        raise UserError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
+def _markers_missing(text: str, section: str, readme: Path) -> UserError | None:
+    start, end = BLOCKS[section]
+    if start in text and end in text:
+        return None
+    return UserError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
+
+
+def check_readme(readme: Path, sections: list[str]) -> None:
+    """Before any measuring (minutes): the page can be read and written and has the markers of every block this
+    run will fill, so the figures are never measured and then refused."""
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{readme}: cannot read the page ({getattr(exc, 'strerror', None) or 'not UTF-8'})") from None
+    for section in sections:
+        if problem := _markers_missing(text, section, readme):
+            raise problem
+    check_writable(readme, "page")
+
+
+def _replace(text: str, section: str, body: str, readme: Path) -> str:
+    if problem := _markers_missing(text, section, readme):
+        raise problem
+    start, end = BLOCKS[section]
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1]
     return f"{before}{start}\n{body}\n{end}{after}"
@@ -50,14 +77,14 @@ def update_readme(readme: Path, out: Path, results: dict) -> None:
     if "latency" in results:
         names = [n for n in results["plots"] if "640x480" in n or n == "float_vs_int8.png"]
         body = general_markdown(results).strip() + "\n\n" + _figures(readme, out, names)
-        text = _replace(text, START, END, body, readme)
+        text = _replace(text, "latency", body, readme)
     if results.get("detection"):
         body = detection_markdown(results).strip() + "\n\n" + _figures(readme, out, [PLOT])
-        text = _replace(text, DETECTION_START, DETECTION_END, body, readme)
+        text = _replace(text, "detection", body, readme)
     if results.get("real_faces"):
         body = real_faces_markdown(results).strip() + "\n\n" + _figures(readme, out, [REAL_FACES_PLOT])
-        text = _replace(text, REAL_FACES_START, REAL_FACES_END, body, readme)
+        text = _replace(text, "real_faces", body, readme)
     if results.get("zoo"):
         body = zoo_markdown(results).strip() + "\n\n" + _figures(readme, out, [ZOO_PLOT])
-        text = _replace(text, ZOO_START, ZOO_END, body, readme)
+        text = _replace(text, "zoo", body, readme)
     write_text(readme, text)

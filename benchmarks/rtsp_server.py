@@ -48,17 +48,17 @@ def _free_port() -> int:
 
 class RtspServer:
     """This file's server on 127.0.0.1:`port` (a free one by default), serving the JPEGs in `folder` at
-    `url`; it keeps its port across restarts, as a camera does."""
+    `url` (rtsp://127.0.0.1:PORT/`path`); it keeps its port across restarts, as a camera does."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
-        self.folder, self.port = folder, port or _free_port()
-        self.url = f"rtsp://127.0.0.1:{self.port}/x"
+    def __init__(self, folder: Path, port: int | None = None, path: str = "x") -> None:
+        self.folder, self.port, self.path = folder, port or _free_port(), path
+        self.url = f"rtsp://127.0.0.1:{self.port}/{path}"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         """Start the server and return once it listens."""
         self.process = subprocess.Popen(
-            [str(SYSTEM_PYTHON), __file__, str(self.port), str(self.folder)],
+            [str(SYSTEM_PYTHON), __file__, str(self.port), str(self.folder), self.path],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         line = self.process.stdout.readline()

@@ -34,11 +34,12 @@ from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs import mood
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
-from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE
+from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE, default_device, slug
 from edge.outputs.privacy import DEFAULT_MODE as PRIVACY_DEFAULT
 from edge.outputs.privacy import ENVIRONMENT as PRIVACY_VARIABLE
 from edge.outputs.privacy import MODES as PRIVACY_MODES
 from edge.outputs.privacy import privacy_mode
+from edge.outputs.snapshots import DEVICE as SNAPSHOTS_DEVICE
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
@@ -188,9 +189,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--snapshots", metavar="DIR", help="write a JPEG of each face that appears or changes label into DIR"
     )
-    output.add_argument(
-        "--keep", type=positive_int, default=SNAPSHOTS_KEEP, help="--snapshots files to keep (default: %(default)s)"
-    )
+    output.add_argument("--keep", type=positive_int, help=f"--snapshots files to keep (default: {SNAPSHOTS_KEEP})")
     output.add_argument("--quiet", action="store_true", help="no per-frame lines, only the summary")
 
 
@@ -334,18 +333,25 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
         announce(view, host)
         sinks.append(view)
     if args.mqtt:
-        from edge.outputs.mqtt import MqttPublisher, default_device, password_for
+        from edge.outputs.mqtt import MqttPublisher, password_for
 
-        device = args.device_name or default_device()
         try:
             url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
-            sinks.append(MqttPublisher(url, device, args.mqtt_summary_every, args.ha_discovery, labels,
+            sinks.append(MqttPublisher(url, device_name(args), args.mqtt_summary_every, args.ha_discovery, labels,
                                        args.mood_every or mood.EVERY, not args.mqtt_no_snapshots))  # fmt: skip
         except BaseException:
             for sink in sinks:
                 sink.close()
             raise
     return sinks
+
+
+def device_name(args: argparse.Namespace) -> str:
+    """This device's name in MQTT topics and snapshot file names: --device-name, else the host name."""
+    device = slug(args.device_name or default_device())
+    if not device:
+        raise UserError(f"--device-name {args.device_name[:80]!r}: needs letters or digits")
+    return device
 
 
 def detects_async(choice: str, source: str) -> bool:
@@ -360,8 +366,9 @@ def check_paths(args: argparse.Namespace) -> None:
     source_path = None if args.source in ("demo", "picam") or is_live(args.source) else args.source
     jsonl_path = None if args.jsonl == "-" else args.jsonl
     check_distinct(
-        {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json}
-    )
+        {"--source": source_path, "--save": args.save, "--jsonl": jsonl_path, "--summary-json": args.summary_json,
+         "--snapshots": args.snapshots}  # a folder: the source folder would read its own snapshots back
+    )  # fmt: skip
     if args.summary_json:
         check_writable(args.summary_json, "summary")
 
@@ -382,6 +389,8 @@ def check_combinations(args: argparse.Namespace) -> None:
         raise UserError(
             f"--loop replays a finite source (demo, a video, images); {redact_url(args.source)} is a live camera"
         )
+    if args.keep is not None and not args.snapshots:
+        raise UserError("--keep needs --snapshots (it is how many snapshot files to keep)")
     if args.mqtt_password_file and not args.mqtt:
         raise UserError("--mqtt-password-file needs --mqtt")
     if args.mqtt_no_snapshots and not args.mqtt:
@@ -449,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             quiet=args.quiet,
             max_frames=args.max_frames,
             snapshots=args.snapshots,
-            snapshots_keep=args.keep,
+            snapshots_keep=args.keep or SNAPSHOTS_KEEP,
+            device=device_name(args) if args.snapshots else SNAPSHOTS_DEVICE,
             sinks=sinks,
             privacy=args.privacy,
             mood_window=args.mood_window,

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge.common.errors import UserError
 from edge.common.files import write_json
+from edge.common.text import is_control
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 # FER+'s eight emotions in its vote columns' order (the FER+ model's output order), named as FER-2013's are.
@@ -292,6 +293,8 @@ def _checked_labels(fields: _Fields) -> list[str]:
         isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) and x.strip() for x in labels),
         "a list of at least two label names",
     )
+    controls = [label for label in labels if any(map(is_control, label))]
+    fields.check("labels", controls, not controls, "names without control or format characters (ESC, CR, tab...)")
     repeated = sorted(label for label, n in Counter(labels).items() if n > 1)
     fields.check("labels", labels, not repeated, f"a list of distinct names ({', '.join(repeated)} repeated)")
     return list(labels)

@@ -19,6 +19,7 @@ from edge.outputs.base import Result, Sink
 from edge.outputs.jsonl import KEEP, JsonlWriter
 from edge.outputs.mood import WINDOW, RoomMood
 from edge.outputs.privacy import DEFAULT_MODE, FaceCover
+from edge.outputs.snapshots import DEVICE as SNAPSHOTS_DEVICE
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.snapshots import SnapshotWriter
 from edge.outputs.terminal import Lines, Terminal
@@ -39,6 +40,7 @@ class RunOptions:
     max_frames: int = 0  # 0: until the source ends
     snapshots: str | None = None  # a folder for each event's face (edge/outputs/snapshots.py)
     snapshots_keep: int = SNAPSHOTS_KEEP
+    device: str = SNAPSHOTS_DEVICE  # names this device's snapshot files
     sinks: list[Sink] = field(default_factory=list)  # made before the run (the web view, MQTT): named in the summary
     privacy: str = DEFAULT_MODE  # --privacy: faces covered on every picture the sinks get (edge/outputs/privacy.py)
     mood_window: float = WINDOW  # --mood-window: seconds the room's mood is taken over (edge/outputs/mood.py)
@@ -151,7 +153,9 @@ def open_sinks(options: RunOptions, human: Terminal, stack: contextlib.ExitStack
     video = opened(FrameSaver(options.save)) if options.save else None
     jsonl = opened(JsonlWriter(options.jsonl, options.jsonl_max_bytes, options.jsonl_keep)) if options.jsonl else None
     window = opened(Window()) if options.show else None
-    snapshots = opened(SnapshotWriter(options.snapshots, options.snapshots_keep)) if options.snapshots else None
+    snapshots = None
+    if options.snapshots:
+        snapshots = opened(SnapshotWriter(options.snapshots, options.snapshots_keep, options.device))
     lines = None if options.quiet else Lines(human)
     return [sink for sink in (jsonl, *options.sinks, lines, video, snapshots, window) if sink is not None]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from edge.common.text import visible
+
 
 class UserError(Exception):
     """Bad input from the user (a file, a row, a flag): reported as one line, never a traceback."""
@@ -23,7 +25,7 @@ def run_cli(main: Callable[[], int], prog: str) -> int:
     try:
         return main()
     except UserError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(visible(f"{prog}: error: {exc}", keep=""), file=sys.stderr)  # one line, whatever a name holds
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

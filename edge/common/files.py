@@ -66,7 +66,8 @@ def check_distinct(paths: dict[str, str | os.PathLike | None]) -> None:
     for index, (first, first_path) in enumerate(named):
         for option, path in named[index + 1 :]:
             if same_file(first_path, path):
-                raise UserError(f"{path}: {option} and {first} name the same file; give {option} another path")
+                kind = "folder" if os.path.isdir(path) else "file"
+                raise UserError(f"{path}: {option} and {first} name the same {kind}; give {option} another path")
 
 
 def _process_alive(pid: int) -> bool:

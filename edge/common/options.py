@@ -13,6 +13,8 @@ from importlib import metadata
 from typing import NamedTuple, NoReturn
 from urllib.parse import quote, unquote
 
+from edge.common.urls import redact_url
+
 DISTRIBUTION = "fer-edge"
 FALLBACK_VERSION = "0.1.0"  # edge/ copied alone to a device has no installed metadata
 
@@ -176,31 +178,20 @@ class MqttUrl(NamedTuple):
 MQTT_URL_FORM = "mqtt://[USER:PASS@]HOST[:PORT][/PREFIX]"
 
 
-def redact_url(text: str) -> str:
-    """`text` as typed, with any password in it replaced by ***: what an error message may echo."""
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, hostport = netloc.rpartition("@")
-    if not at:
-        return text
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{hostport}{slash}{path}"
-
-
 def mqtt_url(text: str) -> MqttUrl:
     """`mqtt://[USER[:PASS]@]HOST[:PORT][/PREFIX]`; the prefix defaults to fer-edge (topics PREFIX/DEVICE/...).
 
     USER and PASS are %-decoded; PASS may hold `:` (the first `:` ends the user name) and `@` (the last `@` ends
     the password). Error messages never echo the password."""
-    shown = redact_url(text)
+    shown = redact_url(text)  # before any check: no message may echo the password
     shown = repr(shown if len(shown) <= 80 else shown[:77] + "...")
     scheme, sep, rest = text.partition("://")
     if scheme != "mqtt" or not sep:
         raise argparse.ArgumentTypeError(f"{shown} is not {MQTT_URL_FORM}")
     netloc, _, path = rest.partition("/")
     userinfo, at, hostport = netloc.rpartition("@")
+    if "@" in path and not at:  # mqtt://fer:Pa/ss@host: the / ended the host part early
+        raise argparse.ArgumentTypeError(f"{shown}: %-encode a / in the user name or password (%2F)")
     if "?" in hostport or "#" in hostport or "?" in path or "#" in path:
         raise argparse.ArgumentTypeError(f"{shown}: no ? or # (not in a topic prefix; %-encode them in a password)")
     user = password = None

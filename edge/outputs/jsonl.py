@@ -7,10 +7,11 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import IO
 
 from edge.common.errors import UserError
-from edge.common.files import is_special
+from edge.common.files import check_writable, is_special
 from edge.outputs.base import Result, Sink
 from edge.outputs.terminal import Terminal
 
@@ -33,13 +34,38 @@ class JsonlWriter(Sink):
             raise UserError(
                 f"{target}: --jsonl-max-mb rotates a file, this is a pipe or device; give a file or no --jsonl-max-mb"
             )
-        self.stream: IO[bytes] | None = None if target == "-" else self._open("ab" if max_bytes else "wb")
+        # Checked now, emptied only in start(): a run refused after this sink is made (another output's check)
+        # must leave an existing file as it was. "ab" changes nothing; a missing file is not created yet.
+        self.stream: IO[bytes] | None = None
+        special = target != "-" and is_special(target)  # a FIFO or device (/dev/null) is written as it is
+        self.empty_at_start = not max_bytes and not special
+        if target != "-":
+            if max_bytes or special or os.path.exists(target):
+                self._open_checked()
+            else:
+                check_writable(target, "JSONL")
         self.seekable = self.stream is not None and self.stream.seekable()
-        if self.seekable:
+
+    def _open_checked(self) -> None:
+        self.stream = self._open("ab")
+        if self.stream.seekable():
             try:  # a file that cannot be written as a log (/proc/version) fails here, before the first frame
                 self.stream.seek(0, os.SEEK_END)
             except OSError as exc:
                 self.stream.close()
+                raise UserError(f"{self.target}: cannot write JSONL ({exc.strerror})") from None
+
+    def start(self, summary: Callable[[], dict]) -> None:
+        """Every check has passed: a new run's file starts empty (without --jsonl-max-mb, which appends)."""
+        if self.target == "-":
+            return
+        if self.stream is None:
+            self._open_checked()
+            self.seekable = self.stream.seekable()
+        elif self.empty_at_start and self.seekable:
+            try:
+                self.stream.truncate(0)
+            except OSError as exc:
                 raise UserError(f"{self.target}: cannot write JSONL ({exc.strerror})") from None
 
     def _open(self, mode: str) -> IO[bytes]:

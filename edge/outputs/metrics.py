@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from edge.common.text import is_control
 from edge.common.timing import BUCKETS_MS, TOTAL, StageTimes
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -18,8 +19,10 @@ HISTOGRAM_STAGES = ("detect", "preprocess", "infer", TOTAL)  # always there (zer
 
 
 def escape_label(value: str) -> str:
-    """A label value as the format quotes it: backslash, double quote and line feed escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value as the format quotes it: backslash, double quote and line feed escaped; any other control
+    character (a CR ends the sample for a parser, and the format has no escape for it) as U+FFFD."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return escaped if escaped.isprintable() else "".join("\ufffd" if is_control(c) else c for c in escaped)
 
 
 def _number(value: float) -> str:

@@ -178,6 +178,7 @@ class MqttPublisher(Sink):
         self.connected = threading.Event()
         self.outcome = threading.Event()  # the first attempt ended one way or another (connected, refused, failed)
         self.closing = threading.Event()
+        self.connected_at_close: bool | None = None  # the end-of-run summary, taken after close(), reports this
         self.counters = {"published": 0, "dropped": 0, "too_large": 0, "connects": 0}
         self.lock = threading.Lock()  # guards the three below between the publisher and paho's thread (never held
         self.inflight: set[int] = set()  # message ids sent, not yet acknowledged    while calling into paho)
@@ -192,7 +193,13 @@ class MqttPublisher(Sink):
         self.opened_at: float | None = None  # when the TCP connection of the current attempt opened
         self.connected_at = 0.0
         self.flaps = 0  # connections in a row that were lost within STABLE_AFTER
-        self.max_packet: int | None = None
+        self.max_packet: int | None = None  # the broker's maximum packet size, from its CONNACK
+        # A broker that does not say its limit (mosquitto's message_size_limit) hangs up on a message over it, and
+        # paho would re-send it after each reconnect: the limit is learnt from the hang-ups instead (_learn_limit).
+        self.learnt_max: int | None = None
+        self.suspect: int | None = None  # the message id the last hang-up is blamed on
+        self.sizes: dict[int, int] = {}  # message id -> packet size, for the messages in flight
+        self.largest_accepted = 0  # the largest packet the broker acknowledged
         self.client = Client(CallbackAPIVersion.VERSION2, client_id=f"fer-edge-{self.device}", protocol=MQTTv5)
         if url.user is not None:
             self.client.username_pw_set(url.user, url.password)
@@ -239,7 +246,8 @@ class MqttPublisher(Sink):
             self.last_state, self.last_state_time = shape, now
 
     def stats(self) -> dict:
-        return {"broker": str(self.url), "connected": self.connected.is_set(), **self.counters}
+        connected = self.connected.is_set() if self.connected_at_close is None else self.connected_at_close
+        return {"broker": str(self.url), "connected": connected, **self.counters}
 
     def close(self) -> None:
         """Send what is queued (a few seconds at most), then say offline and disconnect cleanly. Whatever was not
@@ -269,6 +277,7 @@ class MqttPublisher(Sink):
                 self.uncounted.add(info.mid)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
+        self.connected_at_close = self.connected.is_set()  # not the clean disconnect's False that follows
         self.client.disconnect()
         self.client.loop_stop()
         with self.lock:
@@ -332,14 +341,19 @@ class MqttPublisher(Sink):
             self.counters["dropped"] += 1
             return
         info = self.client.publish(topic, body, qos=QOS, retain=retain)
+        size = packet_size(topic, body)
         with self.lock:
             # NO_CONN: the broker went away just now; paho keeps a QoS 1 message and sends it on reconnect.
             if info.rc not in self.kept_codes:
                 self.counters["dropped"] += 1
             elif info.mid in self.acked:  # acknowledged before publish() returned
-                self.counters["published" if self.acked.pop(info.mid) else "dropped"] += 1
+                accepted = self.acked.pop(info.mid)
+                self.counters["published" if accepted else "dropped"] += 1
+                if accepted:
+                    self.largest_accepted = max(self.largest_accepted, size)
             else:
                 self.inflight.add(info.mid)
+                self.sizes[info.mid] = size
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self.lock:
@@ -347,7 +361,10 @@ class MqttPublisher(Sink):
                 self.uncounted.discard(mid)
             elif mid in self.inflight:
                 self.inflight.discard(mid)
+                size = self.sizes.pop(mid, 0)
                 self.counters["dropped" if reason_code.is_failure else "published"] += 1  # e.g. not authorised
+                if not reason_code.is_failure:
+                    self.largest_accepted = max(self.largest_accepted, size)
             else:
                 self.acked[mid] = not reason_code.is_failure
 
@@ -393,11 +410,41 @@ class MqttPublisher(Sink):
         """Whether the broker would hang up on this message (over its maximum packet size): then it is counted and
         said once, and not sent; the run goes on."""
         size = packet_size(topic, body)
-        if self.max_packet is None or size <= self.max_packet:
+        limits = [limit for limit in (self.max_packet, self.learnt_max) if limit is not None]
+        if not limits or size <= min(limits):
             return False
         self.counters["too_large"] += 1
         self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over the broker's maximum"
-                       f" packet size ({self.max_packet} bytes); not sent, the run goes on")  # fmt: skip
+                       f" packet size ({min(limits)} bytes); not sent, the run goes on")  # fmt: skip
+        return True
+
+    def _learn_limit(self) -> bool:
+        """After the broker hung up: whether it hung up on a message too large for it, which is then dropped and
+        its size learnt as the limit. The suspect is the largest message still unacknowledged, when larger than any
+        the broker accepted; it is convicted when the broker hangs up again after paho re-sent it (one hang-up
+        suffices once a limit is known), so a network blip costs no message."""
+        with self.client._out_message_mutex:  # paho's unacknowledged messages, re-sent after a reconnect
+            waiting = [(packet_size(m.topic, m.payload), m.mid, m.topic) for m in self.client._out_messages.values()]
+        size, mid, topic = max(waiting, default=(0, None, ""))
+        if mid is None or size <= self.largest_accepted:
+            self.suspect = None
+            return False
+        if self.learnt_max is None and mid != self.suspect:
+            self.suspect = mid  # once: perhaps a blip; paho re-sends it on reconnect
+            return False
+        with self.client._out_message_mutex:
+            self.client._out_messages.pop(mid, None)  # never re-sent
+        with self.lock:
+            if mid in self.inflight:
+                self.inflight.discard(mid)
+                self.counters["dropped"] += 1
+            self.sizes.pop(mid, None)
+        self.counters["too_large"] += 1
+        self.learnt_max = min(size, self.learnt_max or size) - 1
+        self.suspect = None
+        self._say(f"the broker hung up on a {size}-byte message on {topic} (over its message size limit, such as"
+                  f" Mosquitto's message_size_limit); not sent again, and messages over {self.learnt_max} bytes are"
+                  " skipped; the run goes on")  # fmt: skip
         return True
 
     def _publish_now(self, topic: str, body: str) -> None:
@@ -416,7 +463,8 @@ class MqttPublisher(Sink):
             self._not_a_broker("it closed the connection without a CONNACK")
         self.outcome.set()
         if was and not self.closing.is_set():
-            self._say(f"lost the broker ({reason_code}); reconnecting, the run goes on")
+            if not self._learn_limit():
+                self._say(f"lost the broker ({reason_code}); reconnecting, the run goes on")
             quick = time.monotonic() - self.connected_at < STABLE_AFTER  # flapping: wait longer each time
             low, high = RECONNECT_DELAY
             self.flaps = self.flaps + 1 if quick else 0

@@ -11,16 +11,15 @@ from __future__ import annotations
 import contextlib
 import queue
 import re
-import sys
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.files import check_writable, write_bytes
+from edge.common.files import probe_folder, write_bytes
 from edge.frames import Face
 from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents
@@ -30,7 +29,7 @@ JPEG_QUALITY = 85
 KEEP = 100  # snapshot files kept in --snapshots DIR (--keep)
 SNAPSHOT_EVENTS = ("appeared", "changed")
 QUEUE_SIZE = 64
-NAME = re.compile(r"^\d{8}-\d{6}-\d{3}_\d+_.+\.jpg$")  # what this sink writes, and the only files it deletes
+DEVICE = "fer-edge"  # the device part of the names when none is given
 
 
 Box = tuple[int, int, int, int]
@@ -90,21 +89,35 @@ class LatestSnapshot:
             return self.jpeg
 
 
-def file_name(when: datetime, track: int, label: str) -> str:
+def file_name(device: str, number: int, when: datetime, track: int, label: str) -> str:
+    """`DEVICE_NUMBER_YYYYmmdd-HHMMSS-mmmZ_TRACK_LABEL.jpg`: the device, so cameras can share a folder; a number
+    that only grows in the folder, by which the newest are kept whatever the clock does; the time in UTC."""
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", label).strip("-") or "face"
-    return f"{when:%Y%m%d-%H%M%S}-{when.microsecond // 1000:03d}_{track}_{safe}.jpg"
+    when = when.astimezone(timezone.utc)
+    return f"{device}_{number:06d}_{when:%Y%m%d-%H%M%S}-{when.microsecond // 1000:03d}Z_{track}_{safe}.jpg"
+
+
+def name_pattern(device: str) -> re.Pattern[str]:
+    """The names `device`'s snapshots have (the only files its writer deletes); group 1 is the number."""
+    return re.compile(re.escape(device) + r"_(\d{6,})_\d{8}-\d{6}-\d{3}Z_\d+_[A-Za-z0-9_-]+\.jpg")
 
 
 class SnapshotWriter(Sink):
-    """`--snapshots DIR --keep N`: each event's face as a JPEG file (written whole), the newest N kept."""
+    """`--snapshots DIR --keep N`: each event's face as a JPEG file (written whole), the newest N kept.
+
+    "Newest" is by the number in the names, which continues from the highest in the folder: neither a clock set
+    back (a Pi without a real-time clock, DST) nor a time zone changed between runs makes a new file look old.
+    Each device numbers and prunes only its own files (`device`: --device-name, else the host name)."""
 
     name = "snapshots"
 
-    def __init__(self, folder: str, keep: int = KEEP) -> None:
-        self.folder, self.keep = Path(folder), keep
+    def __init__(self, folder: str, keep: int = KEEP, device: str = DEVICE) -> None:
+        self.folder, self.keep, self.device = Path(folder), keep, device
+        self.pattern = name_pattern(device)
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"--snapshots {folder}: is a file; snapshots need a folder")
-        check_writable(self.folder / "snapshot.jpg", "snapshots")
+        probe_folder(self.folder, f"--snapshots {folder}", "snapshots")  # names the folder the user gave
+        self.number = max(self._ours(), default=(0, None))[0]
         self.events = FaceEvents()
         self.queue: queue.Queue[tuple[str, np.ndarray] | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self.counters = {"written": 0, "dropped": 0}
@@ -116,7 +129,9 @@ class SnapshotWriter(Sink):
         if not result.faces and not self.events.present:
             return
         for event, face in snapshot_faces(self.events.update(result.faces, result.frame.time), result.faces):
-            item = (file_name(datetime.now(), event["track"], event["label"]), face_crop(result.frame.image, face.box))
+            self.number += 1
+            name = file_name(self.device, self.number, datetime.now(timezone.utc), event["track"], event["label"])
+            item = (name, face_crop(result.frame.image, face.box))
             try:
                 self.queue.put_nowait(item)
             except queue.Full:  # the disk is slower than the events: lose a snapshot, never a frame
@@ -128,9 +143,7 @@ class SnapshotWriter(Sink):
     def close(self) -> None:
         if self.thread.is_alive():
             self.queue.put(None)
-            self.thread.join()
-        if self.error:
-            print(f"edge: snapshots: {self.error}", file=sys.stderr, flush=True)
+            self.thread.join()  # a failed write is in `error`: the run says it once, at its end
 
     def _write_loop(self) -> None:
         while (item := self.queue.get()) is not None:
@@ -143,8 +156,13 @@ class SnapshotWriter(Sink):
                 self.counters["dropped"] += 1
                 self.error = str(exc)
 
+    def _ours(self) -> list[tuple[int, Path]]:
+        """This device's snapshots in the folder, oldest first."""
+        found = ((self.pattern.fullmatch(p.name), p) for p in self.folder.iterdir()) if self.folder.is_dir() else ()
+        return sorted((int(match[1]), path) for match, path in found if match)
+
     def _prune(self) -> None:
-        ours = sorted(p for p in self.folder.iterdir() if NAME.match(p.name))
-        for old in ours[: max(0, len(ours) - self.keep)]:
+        ours = self._ours()
+        for _, old in ours[: max(0, len(ours) - self.keep)]:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()

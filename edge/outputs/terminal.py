@@ -7,6 +7,7 @@ import os
 from typing import IO
 
 from edge.common.errors import UserError
+from edge.common.text import visible
 from edge.frames import Face, Frame
 from edge.outputs.base import Result, Sink
 
@@ -24,7 +25,7 @@ class Terminal:
         if self.error is not None:
             return False
         try:
-            print(text, file=self.stream, flush=True)
+            print(visible(text), file=self.stream, flush=True)  # a label or file name cannot drive the terminal
             return True
         except OSError as exc:
             self.error = exc

@@ -19,9 +19,6 @@ from edge.sources.base import IMAGE_SUFFIXES, quiet_ffmpeg
 
 # The containers pip's and apt's OpenCV write through FFmpeg, and the codec each gets.
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG", ".webm": "VP80"}
-# Suffixes that mean "one video or image file" but that --save cannot write: refused rather than made a folder.
-UNWRITABLE_SUFFIXES = {".wmv", ".flv", ".gif", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".vob",
-                       ".asf", ".h264", ".h265", ".hevc", ".mjpeg", *IMAGE_SUFFIXES}  # fmt: skip
 
 
 def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -56,10 +53,10 @@ class FrameSaver(Sink):
         if self.video:
             check_writable(self.target, "video")
             return
-        if suffix in UNWRITABLE_SUFFIXES and not self.target.is_dir():
+        if suffix and not self.target.is_dir():  # out.txt, a typo such as clip.mp: a file was meant, not a folder
             raise UserError(
                 f"{target}: --save cannot write {suffix} files; give a video ({', '.join(VIDEO_SUFFIXES)})"
-                " or a folder for annotated images"
+                " or a folder for annotated images (a name without a suffix, or an existing folder)"
             )
         if self.target.exists() and not self.target.is_dir():
             raise UserError(f"{target}: exists and is not a folder; --save writes annotated images into a folder")

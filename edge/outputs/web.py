@@ -10,9 +10,10 @@ Routes: `/` (the page), `/stream.mjpg`, `/events` (Server-Sent Events: each fram
 `stats` event a second, with the room's mood), `/api/summary` (the run summary so far), `/api/snapshot.jpg` (the
 face of the latest event: appeared or changed label; 404 before the first), `/metrics` (Prometheus), `/healthz`. GET and
 HEAD only; nothing is read from the file system after start-up. Optional token (`?token=` or `Authorization:
-Bearer`). Every connection must send its request whole within REQUEST_TIMEOUT, name an allowed Host (DNS
-rebinding), and gets a Content-Security-Policy that runs only the page's own script. `--metrics` without the
-web view is the same server with `/metrics` alone (MetricsServer).
+Bearer`). Every connection must send its request whole within REQUEST_TIMEOUT (a slow sender has few places,
+shared between addresses: see GuardedHandler.handle), name an allowed Host (DNS rebinding), and gets a
+Content-Security-Policy that runs only the page's own script. `--metrics` without the web view is the same server
+with `/metrics` alone (MetricsServer).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import ipaddress
 import json
 import queue
 import re
+import select
 import socket
 import sys
 import threading
@@ -57,7 +59,12 @@ EVENTS_BUFFER = 32  # records a slow /events client may fall behind before it mi
 STATS_EVERY = 1.0  # seconds between `stats` events
 CLIENT_TIMEOUT = 10.0  # seconds a client may stall a write before its connection is dropped
 REQUEST_TIMEOUT = 5.0  # seconds a request line and its headers may take to arrive whole (slow senders)
-IN_PROGRESS = 16  # connections still sending a request or getting a short answer, beside the viewers
+BUSY_REQUEST_TIMEOUT = 1.0  # ... once half the slow senders' places are taken
+WHOLE_WAIT = 0.5  # seconds a new connection has to send its request head whole before it counts as a slow sender
+HEAD_MAX = 65536  # bytes of request head looked at without reading them (the standard reader's own line limit)
+IN_PROGRESS = 16  # requests that arrived whole and are getting a short answer, beside the viewers
+SLOW_SENDERS = 8  # connections whose request is still arriving: at most this many at once...
+PER_ADDRESS = 4  # ... and this many from one address, so one host cannot take every place
 SEND_BUFFER = 16 * 1024  # a stream's kernel send buffer: small, so a client that stops reading stalls a write soon
 LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}  # Host values always allowed: this machine
 MAX_FPS = 10.0  # video frames encoded a second, at most (--serve-fps)
@@ -215,6 +222,7 @@ class WebView(Sink):
         self.page = template.replace("/*LABELS*/[]", script_json(labels)).encode("utf-8")
         self.hosts = HostCheck(host, allow_hosts)
         self.in_progress = threading.BoundedSemaphore(IN_PROGRESS)
+        self.slow_senders: dict[str, int] = {}  # address -> connections whose request is still arriving (self.lock)
         self.slots = threading.BoundedSemaphore(max_clients)  # viewers: /stream.mjpg and /events
         self.lock = threading.Lock()
         self.viewers = 0  # clients on /stream.mjpg: frames are only encoded while this is > 0
@@ -245,6 +253,24 @@ class WebView(Sink):
     def url(self) -> str:
         host, port = self.address
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    def take_slow_place(self, address: str) -> float | None:
+        """A place for a connection whose request is still arriving: its header deadline (shorter once half the
+        places are taken), or None when every place, or its address's share, is taken."""
+        with self.lock:
+            taken = sum(self.slow_senders.values())
+            if taken >= SLOW_SENDERS or self.slow_senders.get(address, 0) >= PER_ADDRESS:
+                return None
+            self.slow_senders[address] = self.slow_senders.get(address, 0) + 1
+        return time.monotonic() + (REQUEST_TIMEOUT if taken < SLOW_SENDERS // 2 else BUSY_REQUEST_TIMEOUT)
+
+    def release_slow_place(self, address: str) -> None:
+        with self.lock:
+            left = self.slow_senders[address] - 1
+            if left:
+                self.slow_senders[address] = left
+            else:
+                del self.slow_senders[address]
 
     def watching(self) -> int:
         """Viewers now: /stream.mjpg and /events clients."""
@@ -382,7 +408,7 @@ class GuardedHandler(BaseHTTPRequestHandler):
     routes: ClassVar[dict[str, str]] = {}
     open_routes: ClassVar[set[str]] = set()
     deadline: float | None = None
-    holds_request_slot = False
+    request_place: str | None = None  # "whole" (an IN_PROGRESS slot) or "slow" (a slow sender's place), until answered
     holds_viewer_slot = False
 
     def __getattr__(self, name: str) -> object:
@@ -415,8 +441,16 @@ class GuardedHandler(BaseHTTPRequestHandler):
         super().end_headers()
 
     def handle(self) -> None:
-        view = self.view
-        if not view.in_progress.acquire(blocking=False):
+        """A request that arrives whole at once (every browser, curl, Prometheus) is answered from its own slots;
+        one still arriving after WHOLE_WAIT needs a slow sender's place, few and shared fairly between addresses,
+        so half-sent requests (slowloris), with or without the token, never lock the others out."""
+        view, address = self.view, self.client_address[0]
+        if self._arrived_whole():
+            if view.in_progress.acquire(blocking=False):
+                self.request_place = "whole"
+        elif (deadline := view.take_slow_place(address)) is not None:
+            self.request_place, self.deadline = "slow", min(self.deadline or deadline, deadline)
+        if self.request_place is None:
             view.counters["refused_busy"] += 1
             headers = "".join(f"{key}: {value}\r\n" for key, value in self.security_headers())
             with contextlib.suppress(OSError):
@@ -425,16 +459,40 @@ class GuardedHandler(BaseHTTPRequestHandler):
                     + headers.encode() + b"Connection: close\r\n\r\ntoo many clients\n"
                 )  # fmt: skip
             return
-        self.holds_request_slot = True
         try:
             super().handle()
         except (ConnectionError, TimeoutError):
             pass  # the client went away or stalled: its problem, not the run's
         finally:
-            if self.holds_request_slot:
-                view.in_progress.release()
+            self.release_request_place()
             if self.holds_viewer_slot:
                 view.slots.release()
+
+    def release_request_place(self) -> None:
+        place, self.request_place = self.request_place, None
+        if place == "whole":
+            self.view.in_progress.release()
+        elif place == "slow":
+            self.view.release_slow_place(self.client_address[0])
+
+    def _arrived_whole(self) -> bool:
+        """Whether the request line and headers are all here within WHOLE_WAIT, looked at without reading them."""
+        connection, deadline, seen = self.connection, time.monotonic() + WHOLE_WAIT, -1
+        while time.monotonic() < deadline:
+            if not select.select([connection], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return False
+            try:
+                head = connection.recv(HEAD_MAX, socket.MSG_PEEK)
+            except OSError:
+                return True  # the reader meets the error at once and ends: no place to keep
+            if not head or b"\r\n\r\n" in head or b"\n\n" in head:
+                return True  # closed (ends at once), or a whole head
+            if len(head) >= HEAD_MAX:
+                return False
+            if len(head) == seen:
+                time.sleep(0.02)  # readable but nothing new: wait for more without spinning
+            seen = len(head)
+        return False
 
     def _not_allowed(self) -> None:
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
@@ -470,11 +528,12 @@ class GuardedHandler(BaseHTTPRequestHandler):
         expected = self.view.token
         if not expected:
             return True
-        given = parse_qs(query).get("token", [""])[0]
+        given = parse_qs(query).get("token", [""])[0].encode()  # %-decoded as UTF-8
         scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
         if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 9110)
-            given = credentials.strip()
-        return hmac.compare_digest(given.encode(), expected.encode())
+            # http.server decodes header bytes as Latin-1: back to the bytes sent, which a client sends as UTF-8
+            given = credentials.strip().encode("latin-1", errors="replace")
+        return hmac.compare_digest(given, expected.encode())
 
     def _body(self, body: bytes, content_type: str) -> None:
         self.send_header("Content-Type", content_type)
@@ -537,8 +596,7 @@ class ViewHandler(GuardedHandler):
                 self._body(b"too many viewers\n", "text/plain")
                 return False
             self.holds_viewer_slot = True  # a viewer now: it no longer counts as a request in progress
-            self.holds_request_slot = False
-            self.view.in_progress.release()
+            self.release_request_place()
             # A small send buffer, fixed: a client that stops reading fills it soon, and the next write then
             # stalls and times out after CLIENT_TIMEOUT, freeing the slot.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import cv2
 
 from edge.common.errors import UserError
-from edge.common.urls import redact_url
+from edge.common.urls import redact_url, unescaped_password
 from edge.frames import Frame
 from edge.sources.base import _END, WAITING, Source, SourceOptions, ThreadedReader, quiet_ffmpeg
 
@@ -121,6 +121,8 @@ def open_network(url: str, options: SourceOptions | None = None) -> Source:
     name = redact_url(url)
     capture = open_capture(url, options.rtsp_transport)
     if capture is None:
+        if unescaped_password(url):
+            raise UserError(f"{name}: cannot be opened: %-encode a / ? or # in the password (%2F %3F %23)")
         raise UserError(
             f"{name}: cannot be opened (no answer within {OPEN_TIMEOUT_S:g} s, a wrong path or credentials,"
             " or a format FFmpeg does not read)"

@@ -111,3 +111,16 @@ def test_rendered_template_passes_systemd_verify(tmp_path: Path) -> None:
     unit.symlink_to(tmp_path / "fer-edge@.service")
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("env_file", [CAMERA_ENV, ROOT / "edge" / "deploy" / "fer-edge.env"])
+def test_env_file_examples_keep_the_broker_password_off_the_command_line(env_file: Path) -> None:
+    """D13 (hostile run 2026-12-04): the per-camera template's example put the broker password in an --mqtt URL in
+    FER_EDGE_ARGS, which the unit expands into argv, where `ps` shows it to every local user. Every example's URL
+    now has a user only, and the file has the FER_EDGE_MQTT_PASSWORD line for the password."""
+    lines = env_file.read_text().splitlines()
+    examples = [line.strip("# ").removeprefix("FER_EDGE_ARGS=") for line in lines
+                if line.strip("# ").startswith("FER_EDGE_ARGS=")]  # fmt: skip
+    urls = [args.mqtt for args in (build_parser().parse_args(shlex.split(e)) for e in examples) if args.mqtt]
+    assert urls and all(url.password is None for url in urls)
+    assert "FER_EDGE_MQTT_PASSWORD=" in lines

@@ -4,6 +4,7 @@ file that does not match its manifest. On copies of the shipped model folder, th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge.common.errors import UserError
-from edge.contract import Contract
+from edge.contract import DIGEST_KEY, Contract
 from edge.model_folder import DEFAULT_MODEL_DIR, FLOAT32_FILE, check_folder, write_folder
 from tests.conftest import error_lines, run_module
 
@@ -149,3 +150,22 @@ def test_a_reformatted_contract_still_matches(shipped: Path) -> None:
 def test_write_folder_seals_its_contract(tmp_path: Path) -> None:
     write_folder(tmp_path / "m", {FLOAT32_FILE: b"x"}, Contract("tiny"))
     assert check_folder(tmp_path / "m").architecture == "tiny"
+
+
+@pytest.mark.parametrize("label", ["\u001b]2;owned\u0007\u001b[2J\u001b[HHappy", "Sad\r", "Tab\tbed", "L\u202eR"])
+def test_a_label_with_control_characters_is_refused_and_never_reaches_the_terminal(shipped: Path, label: str) -> None:
+    """D15, D31 (hostile run 2026-12-04): a resealed contract whose label held ESC sequences retitled the terminal and
+    cleared the screen on every frame line, and a CR in a label broke every /metrics scrape. Such a contract is now
+    refused in one line, which shows the label escaped."""
+
+    def resealed(data: dict) -> None:  # as the hostile run did: the digest recomputed, so only the label is wrong
+        data["labels"][0] = label
+        data["extra"].pop(DIGEST_KEY)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        data["extra"][DIGEST_KEY] = hashlib.sha256(canonical).hexdigest()
+
+    edit(shipped, resealed)
+    result = edge_on(shipped)
+    line = one_line(result, "edge")
+    assert line.startswith(f"edge: error: {shipped / 'contract.json'}: labels must be names without control"), line
+    assert not any(c in result.stdout + result.stderr for c in "\x1b\r\t\u202e")

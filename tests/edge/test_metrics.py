@@ -10,6 +10,7 @@ import pytest
 
 from edge.contract import Contract
 from edge.model_folder import DEFAULT_MODEL_DIR
+from edge.outputs.metrics import render
 from tests.conftest import error_lines, run_module
 from tests.edge.test_serve import start
 from tests.edge.test_web_security import HOSTILE, hostile_model
@@ -108,3 +109,11 @@ def test_metrics_and_serve_together_are_refused() -> None:
     assert error_lines(result.stderr) == [
         "edge: error: --metrics: the web view (--serve) already serves /metrics; give one of them"
     ]
+
+
+def test_a_control_character_in_a_label_value_cannot_break_a_scrape() -> None:
+    """D31 (hostile run 2026-12-04): a CR in a label ended the sample for a parser and lost the whole scrape. The
+    contract now refuses such labels; escape_label still keeps the page parseable whatever it is given."""
+    labels = ["Sad\r\x1b[2J", 'Quote" \\ New\nline', "Happy"]
+    families = {f.name: f for f in parser.text_string_to_metric_families(render({"labels": {"Happy": 2}}, labels))}
+    assert len(families["fer_edge_label_faces"].samples) == 3

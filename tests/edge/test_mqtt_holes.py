@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import error_lines, run_module
-from tests.live import Broker, Subscriber, free_port, mosquitto_binary, wait_for
+from tests.live import Broker, EdgeProcess, Subscriber, free_port, mosquitto_binary, wait_for
 
 DEVICE = "holes"
 BASE = f"fer-edge/{DEVICE}"
@@ -260,3 +260,54 @@ def test_messages_still_queued_at_exit_count_as_dropped(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr  # a broker that is down is not an error: it may come back
     stats = json.loads(summary.read_text())["outputs"]["mqtt"]
     assert stats["published"] == 0 and stats["dropped"] >= 3  # at least the state, an event and the summary
+
+
+@pytest.mark.slow
+def test_a_broker_that_hangs_up_on_large_messages_is_learnt_and_the_device_stays_online(tmp_path: Path) -> None:
+    """D8 (hostile run 2026-12-04): Mosquitto's message_size_limit is not sent in the CONNACK; the broker hangs up on
+    the snapshot, and paho re-sent it after every reconnect, so the device flapped offline and lost every message,
+    with only "Protocol error" said. Now the second hang-up on the same message drops it, learns the limit, says
+    why, and the other messages flow again."""
+    broker = start_broker(tmp_path, "message_size_limit 2500")
+    subscriber = Subscriber(broker.port)
+    summary = tmp_path / "summary.json"
+    process = EdgeProcess("--source", "demo", "--loop", "--quiet", "--device-name", DEVICE, "--mqtt",
+                          f"mqtt://127.0.0.1:{broker.port}", "--summary-json", str(summary))  # fmt: skip
+    try:
+        wait_for(lambda: "hung up on a" in process.stderr_so_far() or not process.alive(), 120, "the limit learnt")
+        states = len(subscriber.on(f"{BASE}/state"))
+        wait_for(lambda: len(subscriber.on(f"{BASE}/state")) > states + 3, 120, "state messages after it")
+        code, _, rest = process.stop()
+        stderr = process.stderr_read + rest
+    finally:
+        process.stop()
+        subscriber.close()
+        broker.stop()
+    assert code == 0, stderr
+    stats = json.loads(summary.read_text())["outputs"]["mqtt"]
+    assert stats["too_large"] >= 1 and stats["connects"] == 3  # connected, hung up on twice, then stays connected
+    line = next(line for line in stderr.splitlines() if "hung up on a" in line)
+    assert line.startswith("edge: mqtt: the broker hung up on a ") and f"{BASE}/snapshot" in line
+
+
+def test_a_broker_password_with_a_slash_is_not_echoed_by_the_parse_error() -> None:
+    """D12 (hostile run 2026-12-04): `mqtt://fer:Pa/SECRET@host` was echoed whole in the parse error."""
+    result = run_module("edge", "--mqtt", "mqtt://fer:Pa/SECRET@127.0.0.1", timeout=120)
+    assert result.returncode == 2 and "SECRET" not in result.stderr, result.stderr
+    lines = error_lines(result.stderr)
+    assert lines == ["python -m edge: error: argument --mqtt: 'mqtt://fer:***@127.0.0.1': %-encode a / in the user"
+                     " name or password (%2F) (see --help)"]  # fmt: skip
+
+
+def test_the_summary_says_connected_for_a_run_connected_to_the_end(tmp_path: Path) -> None:
+    """D40 (hostile run 2026-12-04): the end-of-run summary always said `connected False`, because it was taken after
+    the sink's clean disconnect."""
+    broker = start_broker(tmp_path)
+    summary = tmp_path / "summary.json"
+    try:
+        result = edge("--mqtt", f"mqtt://127.0.0.1:{broker.port}", "--summary-json", str(summary))
+    finally:
+        broker.stop()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(summary.read_text())["outputs"]["mqtt"]["connected"] is True
+    assert ", connected True, " in result.stdout

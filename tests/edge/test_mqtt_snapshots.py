@@ -108,12 +108,12 @@ def test_snapshots_folder_keeps_the_newest_n(tmp_path: Path, face_then_none: Pat
     (tmp_path / "snaps").mkdir()
     (out / "mine.jpg").write_bytes(b"not ours")  # a file the sink did not write is never deleted
     result = run_module("edge", "--source", str(face_then_none), "--quiet", "--snapshots", str(out), "--keep", "2",
-                        "--summary-json", str(summary), timeout=300)  # fmt: skip
+                        "--device-name", "fer-edge", "--summary-json", str(summary), timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(summary.read_text())["outputs"]["snapshots"]["written"] == 3
     names = sorted(p.name for p in out.iterdir())
     assert names[-1] == "mine.jpg" and len(names) == 3
     for name in names[:2]:
-        assert re.fullmatch(r"\d{8}-\d{6}-\d{3}_\d+_Happy\.jpg", name), name
+        assert re.fullmatch(r"fer-edge_0000\d\d_\d{8}-\d{6}-\d{3}Z_\d+_Happy\.jpg", name), name
         assert decode((out / name).read_bytes()).size
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left

@@ -20,6 +20,35 @@ from edge.sources.network import capture_options
         ("rtsp://u:pw@h", "rtsp://u:***@h"),
         ("demo", "demo"),
         ("clips/a:b@c.mp4", "clips/a:b@c.mp4"),
+        # The hostile run of 2026-12-04 (D10-D12): real camera and broker URL forms.
+        ("rtsp://admin:Pa#SECRET@10.0.0.5:554/stream1", "rtsp://admin:***@10.0.0.5:554/stream1"),  # Tapo, Reolink
+        ("http://viewer:pa/SECRET@cam:8080/video.mjpg", "http://viewer:***@cam:8080/video.mjpg"),
+        ("http://viewer:pa?SECRET@cam/video.mjpg", "http://viewer:***@cam/video.mjpg"),
+        ("mqtt://fer:Pa/SECRET@127.0.0.1", "mqtt://fer:***@127.0.0.1"),
+        ("rtsp://u:p@[fe80::1]:554/x", "rtsp://u:***@[fe80::1]:554/x"),
+        (
+            "rtsp://10.0.0.5:554/user=admin_password=SECRET_channel=1_stream=0.sdp",  # XMEye DVRs
+            "rtsp://10.0.0.5:554/user=admin_password=***_channel=1_stream=0.sdp",
+        ),
+        (
+            "rtsp://10.0.0.5/user=admin&password=SECRET&channel=1&stream=0.sdp?",
+            "rtsp://10.0.0.5/user=admin&password=***&channel=1&stream=0.sdp?",
+        ),
+        ("http://cam/video.mjpg?api_key=SECRET", "http://cam/video.mjpg?api_key=***"),
+        ("http://cam/x?apiKey=SECRET&fps=5", "http://cam/x?apiKey=***&fps=5"),
+        (
+            "http://cam/cgi-bin/CGIProxy.fcgi?cmd=snapPicture2&usr=admin&pwd=SECRET",  # Foscam
+            "http://cam/cgi-bin/CGIProxy.fcgi?cmd=snapPicture2&usr=admin&pwd=***",
+        ),
+        (
+            "http://cam/videostream.cgi?loginuse=admin&loginpas=SECRET",
+            "http://cam/videostream.cgi?loginuse=admin&loginpas=***",
+        ),
+        ("http://cam/stream?user=admin&psw=SECRET", "http://cam/stream?user=admin&psw=***"),
+        ("rtsp://cam/h264?username=admin&password=SECRET", "rtsp://cam/h264?username=admin&password=***"),
+        ("https://cam/s.mjpg;jsessionid=1;access_token=SECRET", "https://cam/s.mjpg;jsessionid=1;access_token=***"),
+        ("http://cam/x#token=SECRET", "http://cam/x#token=***"),
+        ("http://cam/path?email=a@b.com", "http://cam/path?email=a@b.com"),  # no password: as it was
     ],
 )
 def test_redact_url_hides_passwords_and_tokens(url: str, shown: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ HOSTILE = [
     "Happy",
     "Line\u2028Sep\u2029<!--",
     "Amp&amp;</SCRIPT>",
-    "New\nline",
+    "Tick`${1}`",  # control characters are refused by the contract (test_contract_validation)
 ]
 HEADERS = {"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"}
 
@@ -138,6 +139,66 @@ def test_slow_senders_do_not_lock_viewers_out() -> None:
     finally:
         for client in slow + viewers:
             client.close()
+        edge.stop()
+
+
+class Flooder:
+    """What the hostile run's slowloris.py does: `count` connections from 127.0.0.1 (the address the real clients
+    below use too), each sending only the start of a request and holding it; reopened as soon as it is dropped."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port, self.stopping, self.dropped = port, threading.Event(), 0
+        self.threads = [threading.Thread(target=self._hold, daemon=True) for _ in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _hold(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as client:
+                    client.sendall(b"GET /healthz HTTP/1.1\r\n")  # never finishes the headers
+                    client.settimeout(0.5)
+                    while not self.stopping.is_set():
+                        try:
+                            if not client.recv(1024):
+                                break
+                        except TimeoutError:
+                            continue
+                self.dropped += 1
+            except OSError:
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("count", [20, 100])
+def test_half_sent_requests_from_many_connections_never_lock_new_clients_out(count: int) -> None:
+    """D9 (hostile run 2026-12-04): 20 connections that each sent half a request held every request slot, so 23 of
+    25 new /healthz requests, every new viewer and /metrics got 503, token or not. Now a request that arrives whole
+    is answered from its own slots, and half-sent ones share a few places, at most PER_ADDRESS per address."""
+    token = "s3cret-token"
+    edge, base = start(env={"FER_EDGE_SERVE_TOKEN": token})
+    flooder = Flooder(port_of(base), count)
+    try:
+        wait_for(lambda: flooder.dropped >= count, 120, "the server to be full and drop some of the flood")
+        for _ in range(5):
+            assert get(base + "healthz")[0] == 200
+        assert get(base + f"metrics?token={token}")[0] == 200
+        with socket.create_connection(("127.0.0.1", port_of(base)), timeout=30) as viewer:
+            request = f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+            viewer.sendall(request.encode())
+            answer = b""
+            while b"image/jpeg" not in answer:  # a frame comes
+                chunk = viewer.recv(65536)
+                assert chunk, answer
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.0 200")
+    finally:
+        flooder.stop()
         edge.stop()
 
 
@@ -275,6 +336,22 @@ def test_bearer_scheme_in_any_case_is_accepted() -> None:
             assert get(base + "api/summary", headers={"Authorization": f"{scheme} {token}"})[0] == 200, scheme
         assert get(base + "api/summary", headers={"Authorization": "bearer wrong"})[0] == 401
         assert get(base + "api/summary", headers={"Authorization": f"Basic {token}"})[0] == 401
+    finally:
+        edge.stop()
+
+
+def test_a_non_ascii_token_works_in_the_query_and_the_authorization_header() -> None:
+    """D14 (hostile run 2026-12-04): a token such as pässwörd worked as ?token= (UTF-8) but never as a Bearer header,
+    which http.server decodes as Latin-1, so Prometheus with credentials_file was locked out."""
+    token = "pässwörd"
+    edge, base = start(env={"FER_EDGE_SERVE_TOKEN": token})
+    port = port_of(base)
+    try:
+        assert get(base + "metrics?token=p%C3%A4ssw%C3%B6rd")[0] == 200
+        bearer = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token.encode() + b"\r\n\r\n"
+        assert raw(port, bearer).startswith(b"HTTP/1.0 200")  # the header's bytes as curl sends them: UTF-8
+        wrong = bearer.replace("ö".encode(), b"o")
+        assert raw(port, wrong).startswith(b"HTTP/1.0 401")
     finally:
         edge.stop()
 
