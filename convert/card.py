@@ -122,9 +122,13 @@ def _header(models: Path, contract: Contract, report: dict, sources: str, parame
         + (", twice for the mirror image" if contract.flip_average else "")
         + "; counted from the int8 graph, the same on any machine).",
         (f"Parameters: {parameters:,}. " if parameters else "")
-        + f"Normalisation: pixel x {contract.pixel_scale:.6g} + {contract.pixel_offset:g}. Mirror averaging:"
-        f" {'on' if contract.flip_average else 'off'} (the runtime classifies each face and its mirror image and"
-        " averages the two, as every accuracy below does).",
+        + f"Normalisation: pixel x {contract.pixel_scale:.6g} + {contract.pixel_offset:g}. Mirror averaging: "
+        + (
+            "on (the runtime classifies each face and its mirror image and averages the two, as every accuracy"
+            " below does)."
+            if contract.flip_average
+            else "off (each face is classified once)."
+        ),
         "",
         "## Accuracy",
         "",
@@ -284,6 +288,8 @@ def render_imported(models: Path, contract: Contract, recipe: Path, real_faces: 
     report = _read_json(models / REPORT_FILE)
     source = contract.extra["imported_from"]
     lines = _header(models, contract, report, "the package's files named below", None)
+    lines[-4:-4] = ["It was not trained on FER-2013: the figures below are its answers on FER-2013's 48x48 gray rows,"
+                    " upscaled to its input with gray in each channel, against FER-2013's labels.", ""]
     lines += _accuracy(report, contract)
     if real_faces is not None:
         lines += _real_faces(real_faces)

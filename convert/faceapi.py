@@ -133,10 +133,10 @@ def package_version(package: Path) -> str:
 
 def import_network(package: Path, out: Path) -> Path:
     """Write OUT/model.keras and OUT/contract.json from the unpacked package; `python -m convert` takes it on."""
+    weights, checksums = read_weights(package)
     version = package_version(package)
     if version != PACKAGE_VERSION:
         raise UserError(f"{package}: {PACKAGE} {version}; this importer was checked against {PACKAGE_VERSION}")
-    weights, checksums = read_weights(package)
     model = build(weights)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model.keras", suffix=".keras") as tmp:

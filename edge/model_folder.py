@@ -41,15 +41,18 @@ FAILED_REPORT_FILE = "conversion_report.failed.json"  # a refused conversion's r
 CARD_FILE = "MODEL_CARD.md"
 CONFUSION_PLOT = "confusion_matrix_int8.png"
 CURVES_PLOT = "training_curves.png"
+LICENSE_FILE = "LICENSE"  # an imported model's licence notice (face-api's MIT)
 LAYOUT = (INT8_FILE, FLOAT32_FILE, CONTRACT_FILE, REPORT_FILE, FAILED_REPORT_FILE, CARD_FILE, CONFUSION_PLOT,
-          CURVES_PLOT)  # fmt: skip
+          CURVES_PLOT, LICENSE_FILE)  # fmt: skip
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
-# The model zoo by name (`--model fast`): the default ships in edge/model/, the others in edge/models/NAME/.
-# A name always means the zoo model; a folder of yours with the same name is `./NAME`.
+# The model zoo by name (`--model faceapi`): the default ships in edge/model/, the others in edge/models/NAME/,
+# every one tracked by git (tests/edge/test_zoo_ships.py runs each from what git tracks). A name always means the
+# zoo model; a folder of yours with the same name is `./NAME`.
 MODEL_NAMES = {
     "default": DEFAULT_MODEL_DIR,
     "fast": DEFAULT_MODEL_DIR.parent / "models" / "fast",
-    "ferplus": DEFAULT_MODEL_DIR.parent / "models" / "ferplus",
+    "faceapi": DEFAULT_MODEL_DIR.parent / "models" / "faceapi",
+    "vgg_wide": DEFAULT_MODEL_DIR.parent / "models" / "vgg_wide",
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from edge.classifier import Classifier, multiply_adds
 from edge.contract import Contract
-from edge.model_folder import FLOAT32_FILE, INT8_FILE, MODEL_NAMES
+from edge.model_folder import FLOAT32_FILE, INT8_FILE, MODEL_NAMES, check_folder
 from tests.conftest import ROOT, error_lines, run_module
 
 FIXTURE = ROOT / "tests" / "fixtures" / "faceapi"
@@ -55,7 +55,11 @@ def test_the_shipped_tflite_models_match_the_js_reference(reference) -> None:
     float32 = Classifier(folder / FLOAT32_FILE, contract).predict(crops)
     int8 = Classifier(folder / INT8_FILE, contract).predict(crops)
     np.testing.assert_allclose(float32, expected, atol=1e-4)
-    assert (int8.argmax(1) == expected.argmax(1)).mean() >= 0.95
+    # int8's output moves in steps of 1/256, so two labels can tie exactly where the reference's differ by a few
+    # hundredths; a tie that includes the reference's label is agreement (argmax would pick by label order).
+    reference_label = expected.argmax(1)
+    agrees = int8[np.arange(len(int8)), reference_label] >= int8.max(1)
+    assert agrees.mean() >= 0.95
 
 
 def test_multiply_adds_are_counted_from_the_graph() -> None:
@@ -89,3 +93,19 @@ def test_a_truncated_weights_shard_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     (line,) = error_lines(result.stderr)
     assert "face_expression_model" in line
+
+
+def test_an_imported_models_card_names_its_package_and_carries_its_licence(tmp_path: Path) -> None:
+    folder = tmp_path / "faceapi"
+    shutil.copytree(MODEL_NAMES["faceapi"], folder)
+    result = run_module("convert", "card", "--model", str(folder), "--recipe", str(ROOT / "train/recipes/faceapi.sh"),
+                        "--license", str(PACKAGE / "LICENSE"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "@vladmandic/face-api` 1.7.15" in card and "112x112 rgb face crops" in card
+    assert "M multiply-adds" in card and "sha256 `9a9840f2" in card
+    assert (folder / "LICENSE").read_bytes() == (PACKAGE / "LICENSE").read_bytes()
+    check_folder(folder)  # the folder is still one checked unit
+    result = run_module("convert", "card", "--model", str(folder), "--recipe", str(ROOT / "train/recipes/faceapi.sh"),
+                        "--license", str(PACKAGE / "LICENSE"), "--run", str(tmp_path))  # fmt: skip
+    assert result.returncode == 2 and "--run and --license" in error_lines(result.stderr)[0]

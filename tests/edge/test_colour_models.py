@@ -45,13 +45,14 @@ def test_colour_and_shape_that_disagree_are_one_line(fields: dict, says: str) ->
 def test_gray_rows_are_fitted_to_a_colour_model_and_back() -> None:
     colour = Contract.from_dict(contract_of())
     gray = Contract.from_dict(contract_of(color="grayscale", input_shape=[48, 48, 1]))
-    rows = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    ramp = np.add.outer(np.arange(48), np.arange(48)) * 255 // 94  # a smooth face-sized image survives resizing
+    rows = np.stack([ramp, ramp.T, 255 - ramp]).astype(np.uint8)
     fitted = colour.fit_images(rows)
     assert fitted.shape == (3, 112, 112, 3) and fitted.dtype == np.uint8
     assert (fitted[..., 0] == fitted[..., 2]).all()  # gray in every channel
     back = gray.fit_images(fitted)
     assert back.shape == (3, 48, 48)
-    assert np.abs(back.astype(int) - rows).mean() < 12  # up and down again: close to the rows
+    assert np.abs(back.astype(int) - rows).mean() < 3  # up and down again: close to the rows
     assert gray.fit_images(rows) is rows  # already the model's kind: untouched, no copy
 
 

@@ -102,7 +102,7 @@ def test_a_manifest_that_is_not_an_object_is_one_line(shipped: Path, change, fie
         ("input_shape", "[48, 48.5, 1]"),
         ("input_shape", "[0, 48, 1]"),
         ("architecture", "[]"),
-        ("color", '"rgb"'),
+        ("color", '"bgr"'),
         ("extra", '"x"'),
     ],
 )

