@@ -21,11 +21,15 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def subprocess_env(env: dict[str, str] | None = None, before: Path | None = None) -> dict[str, str]:
+def subprocess_env(
+    env: dict[str, str] | None = None, before: Path | None = None, unset: tuple[str, ...] = ()
+) -> dict[str, str]:
     """This process's environment for a `python -m` child that imports the repo's stages, TensorFlow quiet;
-    `env` on top. `before`: a folder searched before the repo (a sitecustomize.py there runs first)."""
+    `env` on top. `before`: a folder searched before the repo (a sitecustomize.py there runs first). `unset`:
+    variables the child must not inherit (those this process's imports set, which a user's shell lacks)."""
     path = str(ROOT) if before is None else f"{before}{os.pathsep}{ROOT}"
-    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if k not in unset}
+    return {**inherited, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
 
 
 def run_module(
@@ -34,13 +38,14 @@ def run_module(
     timeout: float = 600,
     max_file_bytes: int | None = None,
     env: dict[str, str] | None = None,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     """Run `python -m ...` from the repo root, as a user would.
 
     max_file_bytes: the process may write no file larger than this (RLIMIT_FSIZE): the writes of a full disk.
-    env: variables to set on top of this process's environment.
+    env: variables to set on top of this process's environment; unset: variables to leave out of it.
     """
-    env = subprocess_env(env)
+    env = subprocess_env(env, unset=unset)
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
