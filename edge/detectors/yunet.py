@@ -101,6 +101,7 @@ class YuNetDetector(Detector):
         _, faces = self.net.detect(image)
         if faces is None or len(faces) == 0:
             return NO_BOXES
-        boxes = square(faces[:, :4].astype(np.float64))
+        boxes = faces[:, :4].astype(np.float64)
+        boxes = square(boxes[np.isfinite(boxes).all(axis=1)])  # YuNet has returned infinite and NaN boxes
         boxes = boxes[(boxes[:, 2] >= min_side) & ((boxes[:, 2] <= max_side) | (max_side == 0))]
         return np.round(boxes).astype(np.int32).reshape(-1, 4)

@@ -292,6 +292,18 @@ def test_an_image_over_the_size_cap_is_refused_from_its_header(tmp_path: Path) -
     assert "1 frames, " in result.stdout and "skipped 1 unreadable: big.png" in result.stdout
 
 
+def test_a_one_pixel_high_strip_in_a_folder_costs_no_other_image(tmp_path: Path) -> None:
+    """D17: a 4000x1 image crashed every detector with a traceback, losing the folder's run and its summary."""
+    photos, summary = tmp_path / "photos", tmp_path / "summary.json"
+    photos.mkdir()
+    assert cv2.imwrite(str(photos / "a_strip.png"), np.zeros((1, 4000, 3), np.uint8))
+    shutil.copy(ROOT / "edge" / "assets" / "astronaut.jpg", photos / "b_photo.jpg")
+    result = edge("--source", str(photos), "--quiet", "--summary-json", str(summary))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    written = json.loads(summary.read_text())
+    assert written["frames"] == 2 and written["faces"] == 1
+
+
 def test_the_image_size_cap_holds_in_a_shell_that_never_set_opencvs_variable(tmp_path: Path) -> None:
     """D16: OpenCV reads OPENCV_IO_MAX_IMAGE_PIXELS once, when cv2 loads; edge sets it before its first cv2
     import, so a user's shell (which lacks the variable this test process inherited) gets the cap too."""
