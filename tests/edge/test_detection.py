@@ -85,7 +85,7 @@ def test_yunet_drops_boxes_that_are_not_finite() -> None:
     net = detector.net
 
     class Replayed:
-        def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802 (OpenCV's name)
+        def setInputSize(self, size: tuple[int, int]) -> None:
             net.setInputSize(size)
 
         def detect(self, image: np.ndarray) -> tuple[int, np.ndarray]:
