@@ -110,16 +110,3 @@ def converted(tmp_path_factory: pytest.TempPathFactory, trained_run: Path, synth
 
 
 requires_real_data = pytest.mark.skipif(not REAL_DATA.exists(), reason=f"{REAL_DATA} not present")
-
-
-def rendered_unit(template: Path, app_dir: Path) -> tuple[str, str]:
-    """systemd-analyze and a unit file's text as install-pi.sh renders it for `app_dir` (a venv there whose
-    python is this one); skips the test where systemd-analyze is not installed."""
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze not installed")
-    python = app_dir / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.symlink_to(sys.executable)
-    text = template.read_text().replace("@USER@", "root").replace("@APP_DIR@", str(app_dir))
-    return analyze, text.replace("@VENV@", str(python.parent.parent))
