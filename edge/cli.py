@@ -11,6 +11,7 @@ from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
     Parser,
     add_version,
+    device_name,
     fraction_below_one,
     host_name,
     host_port,
@@ -38,7 +39,7 @@ from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
-from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
+from edge.sources.base import Source, SourceOptions, exit_status, is_live, looped, open_source
 from edge.sources.network import TRANSPORTS
 
 DEFAULT_SOURCE = "demo"
@@ -247,7 +248,11 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         f" fer-edge); the password from {PASSWORD_ENV} or --mqtt-password-file",
     )
     mqtt.add_argument("--mqtt-password-file", metavar="FILE", help="read the broker password from FILE")
-    mqtt.add_argument("--device-name", help="this device's name in topics (default: the host name)")
+    mqtt.add_argument(
+        "--device-name",
+        type=device_name,
+        help="this device's name in topics and Home Assistant ids: letters, digits, - and _ (default: the host name)",
+    )
     mqtt.add_argument(
         "--mqtt-summary-every",
         type=number_from(*SUMMARY_EVERY_RANGE),
@@ -405,4 +410,4 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("; ".join(summary["errors"]))
         return 0
 
-    return run_cli(go, "edge")
+    return exit_status(run_cli(go, "edge"))

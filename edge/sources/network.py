@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -102,25 +103,33 @@ def open_capture(url: str, transport: str) -> cv2.VideoCapture | None:
 
 class NetworkReader(ThreadedReader):
     """The capture thread: reads frames, and on a drop reconnects with backoff until it is stopped. It owns
-    the capture (releases it itself), so stopping never waits for a stalled network call."""
+    the capture (releases it itself), so stopping never waits for a stalled network call.
+
+    The time without frames (`lost_seconds`) runs from the last frame before a drop (a read that fails or times
+    out) to the first frame after it, or to the stop when the camera has not come back by then."""
 
     def __init__(self, url: str, transport: str, capture: cv2.VideoCapture, source: Source) -> None:
         self.url, self.transport, self.capture, self.source = url, transport, capture, source
+        self.lock = threading.Lock()  # guards the two below and the source's counters (the thread and stop)
+        self.last_frame = time.monotonic()  # when the last frame came (or the stream opened)
+        self.lost_since: float | None = None  # the start of the outage in progress, if any
         super().__init__(lambda: None, live=True)
 
     def _run(self) -> None:
-        lost_since = None
         try:
             while not self.stopped.is_set():
                 ok, image = self.capture.read() if self.capture is not None else (False, None)
                 if ok and image is not None:
-                    if lost_since is not None:
-                        self.source.reconnects += 1
-                        self.source.lost_seconds += time.monotonic() - lost_since
-                        lost_since = None
+                    with self.lock:
+                        self.last_frame = time.monotonic()
+                        if self.lost_since is not None:
+                            self.source.reconnects += 1
+                            self.source.lost_seconds += self.last_frame - self.lost_since
+                            self.lost_since = None
                     self._put(image)
                     continue
-                lost_since = lost_since if lost_since is not None else time.monotonic()
+                with self.lock:  # the frames stopped at the last one, not when the read gave up on them
+                    self.lost_since = self.last_frame if self.lost_since is None else self.lost_since
                 self._release()
                 self.capture = self._reconnect()
                 if self.error:
@@ -151,16 +160,27 @@ class NetworkReader(ThreadedReader):
             self.capture = None
 
     def stop(self) -> None:
-        """Stop and wait for the thread: at once when it waits to reconnect or a frame is due, at worst a
-        time-out when it is inside a stalled network call. (A thread still inside FFmpeg when Python exits
-        would abort the process.)"""
-        self.stopped.set()
-        self.thread.join(timeout=max(OPEN_TIMEOUT_S, READ_TIMEOUT_S) + 1)
+        """Stop at once: the thread ends by itself when it waits to reconnect or a frame is due; one inside a
+        stalled network call is left to FFmpeg's time-out (`exit_status` then ends the process without waiting).
+        An outage still open counts up to now."""
+        stopping = time.monotonic()
+        super().stop(wait=POLL_S)
+        with self.lock:
+            if self.lost_since is not None:
+                self.source.lost_seconds += stopping - self.lost_since
+                self.lost_since = None
+
+
+def lower_scheme(url: str) -> str:
+    """The URL with its scheme in lower case: FFmpeg's protocol names are, and `RTSP://` would open nothing."""
+    scheme, separator, rest = url.partition("://")
+    return scheme.lower() + separator + rest
 
 
 def open_network(url: str, options: SourceOptions | None = None) -> Source:
     """A live network stream; a UserError (naming the redacted URL) when it cannot be opened at all."""
     options = options or SourceOptions()
+    url = lower_scheme(url)
     name = redact_url(url)
     capture = open_capture(url, options.rtsp_transport)
     if capture is None:

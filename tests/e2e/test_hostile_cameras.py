@@ -5,17 +5,20 @@ edge reads them through its real FFmpeg capture, as it would a camera on the LAN
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from edge.sources.images import DEMO_IMAGE
-from edge.sources.network import MAX_ALLOC_BYTES
+from edge.sources.network import MAX_ALLOC_BYTES, READ_TIMEOUT_S, RECONNECT_FIRST_S
 from tests.conftest import run_module
 from tests.e2e.test_edge_stops import one_error_line
 from tests.live import EdgeProcess, wait_for
@@ -124,3 +127,92 @@ def test_one_mjpeg_part_that_claims_gigabytes_cannot_take_the_memory(cameras) ->
         edge.stop()
     assert max(camera.sent[:2]) < 2 * MAX_ALLOC_BYTES  # each connection was dropped at the cap, not the time-out
     assert peak < 3 * MAX_ALLOC_BYTES, f"peak RSS {peak / 1e6:.0f} MB"
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_the_time_without_frames_counts_the_stalled_read_and_an_outage_open_at_the_stop(
+    cameras, tmp_path: Path
+) -> None:
+    """D25: lost_seconds counted from the failed read, not from the last frame (a 5 s stall counted as ~0.5 s),
+    and an outage still going on at the stop counted nothing. Here the camera stalls (its first connection
+    sends 10 frames, then nothing, open), streams again, then goes away (later connections close at once)."""
+
+    def serve(connection: socket.socket, number: int) -> None:
+        if number >= 2:
+            return
+        camera.send(connection, number, HEADER)
+        for _ in range(10):
+            camera.send(connection, number, part(PHOTO))
+            time.sleep(0.05)
+        if number == 0:
+            camera.closed.wait(120)  # stalled until FFmpeg's read times out and edge reconnects
+
+    camera = cameras(serve)
+    jsonl, summary = tmp_path / "frames.jsonl", tmp_path / "summary.json"
+    edge = EdgeProcess("--source", camera.url, "--quiet", "--jsonl", str(jsonl), "--summary-json", str(summary))
+    try:
+        wait_for(lambda: len(camera.sent) >= 4 or not edge.alive(), 120, "the stall, the return, two retries")
+    finally:
+        code, _, err = edge.stop()
+    assert code == 0, err
+    times = [record["time"] for record in records(jsonl)]
+    stall = max(later - earlier for earlier, later in itertools.pairwise(times))  # the read time-out and more
+    written = json.loads(summary.read_text())
+    assert written["reconnects"] == 1
+    # the stall's whole gap, and the outage open at the stop, which lasted at least the first two retries' waits
+    assert written["lost_seconds"] >= stall + RECONNECT_FIRST_S, (written["lost_seconds"], stall)
+
+
+def endless(camera_of: Callable[[], Camera]) -> Callable[[socket.socket, int], None]:
+    def serve(connection: socket.socket, number: int) -> None:
+        camera = camera_of()
+        camera.send(connection, number, HEADER)
+        while not camera.closed.is_set():
+            camera.send(connection, number, part(PHOTO))
+            time.sleep(0.05)
+
+    return serve
+
+
+@pytest.mark.parametrize("scheme", ["HTTP", "Http"])
+def test_an_upper_case_scheme_opens_the_camera(cameras, scheme: str) -> None:
+    """D29: `HTTP://…` was taken as a network camera, then FFmpeg (whose protocol names are lower case) opened
+    nothing, and the camera was blamed (a wrong path or credentials)."""
+    made: list[Camera] = []
+    camera = cameras(endless(lambda: made[0]))
+    made.append(camera)
+    url = camera.url.replace("http", scheme, 1)
+    result = run_module("edge", "--source", url, "--max-frames", "3", "--quiet", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "[--max-frames reached]" in result.stdout
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_camera_stalls_stops_before_the_read_times_out(cameras, tmp_path: Path) -> None:
+    """D30: SIGTERM during a stalled read waited for FFmpeg's 5 s read time-out (4-5 s), where edge.md says a run
+    waiting for its camera stops at once. The stop is compared with that time-out, not timed for speed: the old
+    code could not exit before it."""
+    stalled = threading.Event()
+
+    def serve(connection: socket.socket, number: int) -> None:
+        camera.send(connection, number, HEADER)
+        for _ in range(5):
+            camera.send(connection, number, part(PHOTO))
+            time.sleep(0.05)
+        stalled.set()
+        camera.closed.wait(120)
+
+    camera = cameras(serve)
+    summary = tmp_path / "summary.json"
+    edge = EdgeProcess("--source", camera.url, "--quiet", "--summary-json", str(summary))
+    wait_for(lambda: stalled.is_set() or not edge.alive(), 120, "the camera to stall")
+    asked = time.monotonic()
+    code, _, err = edge.stop()
+    took = time.monotonic() - asked
+    assert code == 0 and "Traceback" not in err and err == "", err
+    assert json.loads(summary.read_text())["stopped"] == "interrupted"
+    assert took < READ_TIMEOUT_S / 2, f"stopped {took:.1f} s after SIGTERM"
