@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import queue
-import re
 import socket
 import sys
 import threading
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, version
+from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, slug, version
 from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents, dominant
 from edge.outputs.snapshots import encode, face_crop, snapshot_faces
@@ -55,12 +54,8 @@ INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge
 
 
 def default_device() -> str:
+    """The host name, other characters than letters, digits, - and _ as _ (`pi.local`: `pi_local`)."""
     return slug(socket.gethostname()) or "fer-edge"
-
-
-def slug(text: str) -> str:
-    """A name that is safe in a topic level and a Home Assistant id."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
 
 
 def password_for(url: MqttUrl, password_file: str | None, environ: os._Environ | dict[str, str]) -> MqttUrl:
