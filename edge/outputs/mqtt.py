@@ -96,15 +96,21 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str]) -> dict[str, 
     }  # fmt: skip
     configs = {
         f"{ha_prefix}/sensor/{device}_{key}/config": {**sensor, **common, "unique_id": f"fer_edge_{device}_{key}",
-                                                      "object_id": f"{device}_{key}"}
+                                                      **entity_id("sensor", f"{device}_{key}")}
         for key, sensor in sensors.items()
     }  # fmt: skip
     configs[f"{ha_prefix}/image/{device}_snapshot/config"] = {
         "name": "Latest face", "icon": "mdi:face-recognition", "image_topic": topics["snapshot"],
         "content_type": "image/jpeg", **available, "unique_id": f"fer_edge_{device}_snapshot",
-        "object_id": f"{device}_snapshot",
+        **entity_id("image", f"{device}_snapshot"),
     }  # fmt: skip
     return configs
+
+
+def entity_id(domain: str, name: str) -> dict[str, str]:
+    """The entity id Home Assistant gives a discovered entity: `default_entity_id` (DOMAIN.NAME) since 2025.10,
+    which replaces `object_id` (ignored from 2026.4); `object_id` stays for older Home Assistant."""
+    return {"default_entity_id": f"{domain}.{name}", "object_id": name}
 
 
 def packet_size(topic: str, body: bytes) -> int:

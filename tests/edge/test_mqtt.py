@@ -82,6 +82,7 @@ def test_messages_match_the_jsonl(tmp_path: Path, broker: Broker, subscriber: Su
     assert sensor["state_topic"] == f"{BASE}/state" and sensor["availability_topic"] == f"{BASE}/available"
     assert sensor["unique_id"] == f"fer_edge_{DEVICE}_dominant_emotion" and sensor["device"]["identifiers"]
     assert configs[f"homeassistant/sensor/{DEVICE}_faces/config"]["value_template"] == "{{ value_json.faces | count }}"
+    assert sensor["default_entity_id"] == f"sensor.{DEVICE}_dominant_emotion"
     assert "mqtt: broker" in result.stdout and "dropped 0" in result.stdout
 
 
@@ -209,3 +210,8 @@ def test_discovery_configs_name_their_device_and_availability() -> None:
     ]
     ids = {c["unique_id"] for c in configs.values()}
     assert len(ids) == 3 and all(c["device"]["identifiers"] == ["fer_edge_pi"] for c in configs.values())
+    # D27: Home Assistant 2025.10 replaced object_id with default_entity_id (object_id stops working in 2026.4)
+    assert {c["default_entity_id"]: c["object_id"] for c in configs.values()} == {
+        "sensor.pi_dominant_emotion": "pi_dominant_emotion", "sensor.pi_faces": "pi_faces",
+        "image.pi_snapshot": "pi_snapshot",
+    }  # fmt: skip
