@@ -113,13 +113,24 @@ def test_shipped_yunet_model_is_checked(tmp_path: Path) -> None:
         check_model(tampered)
 
 
-@pytest.mark.parametrize(("version", "has_yunet"), [("4.6.0", True), ("4.7.0-dev", True), ("4.10.0", False)])
+@pytest.mark.parametrize(("version", "has_yunet"), [("4.6.0", True), ("4.7.0-dev", True), ("4.6.0", False)])
 def test_too_old_opencv_is_refused_with_the_way_out(version: str, has_yunet: bool) -> None:
     with pytest.raises(UserError) as raised:
         check_opencv(version, has_yunet)
     message = str(raised.value)
     assert f"this is {version}" in message and "opencv-python-headless==4.10.0.84" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("version", ["4.10.0", "4.14.0"])
+def test_a_new_opencv_built_without_yunet_is_not_told_to_downgrade(version: str) -> None:
+    """D33: an OpenCV 4.14 without FaceDetectorYN (no dnn module) was told to install 4.10.0.84, a downgrade."""
+    with pytest.raises(UserError) as raised:
+        check_opencv(version, has_yunet=False)
+    assert str(raised.value) == (
+        f"--detector yunet needs OpenCV's FaceDetectorYN, which this OpenCV {version} lacks (a build without its dnn"
+        " module): pip install opencv-python-headless (>= 4.8) in the venv, or use --detector haar"
+    )
 
 
 def test_new_enough_opencv_passes_the_check() -> None:
