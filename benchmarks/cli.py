@@ -13,6 +13,7 @@ from pathlib import Path
 from benchmarks.photos import FACES
 from benchmarks.real_faces import REAL_FACES
 from benchmarks.zoo import zoo_model
+from edge.classifier import default_threads
 from edge.common.errors import UserError, run_cli
 from edge.common.files import write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
@@ -182,7 +183,7 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
     data = dataset_from(args) if args.data else None
     if data is not None:
         check_labels(data, contract, args.model)
-    threads = sorted({1, os.cpu_count() or 1})
+    threads = sorted({1, default_threads()})  # one, and what edge uses by default (all the cores it may use)
     results.update({
         "model": str(args.model),
         "flip_average": contract.flip_average,

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from edge.classifier import default_threads
 from edge.common.errors import UserError, run_cli
 from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
@@ -73,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         f" which keeps a camera's password out of `ps`, else {DEFAULT_SOURCE})",
     )
     parser.add_argument(
-        "--threads", type=thread_count, help="interpreter and OpenCV threads (default: the runtimes' choice)"
+        "--threads",
+        type=thread_count,
+        help=f"interpreter and OpenCV threads (default: the cores this process may use, {default_threads()} here)",
     )
     add_detection_options(parser)
     add_output_options(parser)

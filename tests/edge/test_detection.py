@@ -4,6 +4,7 @@ real OpenCV detection on real images (the bundled photo; the detect-faces photos
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -19,8 +20,10 @@ from benchmarks.clip import labelled_clip
 from benchmarks.photos import FACES, photo_scores
 from benchmarks.scoring import true_positives
 from edge import Pipeline
+from edge.classifier import default_threads
 from edge.cli import build_parser, detects_async
 from edge.common.errors import UserError
+from edge.common.options import MAX_THREADS
 from edge.detectors.base import DetectorConfig
 from edge.detectors.haar import HaarDetector
 from edge.detectors.registry import make_detector
@@ -343,6 +346,37 @@ def test_threads_option_sets_opencv_threads(converted: Path) -> None:
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(previous)
+
+
+WORKERS = """
+import os
+from edge.classifier import Classifier
+from edge.model_folder import resolve_model
+path, contract = resolve_model(None, "int8")
+before = len(os.listdir("/proc/self/task"))
+classifier = Classifier(path, contract, threads={threads})
+print(len(os.listdir("/proc/self/task")) - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_the_interpreter_uses_the_cores_it_may_run_on_unless_told(tmp_path: Path) -> None:
+    """--threads' help said "the runtimes' choice", but ai_edge_litert turns None into one thread; the default is
+    now the cores the process may run on. The interpreter's pool starts one worker per thread after the first, when
+    it is made."""
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("one core here: one interpreter thread either way")
+
+    def workers(threads: int | None) -> int:
+        result = subprocess.run([sys.executable, "-c", WORKERS.format(threads=threads)], cwd=ROOT,
+                                env=subprocess_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return int(result.stdout)
+
+    assert default_threads() == min(cores, MAX_THREADS)
+    assert workers(None) == default_threads() - 1
+    assert workers(1) == 0
 
 
 def test_a_detection_made_before_reset_is_not_used_after_it(converted: Path) -> None:
