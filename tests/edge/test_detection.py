@@ -22,6 +22,7 @@ from benchmarks.scoring import true_positives
 from edge import Pipeline
 from edge.classifier import default_threads
 from edge.cli import build_parser, detects_async
+from edge.common.boxes import iou
 from edge.common.errors import UserError
 from edge.common.options import MAX_THREADS
 from edge.detectors.base import DetectorConfig
@@ -30,7 +31,7 @@ from edge.detectors.registry import make_detector
 from edge.detectors.worker import THREAD_NAME
 from edge.detectors.yunet import MODEL, YuNetDetector, check_model, check_opencv
 from edge.frames import Frame
-from edge.pipeline.tracker import Tracker, iou
+from edge.pipeline.tracker import Tracker
 from edge.run import RunOptions, run
 from edge.sources.base import Source
 from edge.sources.images import DEMO_IMAGE, demo_frames
