@@ -20,6 +20,9 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+SYNTHETIC_ROWS = {"Training": 448, "PublicTest": 112}  # the `synthetic_csv` fixture's rows per split
+
+
 def subprocess_env(
     env: dict[str, str] | None = None, before: Path | None = None, unset: tuple[str, ...] = ()
 ) -> dict[str, str]:
@@ -58,6 +61,32 @@ def run_module(
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a running process has used so far (user and system, /proc/PID/stat), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_while_working(processes: list[subprocess.Popen], idle_limit: float = 300) -> None:
+    """Wait for every process to end, however long that takes while they work; kill them all and fail once
+    none of them has used any CPU for `idle_limit` seconds (stuck, e.g. each waiting for the other). A loaded
+    machine makes work slower, never idle."""
+    used, idle_since = -1.0, time.monotonic()
+    while any(process.poll() is None for process in processes):
+        now_used = sum(cpu_seconds(process.pid) for process in processes if process.poll() is None)
+        if now_used != used:
+            used, idle_since = now_used, time.monotonic()
+        elif time.monotonic() - idle_since > idle_limit:
+            for process in processes:
+                process.kill()
+            raise AssertionError(f"no process used the CPU for {idle_limit:g} s: stuck")
+        time.sleep(1)
+
+
 def train_killed_after(out: Path, epochs: int, *args: str, env: dict[str, str] | None = None) -> int:
     """Run `python -m train ... --out OUT`, SIGKILL it once `epochs` epochs are saved; the epochs it had done.
 
@@ -85,7 +114,7 @@ def error_lines(stderr: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_csv(tmp_path_factory.mktemp("data") / "fer.csv", {"Training": 448, "PublicTest": 112})
+    return write_csv(tmp_path_factory.mktemp("data") / "fer.csv", SYNTHETIC_ROWS)
 
 
 @pytest.fixture(scope="session")

@@ -86,6 +86,7 @@ def test_messages_match_the_jsonl(tmp_path: Path, broker: Broker, subscriber: Su
     assert "mqtt: broker" in result.stdout and "dropped 0" in result.stdout
 
 
+@pytest.mark.slow
 def test_broker_restart_mid_run_the_run_survives_and_messages_resume(broker: Broker) -> None:
     edge = EdgeProcess(
         "--source", "demo", "--loop", "--max-frames", "1000000", "--quiet", "--mqtt", url(broker),
@@ -111,6 +112,7 @@ def test_broker_restart_mid_run_the_run_survives_and_messages_resume(broker: Bro
     assert "mqtt: broker" in out and "connects 2" in out
 
 
+@pytest.mark.slow
 def test_kill_9_makes_the_broker_say_offline(broker: Broker, subscriber: Subscriber) -> None:
     edge = EdgeProcess("--source", "demo", "--loop", "--quiet", "--mqtt", url(broker), "--device-name", DEVICE)
     try:
