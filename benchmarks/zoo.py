@@ -1,5 +1,5 @@
 """The model zoo side by side: one row per model (speed, size, accuracy on its own test set and on real faces), the
-`fer` package as a constant for scale, and each model's targets from issue 21.
+`fer` package as a constant for scale, and each model's targets.
 
 The zoo is every model of `MODEL_NAMES` whose folder exists, plus the folders given as `--zoo-model NAME=DIR` (a
 zoo name replaces that model's folder, to check a candidate against its targets before it ships). Each model is
@@ -41,10 +41,10 @@ FER_PACKAGE = {
     "fer2013_split": "PrivateTest",
     "real_faces": 0.68,
     "recall": {"Happy": 0.36},
-    "source": "as issue #21 states them (an earlier measurement of the fer package on FER-2013 PrivateTest rows"
-    " and the London set, whose version and settings are not recorded here); not rerun",
+    "source": "the figures of an earlier measurement of the fer package on FER-2013 PrivateTest rows and the London"
+    " set, whose version and settings are not recorded here; not rerun",
 }
-# Issue 21's targets per zoo model: "vs_default" is the per-face time as a share of the default's (at most), the
+# The project's targets per zoo model: "vs_default" is the per-face time as a share of the default's (at most), the
 # others an accuracy (at least); "real_faces" holds real_faces.py's own targets (accuracy, else a label's recall).
 TARGETS: dict[str, dict] = {
     DEFAULT: {"fer2013": 0.710, "real_faces": REAL_FACE_TARGETS},
