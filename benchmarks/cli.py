@@ -19,6 +19,7 @@ from edge.common.files import write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
 from edge.common.quiet import quiet_native
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder, model_location
+from edge.sources.base import exit_status
 from train.data import add_data_options
 
 EXIT_TARGET_MISSED = 1
@@ -335,4 +336,4 @@ def main(argv: list[str] | None = None) -> int:
         with quiet_native(not args.verbose):  # the reference loop's TensorFlow start-up lines
             return bench(args)
 
-    return run_cli(go, "benchmarks")
+    return exit_status(run_cli(go, "benchmarks"))  # the reconnect benchmark's camera may be inside a stalled read
