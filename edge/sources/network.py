@@ -8,10 +8,10 @@ stream drops, the thread reconnects with capped exponential backoff (`RECONNECT_
 through `redact_url`, so a camera's password never reaches a log, a summary, JSONL, the page or MQTT.
 
 A hostile or broken camera cannot take the memory of a Pi: frames over the 50 MP cap (edge/common/limits.py)
-are refused from the stream's header when it opens and each time it reopens (OpenCV scales a frame that
-grows mid-stream to the size the stream opened with), and no single
-allocation inside FFmpeg may exceed `MAX_ALLOC_BYTES`, which bounds one MJPEG part that claims gigabytes
-(FFmpeg would buffer it whole until the read time-out: 1.2 GB in 5 s on loopback).
+are refused from the stream's header when it opens and each time it reopens (OpenCV scales a frame that grows
+mid-stream to the size the stream opened with), and no single allocation inside FFmpeg may exceed
+`MAX_ALLOC_BYTES`, which bounds one MJPEG part that claims gigabytes (FFmpeg would buffer it whole until the
+read time-out: 1.2 GB in 5 s on loopback).
 """
 
 from __future__ import annotations
@@ -145,11 +145,11 @@ class NetworkReader(ThreadedReader):
         delay = RECONNECT_FIRST_S
         while not self.stopped.wait(delay):
             capture = open_capture(self.url, self.transport)
-            if capture is not None and size_problem(capture):  # the camera now sends frames over the cap
-                self.error = size_problem(capture)
-                capture.release()
-                return None
             if capture is not None:
+                self.error = size_problem(capture)  # the camera now sends frames over the cap: the run ends
+                if self.error:
+                    capture.release()
+                    return None
                 return capture
             delay = min(delay * 2, RECONNECT_MAX_S)
         return None
