@@ -215,4 +215,4 @@ def test_sigterm_while_the_camera_stalls_stops_before_the_read_times_out(cameras
     took = time.monotonic() - asked
     assert code == 0 and "Traceback" not in err and err == "", err
     assert json.loads(summary.read_text())["stopped"] == "interrupted"
-    assert took < READ_TIMEOUT_S / 2, f"stopped {took:.1f} s after SIGTERM"
+    assert took < READ_TIMEOUT_S - 1, f"stopped {took:.1f} s after SIGTERM"  # the old code: about 5 s
