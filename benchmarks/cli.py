@@ -13,11 +13,13 @@ from pathlib import Path
 from benchmarks.photos import FACES
 from benchmarks.real_faces import REAL_FACES
 from benchmarks.zoo import zoo_model
+from edge.classifier import default_threads
 from edge.common.errors import UserError, run_cli
 from edge.common.files import probe_folder, write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
 from edge.common.quiet import quiet_native
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder, model_location
+from edge.sources.base import exit_status
 from train.data import add_data_options
 
 EXIT_TARGET_MISSED = 1
@@ -182,7 +184,7 @@ def _model_and_pipeline(args: argparse.Namespace, models: dict, results: dict, p
     data = dataset_from(args) if args.data else None
     if data is not None:
         check_labels(data, contract, args.model)
-    threads = sorted({1, os.cpu_count() or 1})
+    threads = sorted({1, default_threads()})  # one, and what edge uses by default (all the cores it may use)
     results.update({
         "model": str(args.model),
         "flip_average": contract.flip_average,
@@ -361,4 +363,4 @@ def main(argv: list[str] | None = None) -> int:
         with quiet_native(not args.verbose):  # the reference loop's TensorFlow start-up lines
             return bench(args)
 
-    return run_cli(go, "benchmarks")
+    return exit_status(run_cli(go, "benchmarks"))  # the reconnect benchmark's camera may be inside a stalled read

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.pipeline.tracker import iou
+from edge.common.boxes import iou
 
 MIN_IOU = 0.4
 

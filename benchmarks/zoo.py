@@ -44,8 +44,8 @@ FER_PACKAGE = {
     "fer2013_split": "PrivateTest",
     "real_faces": 0.68,
     "recall": {"Happy": 0.36},
-    "source": "as issue #21 states them (an earlier measurement of the fer package on FER-2013 PrivateTest rows"
-    " and the London set, whose version and settings are not recorded here); not rerun",
+    "source": "the figures of an earlier measurement of the fer package on FER-2013 PrivateTest rows and the London"
+    " set, whose version and settings are not recorded here; not rerun",
 }
 REFERENCE = "vgg_wide"  # the model cost is compared with: the previous default
 # The targets per zoo model: "vs_reference" is the per-face time as a share of REFERENCE's, "macs_vs_reference"

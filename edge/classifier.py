@@ -15,11 +15,23 @@ from typing import Any
 import numpy as np
 
 from edge.common.errors import UserError
+from edge.common.options import MAX_THREADS
 from edge.common.quiet import quiet_stderr
 from edge.contract import Contract
 
 MAX_BATCH = 256  # bounds activation memory when classifying many crops at once
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+
+
+def default_threads() -> int:
+    """The interpreter's threads when none are given: the cores this process may run on (its CPU affinity, so a
+    container's or `taskset`'s share), at most MAX_THREADS. LiteRT's own default is one thread (ai_edge_litert
+    turns None into 1), and on 2 cores two threads nearly halve the time per face (docs/performance.md)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_THREADS))
 
 
 def find_interpreter() -> tuple[type, str]:
@@ -42,7 +54,9 @@ class Classifier:
     """One TFLite model and its contract; `predict` maps uint8 face crops to class probabilities."""
 
     def __init__(self, model_path: str | os.PathLike, contract: Contract, threads: int | None = None) -> None:
+        """`threads`: the interpreter's; None is `default_threads()`."""
         path = Path(model_path)
+        threads = threads or default_threads()
         if not path.is_file():
             raise UserError(f"{path}: model file not found")
         interpreter_class, self.runtime = find_interpreter()

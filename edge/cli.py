@@ -6,11 +6,13 @@ import argparse
 import os
 import sys
 
+from edge.classifier import default_threads
 from edge.common.errors import UserError, run_cli
 from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
     Parser,
     add_version,
+    device_name,
     fraction_below_one,
     host_name,
     host_port,
@@ -34,7 +36,7 @@ from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
 from edge.outputs import mood
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
-from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE, default_device, slug
+from edge.outputs.mqtt import PASSWORD_ENV, SUMMARY_EVERY, SUMMARY_EVERY_RANGE, default_device
 from edge.outputs.privacy import DEFAULT_MODE as PRIVACY_DEFAULT
 from edge.outputs.privacy import ENVIRONMENT as PRIVACY_VARIABLE
 from edge.outputs.privacy import MODES as PRIVACY_MODES
@@ -44,7 +46,7 @@ from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
 from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
 from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
-from edge.sources.base import Source, SourceOptions, is_live, looped, open_source
+from edge.sources.base import Source, SourceOptions, exit_status, is_live, looped, open_source
 from edge.sources.network import TRANSPORTS
 
 DEFAULT_SOURCE = "demo"
@@ -92,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         f" which keeps a camera's password out of `ps`, else {DEFAULT_SOURCE})",
     )
     parser.add_argument(
-        "--threads", type=thread_count, help="interpreter and OpenCV threads (default: the runtimes' choice)"
+        "--threads",
+        type=thread_count,
+        help=f"interpreter and OpenCV threads (default: the cores this process may use, {default_threads()} here)",
     )
     add_detection_options(parser)
     add_output_options(parser)
@@ -299,7 +303,11 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         f" fer-edge); the password from {PASSWORD_ENV} or --mqtt-password-file",
     )
     mqtt.add_argument("--mqtt-password-file", metavar="FILE", help="read the broker password from FILE")
-    mqtt.add_argument("--device-name", help="this device's name in topics (default: the host name)")
+    mqtt.add_argument(
+        "--device-name",
+        type=device_name,
+        help="this device's name in topics and Home Assistant ids: letters, digits, - and _ (default: the host name)",
+    )
     mqtt.add_argument(
         "--mqtt-summary-every",
         type=number_from(*SUMMARY_EVERY_RANGE),
@@ -337,7 +345,7 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
 
         try:
             url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
-            sinks.append(MqttPublisher(url, device_name(args), args.mqtt_summary_every, args.ha_discovery, labels,
+            sinks.append(MqttPublisher(url, device_of(args), args.mqtt_summary_every, args.ha_discovery, labels,
                                        args.mood_every or mood.EVERY, not args.mqtt_no_snapshots))  # fmt: skip
         except BaseException:
             for sink in sinks:
@@ -346,12 +354,10 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
     return sinks
 
 
-def device_name(args: argparse.Namespace) -> str:
-    """This device's name in MQTT topics and snapshot file names: --device-name, else the host name."""
-    device = slug(args.device_name or default_device())
-    if not device:
-        raise UserError(f"--device-name {args.device_name[:80]!r}: needs letters or digits")
-    return device
+def device_of(args: argparse.Namespace) -> str:
+    """This device's name in MQTT topics and snapshot file names: --device-name (checked when parsed), else the
+    host name."""
+    return args.device_name or default_device()
 
 
 def detects_async(choice: str, source: str) -> bool:
@@ -459,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
             max_frames=args.max_frames,
             snapshots=args.snapshots,
             snapshots_keep=args.keep or SNAPSHOTS_KEEP,
-            device=device_name(args) if args.snapshots else SNAPSHOTS_DEVICE,
+            device=device_of(args) if args.snapshots else SNAPSHOTS_DEVICE,
             sinks=sinks,
             privacy=args.privacy,
             mood_window=args.mood_window,
@@ -476,4 +482,4 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("; ".join(summary["errors"]))
         return 0
 
-    return run_cli(go, "edge")
+    return exit_status(run_cli(go, "edge"))

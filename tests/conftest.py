@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,11 +20,18 @@ REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def subprocess_env(env: dict[str, str] | None = None, before: Path | None = None) -> dict[str, str]:
+SYNTHETIC_ROWS = {"Training": 448, "PublicTest": 112}  # the `synthetic_csv` fixture's rows per split
+
+
+def subprocess_env(
+    env: dict[str, str] | None = None, before: Path | None = None, unset: tuple[str, ...] = ()
+) -> dict[str, str]:
     """This process's environment for a `python -m` child that imports the repo's stages, TensorFlow quiet;
-    `env` on top. `before`: a folder searched before the repo (a sitecustomize.py there runs first)."""
+    `env` on top. `before`: a folder searched before the repo (a sitecustomize.py there runs first). `unset`:
+    variables the child must not inherit (those this process's imports set, which a user's shell lacks)."""
     path = str(ROOT) if before is None else f"{before}{os.pathsep}{ROOT}"
-    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if k not in unset}
+    return {**inherited, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
 
 
 def run_module(
@@ -34,13 +40,14 @@ def run_module(
     timeout: float = 600,
     max_file_bytes: int | None = None,
     env: dict[str, str] | None = None,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     """Run `python -m ...` from the repo root, as a user would.
 
     max_file_bytes: the process may write no file larger than this (RLIMIT_FSIZE): the writes of a full disk.
-    env: variables to set on top of this process's environment.
+    env: variables to set on top of this process's environment; unset: variables to leave out of it.
     """
-    env = subprocess_env(env)
+    env = subprocess_env(env, unset=unset)
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
@@ -52,6 +59,32 @@ def run_module(
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a running process has used so far (user and system, /proc/PID/stat), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_while_working(processes: list[subprocess.Popen], idle_limit: float = 300) -> None:
+    """Wait for every process to end, however long that takes while they work; kill them all and fail once
+    none of them has used any CPU for `idle_limit` seconds (stuck, e.g. each waiting for the other). A loaded
+    machine makes work slower, never idle."""
+    used, idle_since = -1.0, time.monotonic()
+    while any(process.poll() is None for process in processes):
+        now_used = sum(cpu_seconds(process.pid) for process in processes if process.poll() is None)
+        if now_used != used:
+            used, idle_since = now_used, time.monotonic()
+        elif time.monotonic() - idle_since > idle_limit:
+            for process in processes:
+                process.kill()
+            raise AssertionError(f"no process used the CPU for {idle_limit:g} s: stuck")
+        time.sleep(1)
 
 
 def train_killed_after(out: Path, epochs: int, *args: str, env: dict[str, str] | None = None) -> int:
@@ -81,7 +114,7 @@ def error_lines(stderr: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_csv(tmp_path_factory.mktemp("data") / "fer.csv", {"Training": 448, "PublicTest": 112})
+    return write_csv(tmp_path_factory.mktemp("data") / "fer.csv", SYNTHETIC_ROWS)
 
 
 @pytest.fixture(scope="session")
@@ -105,16 +138,3 @@ def converted(tmp_path_factory: pytest.TempPathFactory, trained_run: Path, synth
 
 
 requires_real_data = pytest.mark.skipif(not REAL_DATA.exists(), reason=f"{REAL_DATA} not present")
-
-
-def rendered_unit(template: Path, app_dir: Path) -> tuple[str, str]:
-    """systemd-analyze and a unit file's text as install-pi.sh renders it for `app_dir` (a venv there whose
-    python is this one); skips the test where systemd-analyze is not installed."""
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze not installed")
-    python = app_dir / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.symlink_to(sys.executable)
-    text = template.read_text().replace("@USER@", "root").replace("@APP_DIR@", str(app_dir))
-    return analyze, text.replace("@VENV@", str(python.parent.parent))

@@ -139,8 +139,8 @@ def add_target_options(fit: argparse._ArgumentGroup, defaults: TrainConfig) -> N
         "--teacher",
         type=Path,
         metavar="DIR",
-        help="a converted model folder that teaches on every augmented batch, judging the very view the student"
-        " sees (its int8 model when it has one); instead of --soft-labels",
+        help="a converted model folder (or one .tflite file in it) that teaches on every augmented batch, judging"
+        " the very view the student sees (a folder's int8 model when it has one); instead of --soft-labels",
     )
     fit.add_argument(
         "--distill-weight",

@@ -23,7 +23,10 @@ from train.data import Dataset
 
 
 def teacher_contract(path: Path) -> Contract:
-    """A teacher's contract: beside a .keras model, or in a converted folder (or beside its .tflite)."""
+    """A teacher's contract: beside a .keras model, or in a converted folder (or beside its .tflite). A missing
+    path is named itself, not the contract.json its parent folder lacks."""
+    if not path.exists():
+        raise UserError(f"{path}: no such model folder or file")
     return Contract.load(path if path.is_dir() else path.parent)
 
 

@@ -110,9 +110,11 @@ def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path
     return identity
 
 
-def _folder_sha256(folder: Path) -> str:
-    """The converted folder's identity: its contract, which lists every model file's sha256."""
-    return file_sha256(Path(folder) / CONTRACT_FILENAME)
+def _folder_sha256(model: Path) -> str:
+    """A converted folder's identity, or that of the folder a .tflite model lies in: its contract, which lists
+    every model file's sha256 (the path, which names the file, is in the identity too)."""
+    folder = Path(model) if Path(model).is_dir() else Path(model).parent
+    return file_sha256(folder / CONTRACT_FILENAME)
 
 
 def _shown(value: Any) -> str:

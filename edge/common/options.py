@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 from collections.abc import Callable
 from importlib import metadata
 from typing import NamedTuple, NoReturn
@@ -234,3 +235,23 @@ def topic_prefix(text: str) -> str:
 
 
 topic_prefix.__name__ = "topic prefix"
+
+
+def slug(text: str) -> str:
+    """A name that is safe in a topic level and a Home Assistant id: letters, digits, - and _."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
+
+
+def device_name(text: str) -> str:
+    """`--device-name`: used as given in the topics and Home Assistant ids, so a name they could not hold is
+    refused rather than changed (`küche` and `k.che` would both have become `k_che`, sharing topics)."""
+    if slug(text) != text:
+        suggestion = f"; e.g. {slug(text)[:80]!r}" if slug(text) else ""
+        raise argparse.ArgumentTypeError(
+            f"{text[:80]!r}: letters, digits, - and _ only (it names the MQTT topics and Home Assistant ids)"
+            + suggestion
+        )
+    return text
+
+
+device_name.__name__ = "device name"

@@ -5,7 +5,7 @@
 #
 #   edge/deploy/install-pi.sh [--dry-run] [--service [NAME]] [--mqtt] [--no-apt] [--yunet] [--venv DIR]
 #
-#   --dry-run   print what would be run, change nothing
+#   --dry-run   print what would be run (and the unit it would write), change nothing
 #   --service   also install and start the systemd unit (edge/deploy/fer-edge.service); its options
 #               (--serve, --mqtt, ...) go in fer-edge.env beside edge/, created once from edge/deploy/fer-edge.env
 #   --service NAME  one service per camera: install the template fer-edge@.service and start fer-edge@NAME, whose
@@ -29,6 +29,10 @@ YUNET_OPENCV=opencv-python-headless==4.10.0.84
 UNIT=/etc/systemd/system/fer-edge.service
 ENV_FILE=$APP_DIR/fer-edge.env
 CAMERA=""  # --service NAME: one instance of the fer-edge@ template
+UNIT_PREFIX=fer-edge@ UNIT_SUFFIX=.service
+# What a folder named in a unit may hold: systemd splits ExecStart= at spaces and expands % and $ itself, and the
+# unit is rendered with sed (| and & are its own)
+SAFE_PATH='^/[A-Za-z0-9._/+-]*$'
 
 say() { echo "install-pi: $*"; }
 fail() { echo "install-pi: error: $*" >&2; exit 1; }
@@ -48,6 +52,9 @@ while [ $# -gt 0 ]; do
       if [ $# -ge 2 ] && [ "${2#-}" = "$2" ]; then
         [[ $2 =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
           || fail "--service $2: a camera's name is letters, digits, - and _ (it names the service, file and topics)"
+        # systemd's unit names are at most 255 bytes, and this one is fer-edge@NAME.service
+        [ ${#2} -le $((255 - ${#UNIT_PREFIX} - ${#UNIT_SUFFIX})) ] \
+          || fail "--service ${2:0:40}...: a camera's name is at most $((255 - ${#UNIT_PREFIX} - ${#UNIT_SUFFIX})) characters (systemd's limit for $UNIT_PREFIX""NAME$UNIT_SUFFIX)"
         CAMERA=$2
         shift
       fi
@@ -55,12 +62,19 @@ while [ $# -gt 0 ]; do
     --mqtt) MQTT=1 ;;
     --no-apt) APT=0 ;;
     --yunet) YUNET=1 ;;
-    --venv) [ $# -ge 2 ] || fail "--venv needs a folder"; VENV=$2; shift ;;
+    --venv) [ $# -ge 2 ] || fail "--venv needs a folder"; VENV=$(realpath -m -- "$2"); shift ;;  # the unit needs it absolute
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown option $1 (see --help)" ;;
   esac
   shift
 done
+
+if [ "$SERVICE" = 1 ]; then
+  for folder in "$APP_DIR" "$VENV"; do
+    [[ $folder =~ $SAFE_PATH ]] \
+      || fail "$folder: a service's folders may hold only letters, digits and . _ - + / (systemd splits its command at spaces); move it, e.g. to ~/fer-edge"
+  done
+fi
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -127,6 +141,7 @@ fi
 
 if [ "$SERVICE" = 1 ]; then
   user=${SUDO_USER:-$(id -un)}
+  group=$(id -gn "$user")
   unit_source=$DEPLOY_DIR/fer-edge.service env_source=$DEPLOY_DIR/fer-edge.env service=fer-edge
   results=$APP_DIR/results/fer-edge.jsonl
   if [ -n "$CAMERA" ]; then  # one instance of the template per camera, each with its own env file
@@ -134,17 +149,20 @@ if [ "$SERVICE" = 1 ]; then
     unit_source=$DEPLOY_DIR/fer-edge@.service env_source=$DEPLOY_DIR/fer-edge-camera.env
     results=$APP_DIR/results/$CAMERA.jsonl
   fi
-  run mkdir -p "$APP_DIR/results" "$(dirname "$ENV_FILE")"
+  # Owned by the service's user, also under sudo: the service writes its results there, and the user edits the env
+  run install -d -o "$user" -g "$group" "$APP_DIR/results" "$(dirname "$ENV_FILE")"
   if [ -f "$ENV_FILE" ]; then
     say "keeping your $ENV_FILE"
   else
-    run install -m 600 "$env_source" "$ENV_FILE"  # 600: it may hold a token, a broker's or a camera's password
+    # 600: it may hold a token, a broker's or a camera's password
+    run install -m 600 -o "$user" -g "$group" "$env_source" "$ENV_FILE"
   fi
+  render_unit() { sed -e "s|@USER@|$user|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@VENV@|$VENV|g" "$unit_source"; }
   if [ "$DRY_RUN" = 1 ]; then
-    echo "+ write $UNIT from $unit_source (User=$user, WorkingDirectory=$APP_DIR)"
+    echo "+ write $UNIT from $unit_source:"
+    render_unit | sed 's/^/    /'
   else
-    sed -e "s|@USER@|$user|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@VENV@|$VENV|g" "$unit_source" \
-      | $SUDO tee "$UNIT" >/dev/null || fail "could not write $UNIT"
+    render_unit | $SUDO tee "$UNIT" >/dev/null || fail "could not write $UNIT"
   fi
   run $SUDO systemctl daemon-reload
   run $SUDO systemctl enable --now "$service.service"

@@ -75,7 +75,8 @@ class Detector(ABC):
         """The detection frame: resized first, so a colour frame is converted (if at all) at the small size."""
         scale = self.scale_for(frame.shape[1])
         if scale != 1.0:
-            size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
+            # At least 1 pixel each way: a 4000x1 strip would round to 320x0, which OpenCV's resize asserts on.
+            size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         colour = self.color and frame.ndim == 3 and frame.shape[2] >= 3  # (H, W, 1) is grayscale too
         return (frame if colour else to_gray(frame)), scale
@@ -86,7 +87,10 @@ class Detector(ABC):
 
     def detect_downscaled(self, small: np.ndarray, scale: float) -> np.ndarray:
         """Detect on a frame already passed through `downscale` (the pipeline shares it with the tracker)."""
-        boxes = self.find(small, self.min_side(scale))
+        min_side = self.min_side(scale)
+        if min(small.shape[:2]) < min_side:  # no face of the minimum size fits (and YuNet misbehaves on tiny inputs)
+            return NO_BOXES
+        boxes = self.find(small, min_side)
         if len(boxes) == 0:
             return NO_BOXES
         return np.round(np.asarray(boxes, dtype=np.float64) / scale).astype(np.int32)

@@ -42,9 +42,14 @@ def check_opencv(
     `has_yunet`: for tests, default this cv2)."""
     version = cv2.__version__ if version is None else version
     has_yunet = hasattr(cv2, "FaceDetectorYN") if has_yunet is None else has_yunet
-    if opencv_version(version) < MIN_OPENCV or not has_yunet:
-        wanted = ".".join(map(str, MIN_OPENCV))
+    wanted = ".".join(map(str, MIN_OPENCV))
+    if opencv_version(version) < MIN_OPENCV:
         raise UserError(f"{needed_by} needs OpenCV >= {wanted} with FaceDetectorYN (this is {version}): {UPGRADE}")
+    if not has_yunet:  # new enough, built without it: pinning the 4.10 wheel would be a downgrade
+        raise UserError(
+            f"{needed_by} needs OpenCV's FaceDetectorYN, which this OpenCV {version} lacks (a build without its dnn"
+            f" module): pip install opencv-python-headless (>= {wanted}) in the venv, or use --detector haar"
+        )
 
 
 def check_model(path: Path = MODEL) -> None:
@@ -101,6 +106,7 @@ class YuNetDetector(Detector):
         _, faces = self.net.detect(image)
         if faces is None or len(faces) == 0:
             return NO_BOXES
-        boxes = square(faces[:, :4].astype(np.float64))
+        boxes = faces[:, :4].astype(np.float64)
+        boxes = square(boxes[np.isfinite(boxes).all(axis=1)])  # YuNet has returned infinite and NaN boxes
         boxes = boxes[(boxes[:, 2] >= min_side) & ((boxes[:, 2] <= max_side) | (max_side == 0))]
         return np.round(boxes).astype(np.int32).reshape(-1, 4)

@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import queue
-import re
 import socket
 import sys
 import threading
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, version
+from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, slug, version
 from edge.outputs import mood
 from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents, dominant
@@ -60,12 +59,8 @@ INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge
 
 
 def default_device() -> str:
+    """The host name, other characters than letters, digits, - and _ as _ (`pi.local`: `pi_local`)."""
     return slug(socket.gethostname()) or "fer-edge"
-
-
-def slug(text: str) -> str:
-    """A name that is safe in a topic level and a Home Assistant id."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")
 
 
 def password_for(url: MqttUrl, password_file: str | None, environ: os._Environ | dict[str, str]) -> MqttUrl:
@@ -121,7 +116,7 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
                          "value_template": "{{ value_json.people }}", **room}  # fmt: skip
     configs = {
         f"{ha_prefix}/sensor/{device}_{key}/config": {**sensor, "unique_id": f"fer_edge_{device}_{key}",
-                                                      "object_id": f"{device}_{key}"}
+                                                      **entity_id("sensor", f"{device}_{key}")}
         for key, sensor in sensors.items()
     }  # fmt: skip
     if "snapshot" not in topics:  # --mqtt-no-snapshots: no picture goes to the broker, so no image entity
@@ -129,9 +124,15 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
     configs[f"{ha_prefix}/image/{device}_snapshot/config"] = {
         "name": "Latest face", "icon": "mdi:face-recognition", "image_topic": topics["snapshot"],
         "content_type": "image/jpeg", **available, "unique_id": f"fer_edge_{device}_snapshot",
-        "object_id": f"{device}_snapshot",
+        **entity_id("image", f"{device}_snapshot"),
     }  # fmt: skip
     return configs
+
+
+def entity_id(domain: str, name: str) -> dict[str, str]:
+    """The entity id Home Assistant gives a discovered entity: `default_entity_id` (DOMAIN.NAME) since 2025.10,
+    which replaces `object_id` (ignored from 2026.4); `object_id` stays for older Home Assistant."""
+    return {"default_entity_id": f"{domain}.{name}", "object_id": name}
 
 
 def packet_size(topic: str, body: bytes) -> int:

@@ -20,12 +20,12 @@ from edge.common.timing import StageTimes
 from edge.contract import IDENTITY
 from edge.detectors.base import DetectorConfig, check_image, to_gray
 from edge.detectors.registry import make_detector, resolve
-from edge.detectors.roi import recover, redetect
 from edge.detectors.worker import DetectionWorker, Job
 from edge.frames import Face
 from edge.model_folder import resolve_model
 from edge.pipeline.align import EyeLevel
 from edge.pipeline.crop import cut_rotated
+from edge.pipeline.redetect import recover, redetect
 from edge.pipeline.tracker import Track, Tracker
 
 ALIGN_NO_DETECT = "--align-eyes turns detected faces level by their eyes; --no-detect detects none (give one of them)"

@@ -15,8 +15,9 @@ from itertools import count
 import cv2
 import numpy as np
 
+from edge.common.boxes import MIN_IOU, iou
+
 MIN_MATCH_SCORE = 0.5
-MIN_IOU = 0.3
 
 
 @dataclass
@@ -26,14 +27,6 @@ class Track:
     template: np.ndarray | None = None  # the face at detection resolution, for following
     probabilities: np.ndarray | None = None
     angle: float = 0.0  # the face's roll when last measured (--align-eyes), kept while it is followed
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 class Tracker:

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from edge.frames import Frame
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 _END = object()
 WAITING = object()  # what a live source yields while no frame comes (a network camera reconnecting)
+_LEFT_INSIDE: list[threading.Thread] = []  # reader threads that `stop` left inside a stalled driver call
 
 
 @dataclass
@@ -114,9 +116,25 @@ class ThreadedReader:
                 return
             yield item
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 2) -> None:
+        """Stop, waiting at most `wait` seconds for the thread; one still inside a driver call is left to finish
+        it (see `exit_status`)."""
         self.stopped.set()
-        self.thread.join(timeout=2)
+        self.thread.join(timeout=wait)
+        if self.thread.is_alive():
+            _LEFT_INSIDE.append(self.thread)
+
+
+def exit_status(code: int) -> int:
+    """A command's exit status, after its outputs are written and closed. When a reader thread is still inside a
+    stalled driver call (a network camera's read, which FFmpeg ends only at its 5 s time-out), the process exits
+    here at once (os._exit, after flushing stdout and stderr): Python's normal exit would tear OpenCV down under
+    that thread and abort."""
+    if any(thread.is_alive() for thread in _LEFT_INSIDE):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def quiet_ffmpeg() -> None:

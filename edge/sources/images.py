@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +10,12 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
+from edge.common.limits import limit_text
 from edge.common.quiet import quiet_stderr
 from edge.frames import Frame
 from edge.sources.base import IMAGE_SUFFIXES, Source, SourceOptions
 
 DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "astronaut.jpg"
-# The largest image or video frame decoded: a 415 KB PNG of 20000x20000 takes 2.4 GB, and a Pi has 1-8 GB.
-MAX_IMAGE_PIXELS = 50_000_000
-# OpenCV reads this when it first decodes an image and refuses (cv2.error) a larger header before allocating.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
 
 def _numbered(images: Iterator[np.ndarray], name: str, started: float) -> Iterator[Frame]:
@@ -51,11 +47,12 @@ def open_images(paths: list[Path], name: str) -> Source:
 
 
 def read_image(path: Path) -> np.ndarray | None:
-    """The image as BGR, or None when it cannot be read or is over MAX_IMAGE_PIXELS (refused from its header)."""
+    """The image as BGR, or None when it cannot be read or is over the decode cap (refused from its header,
+    edge/common/limits.py)."""
     try:
         with quiet_stderr():  # libjpeg and libpng print their warnings on fd 2 themselves (a cut file)
             return cv2.imread(str(path), cv2.IMREAD_COLOR)
-    except cv2.error:  # over OPENCV_IO_MAX_IMAGE_PIXELS
+    except cv2.error:  # over OPENCV_IO_MAX_IMAGE_PIXELS, set before cv2 loaded
         return None
 
 
@@ -70,7 +67,7 @@ def unreadable(path: Path) -> str:
         with quiet_stderr():
             cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
     except cv2.error:
-        return f"not read: over the {MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit for an image"
+        return f"not read: over {limit_text()} for an image"
     return "not a readable image"
 
 

@@ -6,17 +6,27 @@ never blocks the frame loop; the loop sees `WAITING` every `POLL_S` while no fra
 stream drops, the thread reconnects with capped exponential backoff (`RECONNECT_FIRST_S` doubling up to
 `RECONNECT_MAX_S`), counting `reconnects` and `lost_seconds` for the run summary. The URL is only ever shown
 through `redact_url`, so a camera's password never reaches a log, a summary, JSONL, the page or MQTT.
+
+A hostile or broken camera cannot take the memory of a Pi: frames over the 50 MP cap (edge/common/limits.py)
+are refused from the stream's header when it opens and each time it reopens (OpenCV scales a frame that grows
+mid-stream to the size the stream opened with), and no single allocation inside FFmpeg may exceed
+`MAX_ALLOC_BYTES`, which bounds one MJPEG part that claims gigabytes (FFmpeg would buffer it whole until the
+read time-out: 1.2 GB in 5 s on loopback).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import threading
 import time
 from collections.abc import Iterator
 
 import cv2
 
 from edge.common.errors import UserError
+from edge.common.limits import MAX_IMAGE_PIXELS, limit_text, over_limit
 from edge.common.urls import redact_url, unescaped_password
 from edge.frames import Frame
 from edge.sources.base import _END, WAITING, Source, SourceOptions, ThreadedReader, quiet_ffmpeg
@@ -29,6 +39,33 @@ RECONNECT_MAX_S = 2.0  # the longest wait between tries (a refused try costs not
 POLL_S = 0.25  # how often the frame loop gets a WAITING while no frame comes (so Ctrl-C stops it)
 CAPTURE_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 USER_OPTIONS = os.environ.get(CAPTURE_OPTIONS)  # the user's own, before this module sets it
+# FFmpeg's largest single allocation: a BGRA frame at the pixel cap (OpenCV's BGR copy of a frame at the cap is
+# one 150 MB block), so frames within the cap decode and one MJPEG part stops growing there.
+MAX_ALLOC_BYTES = 4 * MAX_IMAGE_PIXELS
+
+
+@functools.cache
+def cap_ffmpeg_allocations() -> bool:
+    """Set FFmpeg's `av_max_alloc` in the libavutil this OpenCV loaded (found in /proc/self/maps, so Linux only:
+    elsewhere nothing changes and False is returned)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/libavutil" in line}
+    except OSError:
+        return False
+    for path in sorted(paths):
+        try:
+            ctypes.CDLL(path).av_max_alloc(ctypes.c_size_t(MAX_ALLOC_BYTES))
+        except (OSError, AttributeError):
+            continue
+        return True
+    return False
+
+
+def size_problem(capture: cv2.VideoCapture) -> str | None:
+    """Why the stream's frames are refused (over the pixel cap, from its header), or None."""
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    return f"{width}x{height} frames are over {limit_text()}" if over_limit(width, height) else None
 
 
 def capture_options(url: str, transport: str, current: str | None) -> str | None:
@@ -44,6 +81,7 @@ def capture_options(url: str, transport: str, current: str | None) -> str | None
 def open_capture(url: str, transport: str) -> cv2.VideoCapture | None:
     """The stream opened through FFmpeg with the time-outs, or None when it cannot be (nothing printed)."""
     quiet_ffmpeg()  # also keeps FFmpeg from logging the URL, credentials and all
+    cap_ffmpeg_allocations()
     options = capture_options(url, transport, USER_OPTIONS)
     if options:
         os.environ[CAPTURE_OPTIONS] = options  # OpenCV reads it at each open
@@ -65,27 +103,37 @@ def open_capture(url: str, transport: str) -> cv2.VideoCapture | None:
 
 class NetworkReader(ThreadedReader):
     """The capture thread: reads frames, and on a drop reconnects with backoff until it is stopped. It owns
-    the capture (releases it itself), so stopping never waits for a stalled network call."""
+    the capture (releases it itself), so stopping never waits for a stalled network call.
+
+    The time without frames (`lost_seconds`) runs from the last frame before a drop (a read that fails or times
+    out) to the first frame after it, or to the stop when the camera has not come back by then."""
 
     def __init__(self, url: str, transport: str, capture: cv2.VideoCapture, source: Source) -> None:
         self.url, self.transport, self.capture, self.source = url, transport, capture, source
+        self.lock = threading.Lock()  # guards the two below and the source's counters (the thread and stop)
+        self.last_frame = time.monotonic()  # when the last frame came (or the stream opened)
+        self.lost_since: float | None = None  # the start of the outage in progress, if any
         super().__init__(lambda: None, live=True)
 
     def _run(self) -> None:
-        lost_since = None
         try:
             while not self.stopped.is_set():
                 ok, image = self.capture.read() if self.capture is not None else (False, None)
                 if ok and image is not None:
-                    if lost_since is not None:
-                        self.source.reconnects += 1
-                        self.source.lost_seconds += time.monotonic() - lost_since
-                        lost_since = None
+                    with self.lock:
+                        self.last_frame = time.monotonic()
+                        if self.lost_since is not None:
+                            self.source.reconnects += 1
+                            self.source.lost_seconds += self.last_frame - self.lost_since
+                            self.lost_since = None
                     self._put(image)
                     continue
-                lost_since = lost_since if lost_since is not None else time.monotonic()
+                with self.lock:  # the frames stopped at the last one, not when the read gave up on them
+                    self.lost_since = self.last_frame if self.lost_since is None else self.lost_since
                 self._release()
                 self.capture = self._reconnect()
+                if self.error:
+                    break
         except Exception as exc:  # a driver error ends the stream; the main thread reports it
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -98,6 +146,10 @@ class NetworkReader(ThreadedReader):
         while not self.stopped.wait(delay):
             capture = open_capture(self.url, self.transport)
             if capture is not None:
+                self.error = size_problem(capture)  # the camera now sends frames over the cap: the run ends
+                if self.error:
+                    capture.release()
+                    return None
                 return capture
             delay = min(delay * 2, RECONNECT_MAX_S)
         return None
@@ -108,16 +160,27 @@ class NetworkReader(ThreadedReader):
             self.capture = None
 
     def stop(self) -> None:
-        """Stop and wait for the thread: at once when it waits to reconnect or a frame is due, at worst a
-        time-out when it is inside a stalled network call. (A thread still inside FFmpeg when Python exits
-        would abort the process.)"""
-        self.stopped.set()
-        self.thread.join(timeout=max(OPEN_TIMEOUT_S, READ_TIMEOUT_S) + 1)
+        """Stop at once: the thread ends by itself when it waits to reconnect or a frame is due; one inside a
+        stalled network call is left to FFmpeg's time-out (`exit_status` then ends the process without waiting).
+        An outage still open counts up to now."""
+        stopping = time.monotonic()
+        super().stop(wait=POLL_S)
+        with self.lock:
+            if self.lost_since is not None:
+                self.source.lost_seconds += stopping - self.lost_since
+                self.lost_since = None
+
+
+def lower_scheme(url: str) -> str:
+    """The URL with its scheme in lower case: FFmpeg's protocol names are, and `RTSP://` would open nothing."""
+    scheme, separator, rest = url.partition("://")
+    return scheme.lower() + separator + rest
 
 
 def open_network(url: str, options: SourceOptions | None = None) -> Source:
     """A live network stream; a UserError (naming the redacted URL) when it cannot be opened at all."""
     options = options or SourceOptions()
+    url = lower_scheme(url)
     name = redact_url(url)
     capture = open_capture(url, options.rtsp_transport)
     if capture is None:
@@ -127,6 +190,10 @@ def open_network(url: str, options: SourceOptions | None = None) -> Source:
             f"{name}: cannot be opened (no answer within {OPEN_TIMEOUT_S:g} s, a wrong path or credentials,"
             " or a format FFmpeg does not read)"
         )
+    problem = size_problem(capture)
+    if problem:
+        capture.release()
+        raise UserError(f"{name}: {problem}")
     source = Source(name, iter(()))
     reader = NetworkReader(url, options.rtsp_transport, capture, source)
     started = time.monotonic()

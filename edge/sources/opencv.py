@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
+from edge.common.limits import limit_text, over_limit
 from edge.frames import Frame
 from edge.sources.base import Source, ThreadedReader, quiet_ffmpeg
-from edge.sources.images import MAX_IMAGE_PIXELS
 
 MAX_BAD_IN_A_ROW = 300  # undecodable frames skipped in a row before a video counts as ended (10 s at 30 FPS)
 
@@ -88,7 +88,7 @@ def open_video(path: Path) -> Source:
         capture.release()
         raise UserError(f"{path}: cannot be opened as a video")
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    if width * height > MAX_IMAGE_PIXELS:  # each decoded frame would take more memory than a Pi has
+    if over_limit(width, height):  # each decoded frame would take more memory than a Pi has
         capture.release()
-        raise UserError(f"{path}: {width}x{height} frames are over the {MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit")
+        raise UserError(f"{path}: {width}x{height} frames are over {limit_text()}")
     return _capture_source(capture, path.name, live=False)

@@ -47,6 +47,7 @@ def happy_probability(path: Path, detector: str) -> float:
         return largest(pipeline.process(cv2.imread(str(path)))).probabilities["Happy"]
 
 
+@pytest.mark.slow
 def test_real_faces_scores_every_detector_counts_misses_and_fills_its_readme_block(tmp_path: Path) -> None:
     folder = photo_folder(tmp_path / "mine")
     (folder / "README.md").write_text("# My photos\n\n- Credit: astronaut copies (NASA, public domain)\n")
@@ -146,6 +147,7 @@ def test_an_absent_folder_is_skipped_with_its_reason(tmp_path: Path) -> None:
     assert results["real_faces"] is None and results["verdicts"] == [] and results["plots"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 @pytest.mark.skipif(not REAL_FACES.is_dir(), reason=f"{REAL_FACES} not present")
 def test_the_london_set_is_scored_whole(tmp_path: Path) -> None:

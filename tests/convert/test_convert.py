@@ -145,6 +145,7 @@ def test_bad_data_rows_are_refused(tmp_path: Path, trained_run: Path) -> None:
     assert error_lines(result.stderr)[-1] == f"convert: error: {bad} line 2: 3 pixel values, expected 2304"
 
 
+@pytest.mark.slow
 def test_model_card_is_written_from_the_run_and_report(tmp_path: Path, converted: Path, trained_run: Path,
                                                        synthetic_csv: Path) -> None:  # fmt: skip
     models = tmp_path / "models"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import grp
+import itertools
+import os
+import pwd
 import shlex
 import shutil
 import subprocess
@@ -11,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import build_parser
-from tests.conftest import ROOT, rendered_unit
+from tests.conftest import ROOT
 
 SCRIPT = ROOT / "edge" / "deploy" / "install-pi.sh"
 UNIT = ROOT / "edge" / "deploy" / "fer-edge.service"
@@ -27,11 +31,38 @@ def test_install_script_is_shellcheck_clean() -> None:
     assert result.returncode == 0, result.stdout
 
 
-def dry_run(tmp_path: Path, *args: str, leave_out: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """install-pi.sh --dry-run from a copy of edge/ in tmp_path (the script works beside its edge/ folder)."""
+def dry_run(
+    tmp_path: Path, *args: str, leave_out: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """install-pi.sh --dry-run from a copy of edge/ in tmp_path (the script works beside its edge/ folder), run
+    in tmp_path with `env` on top of this environment."""
     shutil.copytree(ROOT / "edge", tmp_path / "edge", ignore=shutil.ignore_patterns("__pycache__", *leave_out))
     script = tmp_path / "edge" / "deploy" / "install-pi.sh"
-    return subprocess.run(["bash", str(script), "--dry-run", *args], capture_output=True, text=True)
+    return subprocess.run(["bash", str(script), "--dry-run", *args], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def owner() -> str:
+    """The options install-pi.sh gives `install` for the service's user (sudo's caller, else whoever runs it)."""
+    user = os.environ.get("SUDO_USER") or pwd.getpwuid(os.getuid()).pw_name
+    return f"-o {user} -g {grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name}"
+
+
+def rendered_unit(app_dir: Path, venv: Path, *args: str) -> tuple[str, str]:
+    """systemd-analyze and the unit file install-pi.sh --dry-run --no-apt ARGS shows it would write for a copy of
+    edge/ in `app_dir`, with a virtual environment at `venv` whose python is this one (systemd checks that it
+    exists); skips the test where systemd-analyze is not installed."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    result = dry_run(app_dir, "--no-apt", *args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("+ write /etc/systemd/system/")) + 1
+    unit = itertools.takewhile(lambda line: line.startswith("    "), lines[start:])
+    return analyze, "\n".join(line[4:] for line in unit) + "\n"
 
 
 def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
@@ -46,7 +77,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert "--detector yunet" not in out and "opencv-python-headless" not in out
     assert "systemctl enable --now fer-edge.service" in out
     assert "-m pip install --quiet paho-mqtt>=2,<3" in out
-    assert f"+ install -m 600 {tmp_path / 'edge' / 'deploy' / 'fer-edge.env'} {tmp_path / 'fer-edge.env'}" in out
+    env_source, env_file = tmp_path / "edge" / "deploy" / "fer-edge.env", tmp_path / "fer-edge.env"
+    assert f"+ install -m 600 {owner()} {env_source} {env_file}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edge"]  # no venv, no results folder
 
 
@@ -100,7 +132,7 @@ def test_environment_file_examples_are_valid_edge_options() -> None:
 
 
 def test_rendered_unit_passes_systemd_verify(tmp_path: Path) -> None:
-    analyze, text = rendered_unit(UNIT, tmp_path)
+    analyze, text = rendered_unit(tmp_path, tmp_path / ".venv", "--service")
     unit = tmp_path / "fer-edge.service"
     unit.write_text(text)
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from edge import Pipeline
-from edge.pipeline.tracker import iou
+from edge.common.boxes import iou
 from edge.sources.images import demo_frames
 from tests.conftest import ROOT, error_lines, run_module
 

@@ -116,6 +116,7 @@ def test_sigterm_stops_a_run_stuck_reconnecting(server: RtspServer, tmp_path: Pa
     assert result["stopped"] == "interrupted" and result["frames"] == len(records(jsonl))
 
 
+@pytest.mark.slow
 def test_reads_another_fer_edge_live_view(tmp_path: Path) -> None:
     port = free_port()
     upstream = EdgeProcess("--source", "demo", "--loop", "--serve", str(port), "--quiet")

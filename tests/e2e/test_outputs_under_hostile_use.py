@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.common.limits import OPENCV_CAP
 from edge.sources.images import demo_frames
 from tests.conftest import ROOT, run_module, subprocess_env
 from tests.e2e.test_edge_stops import EDGE, count_frames, edge, edge_into_fifo, hidden, one_error_line
@@ -289,6 +290,26 @@ def test_an_image_over_the_size_cap_is_refused_from_its_header(tmp_path: Path) -
     result = edge("--source", str(photos), "--quiet")
     assert result.returncode == 0 and result.stderr == ""
     assert "1 frames, " in result.stdout and "skipped 1 unreadable: big.png" in result.stdout
+
+
+def test_a_one_pixel_high_strip_in_a_folder_costs_no_other_image(tmp_path: Path) -> None:
+    """D17: a 4000x1 image crashed every detector with a traceback, losing the folder's run and its summary."""
+    photos, summary = tmp_path / "photos", tmp_path / "summary.json"
+    photos.mkdir()
+    assert cv2.imwrite(str(photos / "a_strip.png"), np.zeros((1, 4000, 3), np.uint8))
+    shutil.copy(ROOT / "edge" / "assets" / "astronaut.jpg", photos / "b_photo.jpg")
+    result = edge("--source", str(photos), "--quiet", "--summary-json", str(summary))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    written = json.loads(summary.read_text())
+    assert written["frames"] == 2 and written["faces"] == 1
+
+
+def test_the_image_size_cap_holds_in_a_shell_that_never_set_opencvs_variable(tmp_path: Path) -> None:
+    """D16: OpenCV reads OPENCV_IO_MAX_IMAGE_PIXELS once, when cv2 loads; edge sets it before its first cv2
+    import, so a user's shell (which lacks the variable this test process inherited) gets the cap too."""
+    big = huge_png(tmp_path / "big.png")
+    result = run_module("edge", "--source", str(big), timeout=300, unset=(OPENCV_CAP,))
+    assert one_error_line(result) == f"edge: error: {big}: not read: over the 50-megapixel limit for an image"
 
 
 def test_a_video_over_the_size_cap_is_refused_before_a_frame_is_decoded(tmp_path: Path) -> None:

@@ -82,9 +82,11 @@ def test_messages_match_the_jsonl(tmp_path: Path, broker: Broker, subscriber: Su
     assert sensor["state_topic"] == f"{BASE}/state" and sensor["availability_topic"] == f"{BASE}/available"
     assert sensor["unique_id"] == f"fer_edge_{DEVICE}_dominant_emotion" and sensor["device"]["identifiers"]
     assert configs[f"homeassistant/sensor/{DEVICE}_faces/config"]["value_template"] == "{{ value_json.faces | count }}"
+    assert sensor["default_entity_id"] == f"sensor.{DEVICE}_dominant_emotion"
     assert "mqtt: broker" in result.stdout and "dropped 0" in result.stdout
 
 
+@pytest.mark.slow
 def test_broker_restart_mid_run_the_run_survives_and_messages_resume(broker: Broker) -> None:
     edge = EdgeProcess(
         "--source", "demo", "--loop", "--max-frames", "1000000", "--quiet", "--mqtt", url(broker),
@@ -110,6 +112,7 @@ def test_broker_restart_mid_run_the_run_survives_and_messages_resume(broker: Bro
     assert "mqtt: broker" in out and "connects 2" in out
 
 
+@pytest.mark.slow
 def test_kill_9_makes_the_broker_say_offline(broker: Broker, subscriber: Subscriber) -> None:
     edge = EdgeProcess("--source", "demo", "--loop", "--quiet", "--mqtt", url(broker), "--device-name", DEVICE)
     try:
@@ -210,3 +213,8 @@ def test_discovery_configs_name_their_device_and_availability() -> None:
     ]
     ids = {c["unique_id"] for c in configs.values()}
     assert len(ids) == 7 and all(c["device"]["identifiers"] == ["fer_edge_pi"] for c in configs.values())
+    # D27: Home Assistant 2025.10 replaced object_id with default_entity_id (object_id stops working in 2026.4)
+    assert {c["default_entity_id"]: c["object_id"] for c in configs.values()} == {
+        f"{domain}.pi_{key}": f"pi_{key}" for domain, key in [("image", "snapshot")] + [
+            ("sensor", key) for key in ("dominant_emotion", "faces", "faces_now", "mood_happy", "people", "room_mood")]
+    }  # fmt: skip

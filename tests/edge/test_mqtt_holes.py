@@ -151,6 +151,20 @@ def test_a_70000_character_prefix_or_device_name_is_one_line() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "suggestion"),
+    [("küche", "; e.g. 'k_che'"), ("k.che", "; e.g. 'k_che'"), ("Living Room", "; e.g. 'Living_Room'"),
+     ("a/b", "; e.g. 'a_b'"), ("a+b", "; e.g. 'a_b'"), ("...", "")],
+)  # fmt: skip
+def test_a_device_name_the_topics_cannot_hold_is_refused_not_changed(value: str, suggestion: str) -> None:
+    """D26: such names were changed without a word (küche and k.che both became k_che, sharing topics)."""
+    line = parse_error("--mqtt", "mqtt://127.0.0.1:1", "--device-name", value)
+    assert line == (
+        f"python -m edge: error: argument --device-name: {value!r}: letters, digits, - and _ only (it names the MQTT"
+        f" topics and Home Assistant ids){suggestion} (see --help)"
+    )
+
+
+@pytest.mark.parametrize(
     ("value", "message"),
     [("#", "'#': the topic prefix may not hold + or # (wildcards)"), ("", "'': the topic prefix is empty")],
 )

@@ -13,7 +13,7 @@ import pytest
 
 from edge.classifier import Classifier
 from edge.contract import Contract
-from edge.model_folder import resolve_model
+from edge.model_folder import DEFAULT_MODEL_DIR, INT8_FILE, resolve_model
 from tests.conftest import error_lines, run_module
 from train.augment import AugmentConfig, FerBatches
 from train.distill import BatchTeacher
@@ -69,3 +69,28 @@ def test_teacher_and_soft_labels_together_are_one_line(converted: Path, syntheti
     assert result.returncode == 2
     [line] = error_lines(result.stderr)
     assert "--teacher and --soft-labels" in line
+
+
+@pytest.mark.slow
+def test_a_teachers_tflite_file_teaches_like_its_folder(synthetic_csv: Path, tmp_path: Path) -> None:
+    """D21: `--teacher FOLDER/model_int8.tflite` was accepted by the label check, then ended in a traceback
+    (NotADirectoryError) where the run's identity read FILE/contract.json."""
+    out = tmp_path / "student"
+    run_module(
+        "train", "--data", str(synthetic_csv), "--arch", "tiny", "--teacher", str(DEFAULT_MODEL_DIR / INT8_FILE),
+        "--epochs", "1", "--batch-size", "32", "--workers", "2", "--out", str(out), check=True,
+    )  # fmt: skip
+    assert (out / "model.keras").is_file()
+
+
+@pytest.mark.parametrize("command", ["fit", "teach"])
+def test_a_missing_teacher_is_named_itself(synthetic_csv: Path, tmp_path: Path, command: str) -> None:
+    """D28: a missing teacher path was reported as its parent folder's contract.json."""
+    missing = tmp_path / "nope"
+    if command == "teach":
+        args = ["teach", "--out", str(tmp_path / "soft.npy"), "--model", str(missing)]
+    else:
+        args = ["--teacher", str(missing), "--out", str(tmp_path / "r")]
+    result = run_module("train", *args, "--data", str(synthetic_csv))
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"train: error: {missing}: no such model folder or file"]

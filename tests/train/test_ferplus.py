@@ -43,6 +43,7 @@ def test_train_builds_an_eight_class_model_with_its_labels_in_the_contract(ferpl
     assert public["accuracy"] > 0.25  # twice chance: the stripes, Contempt's included, are being learnt
 
 
+@pytest.mark.slow
 def test_convert_and_edge_give_eight_probabilities_including_contempt(
     tmp_path: Path, ferplus_run: Path, ferplus_csv: Path
 ) -> None:
@@ -103,6 +104,7 @@ def test_soft_targets_are_the_vote_distributions(ferplus_csv: Path) -> None:
     np.testing.assert_allclose(soft[np.arange(len(labels)), (labels + 1) % 8], 2 / 9, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_soft_targets_train(tmp_path: Path, ferplus_csv: Path) -> None:
     out = tmp_path / "soft"
     run_module(

@@ -124,6 +124,7 @@ def test_convert_refuses_a_model_with_non_finite_weights(tmp_path: Path) -> None
 
 
 # convert --out a symlink to a model folder writes the folder it points to and keeps the link, now and later.
+@pytest.mark.slow
 def test_convert_out_a_symlink_swaps_the_folder_it_points_to(tmp_path: Path, untrained_model: Path) -> None:
     real = tmp_path / "real"
     write_folder(real, {FLOAT32_FILE: b"old"}, Contract("old"))

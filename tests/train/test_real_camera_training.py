@@ -130,6 +130,7 @@ def test_fine_tune_and_teach_from_a_converted_folder(converted: Path, synthetic_
     assert after >= before - 0.15
 
 
+@pytest.mark.slow
 def test_framing_is_written_into_a_converted_folder_which_stays_sealed(
     converted: Path, synthetic_csv: Path, tmp_path: Path
 ) -> None:

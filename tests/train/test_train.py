@@ -53,6 +53,7 @@ def test_saved_model_pair_and_contract_round_trip(trained_run: Path) -> None:
     np.testing.assert_allclose(model.predict(x, verbose=0), twin.predict(x, verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues(tmp_path: Path, synthetic_csv: Path) -> None:
     out = tmp_path / "run"
     args = ["--data", str(synthetic_csv), "--arch", "tiny", "--epochs", "5", "--batch-size", "32"]
@@ -73,6 +74,7 @@ def test_rerun_of_finished_run_is_refused(trained_run: Path, synthetic_csv: Path
     assert error_lines(result.stderr)[-1].endswith("already holds a finished run (model.keras); choose another --out")
 
 
+@pytest.mark.slow
 def test_evaluate_prints_metrics(trained_run: Path, synthetic_csv: Path) -> None:
     result = run_module("train", "evaluate", "--model", str(trained_run / "model.keras"), "--data", str(synthetic_csv),
                         "--json", check=True)  # fmt: skip
