@@ -17,6 +17,7 @@ from edge.model_folder import (
     REPORT_FILE,
     check_folder,
     write_folder,
+    zoo_name,
 )
 from train.data import LABEL_SOURCES
 
@@ -101,7 +102,7 @@ def _header(models: Path, contract: Contract, report: dict, sources: str, parame
     per_invoke = multiply_adds(models / INT8_FILE)
     per_face = per_invoke * (2 if contract.flip_average else 1)
     lines = [
-        f"# fer-edge model `{models.name}`: `{contract.architecture}`",
+        f"# fer-edge model `{zoo_name(models)}`: `{contract.architecture}`",
         "",
         f"Facial expression classifier for {height}x{width} {contract.color} face crops, {contract.num_classes}"
         f" classes ({', '.join(contract.labels)}). Written by `python -m convert card`; every figure below is copied",

@@ -50,10 +50,14 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model"
 # zoo model; a folder of yours with the same name is `./NAME`.
 MODEL_NAMES = {
     "default": DEFAULT_MODEL_DIR,
-    "fast": DEFAULT_MODEL_DIR.parent / "models" / "fast",
     "faceapi": DEFAULT_MODEL_DIR.parent / "models" / "faceapi",
     "vgg_wide": DEFAULT_MODEL_DIR.parent / "models" / "vgg_wide",
 }
+
+
+def zoo_name(folder: Path) -> str:
+    """A folder's name in the zoo (`default` for edge/model/), else the folder's own name."""
+    return next((name for name, path in MODEL_NAMES.items() if path.resolve() == folder.resolve()), folder.name)
 
 
 def model_location(model: str | os.PathLike | None) -> Path:

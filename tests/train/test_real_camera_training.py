@@ -148,7 +148,7 @@ def test_framing_is_written_into_a_converted_folder_which_stays_sealed(
 
 
 def test_a_zoo_name_means_the_shipped_folder_and_a_path_stays_a_path() -> None:
-    assert model_location("fast") == ROOT / "edge" / "models" / "fast"
+    assert model_location("faceapi") == ROOT / "edge" / "models" / "faceapi"
     assert model_location("default") == ROOT / "edge" / "model"
-    assert model_location("./fast") == Path("fast")
+    assert model_location("./faceapi") == Path("faceapi")
     assert model_location(None) == ROOT / "edge" / "model"
