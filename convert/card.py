@@ -224,16 +224,7 @@ def _training(
         f"- Calibration for int8: {report['calibration']}.",
         f"- Source model sha256 `{report['source_model_sha256']}`.",
         "",
-        f"The exact commands (`{recipe}`):",
-        "",
-        "```bash",
-        read_recipe(recipe).strip(),
-        "```",
-        "",
-        "## Known limits",
-        "",
-        LIMITS,
-        "",
+        *_commands_and_limits(recipe, LIMITS),
         "## Licence",
         "",
         "The model files are released with the project under the MIT licence. They were trained on FER-2013"
@@ -241,6 +232,14 @@ def _training(
         " searches; check the data set's terms before commercial use.",
         "",
     ]
+
+
+def _commands_and_limits(recipe: Path, limits: str) -> list[str]:
+    """The recipe's exact commands as a code block, then the model's known limits."""
+    return [
+        f"The exact commands (`{recipe}`):", "", "```bash", read_recipe(recipe).strip(), "```", "",
+        "## Known limits", "", limits, "",
+    ]  # fmt: skip
 
 
 def write_card(
@@ -304,16 +303,7 @@ def render_imported(models: Path, contract: Contract, recipe: Path, real_faces: 
         *checksums,
         f"- Calibration for int8: {report['calibration']}.",
         "",
-        f"The exact commands (`{recipe}`):",
-        "",
-        "```bash",
-        read_recipe(recipe).strip(),
-        "```",
-        "",
-        "## Known limits",
-        "",
-        IMPORTED_LIMITS,
-        "",
+        *_commands_and_limits(recipe, IMPORTED_LIMITS),
         "## Licence",
         "",
         f"MIT, the licence of `{source['package']}` (its notice is `{LICENSE_FILE}` in this folder).",
