@@ -152,7 +152,7 @@ def test_convert_card_on_a_float32_only_folder_is_one_line(tmp_path: Path, train
     models = tmp_path / "f32"
     run_module("convert", str(trained_run / "model.keras"), "--out", str(models), check=True)
     result = run_module("convert", "card", "--run", str(trained_run), "--model", str(models), "--recipe",
-                        str(ROOT / "train" / "recipes" / "edge_default.sh"), "--hardware", "x")  # fmt: skip
+                        str(ROOT / "train" / "recipes" / "vgg_wide.sh"), "--hardware", "x")  # fmt: skip
     assert_one_line(result, f"convert: error: {models}: converted without --data (no model_int8.tflite, no accuracy"
                             " in conversion_report.json), and the card is made of those figures; reconvert with"
                             " --data CSV first")  # fmt: skip

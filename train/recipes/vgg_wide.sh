@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The recipe behind edge/models/vgg_wide/, the shipped default until a student of face-api's network replaced it
-# (edge_default.sh); it was built into edge/model/ and moved here unchanged. Eight teachers, their ensemble's
+# The recipe behind edge/models/vgg_wide/, the shipped default until face-api's imported network replaced it
+# (faceapi.sh); it was built into edge/model/ and moved here unchanged. Eight teachers, their ensemble's
 # probabilities, one distilled student, then conversion with mirror averaging. Selection used PublicTest only.
 # It ran on one H100 with KERAS_BACKEND=jax, four trainings at a time (about 6 minutes each); the same
 # commands run on a CPU with TensorFlow, only slower (measure an epoch first).
