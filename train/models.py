@@ -98,6 +98,17 @@ def _conv_bn_relu(x: keras.KerasTensor, filters: int) -> keras.KerasTensor:
     return layers.ReLU()(x)
 
 
+def _pooled_classifier(
+    inputs: keras.KerasTensor, features: keras.KerasTensor, num_classes: int, dropout: float, name: str
+) -> keras.Model:
+    """The head every architecture here shares: global average pooling, dropout, one softmax layer."""
+    import keras
+    from keras import layers
+
+    x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(features))
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x), name=name)
+
+
 def _vgg_bn(
     name: str, num_classes: int, widths: tuple[int, ...], convs: tuple[int, ...], dropout: float
 ) -> keras.Model:
@@ -111,10 +122,7 @@ def _vgg_bn(
         for _ in range(n_convs):
             x = _conv_bn_relu(x, width)
         x = layers.MaxPooling2D(2)(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return _pooled_classifier(inputs, x, num_classes, dropout, name)
 
 
 @register("edge_vgg")
@@ -174,16 +182,12 @@ def _dense_net(name: str, num_classes: int, widths: tuple[int, ...], first_strid
     """The family of face-api's expression network (four densely connected blocks of depthwise-separable convs,
     global pooling, one dense layer) on our 48x48 grayscale input: a student that can imitate it cheaply."""
     import keras
-    from keras import layers
 
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
     for i, width in enumerate(widths):
         x = _dense_block(x, width, first_stride if i == 0 else 2, first=i == 0)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return _pooled_classifier(inputs, x, num_classes, dropout, name)
 
 
 @register("edge_dense")
