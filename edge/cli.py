@@ -85,7 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         f" file with contract.json beside it (default: default, in {DEFAULT_MODEL_DIR})",
     )
     parser.add_argument(
-        "--precision", choices=("int8", "float32"), default="int8", help="which model of a folder (default: int8)"
+        "--precision",
+        choices=("int8", "float32"),
+        default="int8",
+        help="which model of a folder (default: int8); on a CPU without 8-bit dot products (AVX2 without VNNI, a Pi"
+        " 4) the default face-api model measured 3x faster in float32 (docs/performance.md)",
     )
     parser.add_argument(
         "--source",
