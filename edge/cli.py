@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=("int8", "float32"),
         default="int8",
-        help="which model of a folder (default: int8); on a CPU without 8-bit dot products (AVX2 without VNNI, a Pi"
-        " 4) the default face-api model measured 3x faster in float32 (docs/performance.md)",
+        help="which model of a folder (default: int8); the default face-api model measured 3x faster in float32 on"
+        " an AVX2 CPU without 8-bit dot products (VNNI), which a Pi 4 lacks too (docs/performance.md)",
     )
     parser.add_argument(
         "--source",
