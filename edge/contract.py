@@ -229,7 +229,8 @@ class Contract:
         )
         scale, offset = _checked_pixels(fields)
         color = fields.get("color", "grayscale")
-        fields.check("color", color, color in COLOR_CHANNELS, " or ".join(f'"{c}"' for c in COLOR_CHANNELS))
+        fields.check("color", color, isinstance(color, str) and color in COLOR_CHANNELS,
+                     " or ".join(f'"{c}"' for c in COLOR_CHANNELS))  # fmt: skip
         fields.check("input_shape", shape, shape[2] == COLOR_CHANNELS[color],
                      f"{COLOR_CHANNELS[color]} channel(s) deep for {color} input")  # fmt: skip
         flip_average = fields.get("flip_average", False)

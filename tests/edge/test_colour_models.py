@@ -34,6 +34,7 @@ def test_the_contract_carries_colour_and_channels() -> None:
         ({"input_shape": [112, 112, 1]}, "3 channel(s) deep for rgb input"),
         ({"color": "grayscale"}, "1 channel(s) deep for grayscale input"),
         ({"color": "bgr"}, 'color must be "grayscale" or "rgb"'),
+        ({"color": ["rgb"]}, 'color must be "grayscale" or "rgb"'),  # not a string: no TypeError either
     ],
 )
 def test_colour_and_shape_that_disagree_are_one_line(fields: dict, says: str) -> None:
