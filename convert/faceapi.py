@@ -22,14 +22,13 @@ unpacked `npm pack @vladmandic/face-api`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from edge.common.errors import UserError
 from edge.common.files import atomic_path, file_sha256
-from edge.contract import LABELS, PIXEL_SCALE, Contract
+from edge.contract import LABELS, PIXEL_SCALE, Contract, read_json
 
 PACKAGE = "@vladmandic/face-api"
 PACKAGE_VERSION = "1.7.15"  # the version whose weights and outputs the parity fixture was made with
@@ -48,8 +47,8 @@ def read_weights(package: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     manifest_path = package / MANIFEST
     if not manifest_path.is_file():
         raise UserError(f"{manifest_path}: not found; --package must be an unpacked `npm pack {PACKAGE}` folder")
+    groups = read_json(manifest_path, "tfjs weights manifest")
     try:
-        groups = json.loads(manifest_path.read_text())
         paths = [manifest_path.parent / name for group in groups for name in group["paths"]]
         entries = [entry for group in groups for entry in group["weights"]]
     except (ValueError, KeyError, TypeError) as exc:
@@ -125,10 +124,10 @@ def contract(checksums: dict[str, str]) -> Contract:
 
 
 def package_version(package: Path) -> str:
-    try:
-        return str(json.loads((package / "package.json").read_text())["version"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{package}/package.json: cannot read the package's version ({exc})") from None
+    meta = read_json(package / "package.json", "package.json")
+    if not isinstance(meta, dict) or not isinstance(meta.get("version"), str):
+        raise UserError(f"{package / 'package.json'}: has no version string")
+    return meta["version"]
 
 
 def import_network(package: Path, out: Path) -> Path:
