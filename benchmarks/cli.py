@@ -307,7 +307,7 @@ def _check_before_measuring(args: argparse.Namespace, out: Path) -> None:
     probe_folder(existing, out, "results")  # into the nearest existing folder: nothing is created yet
     real_faces = not args.detection_only and args.real_faces.is_dir()
     if real_faces:
-        from benchmarks.real_faces import read_labels
+        from train.photos import read_labels
 
         read_labels(args.real_faces)
     if args.readme:

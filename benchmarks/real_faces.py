@@ -13,20 +13,18 @@ own label than the neutral photo does?
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import matplotlib
 import numpy as np
 
 from benchmarks.markdown import table, verdict_table
 from edge import DetectorConfig, Face, Pipeline
 from edge.common.errors import UserError
+from train.photos import Row, read_image, read_labels, where
 from train.plots import save_figure
 
 matplotlib.use("Agg")
@@ -34,9 +32,6 @@ import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_FACES = ROOT.parent / "shared" / "real-faces" / "london"
-LABELS_FILE = "labels.csv"
-REQUIRED_COLUMNS = ("file", "label")
-SUBJECT = "subject"
 NEUTRAL = "Neutral"
 NO_FACE = "no face"
 PLOT = "real_faces.png"
@@ -45,79 +40,19 @@ GROUP = "real_faces"
 TARGETS = {"accuracy": 0.84, "Happy": 0.70, "Neutral": 0.94}
 
 
-@dataclass(frozen=True)
-class Row:
-    line: int  # in labels.csv, for error messages
-    file: str
-    label: str
-    subject: str  # "" when labels.csv has no subject column or the cell is empty
-
-
-def _where(folder: Path, line: int | None = None) -> str:
-    return f"{folder / LABELS_FILE}" + (f" line {line}" if line is not None else "")
-
-
-def read_labels(folder: Path) -> tuple[list[Row], bool]:
-    """labels.csv's rows, checked for shape and for files that exist; and whether it has a subject column.
-
-    Labels are checked against each model's contract in `score_real_faces`."""
-    path = folder / LABELS_FILE
-    if not path.is_file():
-        raise UserError(f"{path}: not found (a real-faces folder holds a labels.csv: file,label[,subject,...])")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not readable as UTF-8 text ({type(exc).__name__})") from None
-    reader = csv.reader(text.splitlines())
-    try:
-        header = [name.strip().lower() for name in next(reader, [])]
-        missing = [name for name in REQUIRED_COLUMNS if name not in header]
-        if missing:
-            raise UserError(
-                f"{_where(folder, 1)}: expected a header naming the columns file,label[,subject,...];"
-                f" no {' or '.join(missing)} column in {','.join(header) or 'an empty line'}"
-            )
-        columns = {name: header.index(name) for name in (*REQUIRED_COLUMNS, SUBJECT) if name in header}
-        rows: list[Row] = []
-        first_seen: dict[str, int] = {}
-        for fields in reader:
-            line = reader.line_num
-            if not any(field.strip() for field in fields):
-                continue  # a blank line
-            if len(fields) != len(header):
-                raise UserError(f"{_where(folder, line)}: {len(fields)} fields, the header has {len(header)}")
-            file, label = (fields[columns[name]].strip() for name in REQUIRED_COLUMNS)
-            if not file or not label:
-                raise UserError(f"{_where(folder, line)}: empty {'file' if not file else 'label'}")
-            if Path(file).is_absolute():
-                raise UserError(f"{_where(folder, line)}: {file}: file paths are relative to {folder}")
-            if file in first_seen:
-                raise UserError(f"{_where(folder, line)}: {file} is listed twice (first on line {first_seen[file]})")
-            if not (folder / file).is_file():
-                raise UserError(f"{_where(folder, line)}: {file}: no such file in {folder}")
-            first_seen[file] = line
-            subject = fields[columns[SUBJECT]].strip() if SUBJECT in columns else ""
-            rows.append(Row(line, file, label, subject))
-    except csv.Error as exc:
-        raise UserError(f"{_where(folder, reader.line_num)}: not valid CSV ({exc})") from None
-    if not rows:
-        raise UserError(f"{path}: no rows under the header")
-    return rows, SUBJECT in columns
-
-
 def _check_labels(folder: Path, rows: list[Row], model: str, labels: list[str]) -> None:
     for row in rows:
         if row.label not in labels:
             raise UserError(
-                f"{_where(folder, row.line)}: label {row.label!r} is not one of model {model}'s labels"
+                f"{where(folder, row.line)}: label {row.label!r} is not one of model {model}'s labels"
                 f" ({', '.join(labels)})"
             )
 
 
 def _read_image(folder: Path, row: Row) -> np.ndarray:
-    image = cv2.imread(str(folder / row.file), cv2.IMREAD_COLOR)  # EXIF orientation applied, as a viewer shows it
+    image = read_image(folder, row)
     if image is None:
-        raise UserError(f"{_where(folder, row.line)}: {row.file}: not a readable image")
+        raise UserError(f"{where(folder, row.line)}: {row.file}: not a readable image")
     return image
 
 

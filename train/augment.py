@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from edge.contract import Contract
+from train.data import centre_crops
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> np.ndarray
 
 
 def camera_degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """What a webcam or IP camera does to a face that FER-2013's crops rarely show: focus blur, JPEG blocks,
-    exposure (brightness, contrast, gamma) and sensor noise, each applied to some images only."""
+    """What a webcam or IP camera does to a face (gray or colour) that FER-2013's crops rarely show: focus blur,
+    JPEG blocks, exposure (brightness, contrast, gamma) and sensor noise, each applied to some images only."""
     out = image
     if rng.random() < 0.3:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.2))
@@ -61,31 +62,41 @@ def camera_degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = np.clip(out + rng.normal(0, rng.uniform(2, 8), out.shape), 0, 255).astype(np.uint8)
     if rng.random() < 0.3:
         quality = int(rng.integers(30, 90))
-        out = cv2.imdecode(cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
+        out = cv2.imdecode(cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_UNCHANGED)
     return out
 
 
-def augment_batch(images: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+def augment_batch(
+    images: np.ndarray, config: AugmentConfig, rng: np.random.Generator, contract: Contract, context: float = 1.0
+) -> np.ndarray:
     """Random flip, rotation, shift and zoom (one affine warp per image: the zoom and shift also stand for another
-    detector's framing), camera degradations if asked, and random erasing, on uint8 images."""
-    out = np.empty_like(images)
-    size = images.shape[1]
-    centre = (size / 2 - 0.5, size / 2 - 0.5)
+    detector's framing), camera degradations if asked, and random erasing, on uint8 images.
+
+    The warp also makes the model's crop: stored images of any size (FER-2013's 48 px rows for a 112 px model) or
+    stored with `context` times the crop around it (photos, `train.photos.CONTEXT`) come out in the model's size
+    and colour, the zoom taking real pixels from the margin where there is one."""
+    size = contract.image_size[0]
+    out = np.empty((len(images), size, size, *(() if contract.channels == 1 else (3,))), dtype=np.uint8)
+    stored = images.shape[1]
+    base = size * context / stored  # output pixels per stored pixel, before the zoom
+    centre_in, centre_out = (stored - 1) / 2, (size - 1) / 2
     for i, image in enumerate(images):
         angle = rng.uniform(-config.max_rotation_deg, config.max_rotation_deg)
-        scale = 1.0 + rng.uniform(-config.max_zoom, config.max_zoom)
-        matrix = cv2.getRotationMatrix2D(centre, angle, scale)
-        matrix[:, 2] += rng.uniform(-config.max_shift, config.max_shift, size=2) * size
+        scale = base * (1.0 + rng.uniform(-config.max_zoom, config.max_zoom))
+        matrix = cv2.getRotationMatrix2D((centre_in, centre_in), angle, scale)
+        matrix[:, 2] += centre_out - centre_in + rng.uniform(-config.max_shift, config.max_shift, size=2) * size
         if config.flip and rng.random() < 0.5:
             matrix[0] = -matrix[0]
             matrix[0, 2] += size - 1
-        out[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        view = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         if config.camera:
-            out[i] = camera_degrade(out[i], rng)
+            view = camera_degrade(view, rng)
+        out[i] = contract.fit_images(view[None])[0]
         if rng.random() < config.erase_prob:
             h, w = rng.integers(size // 8, size // 3, size=2)
             y, x = rng.integers(0, size - h), rng.integers(0, size - w)
-            out[i, y : y + h, x : x + w] = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+            patch = out[i, y : y + h, x : x + w]
+            out[i, y : y + h, x : x + w] = rng.integers(0, 256, size=patch.shape, dtype=np.uint8)
     return out
 
 
@@ -112,6 +123,8 @@ class FerBatches(keras.utils.PyDataset):
         shard: tuple[int, int] = (0, 1),
         teacher: Callable[[np.ndarray], np.ndarray] | None = None,
         teacher_weight: float = 0.0,
+        context: float = 1.0,
+        shares: np.ndarray | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -120,16 +133,27 @@ class FerBatches(keras.utils.PyDataset):
         self.images, self.targets, self.labels, self.contract = images, targets, labels, contract
         self.batch_size, self.augment, self.seed, self.shard = batch_size, augment, seed, shard
         self.teacher, self.teacher_weight = teacher, teacher_weight
+        self.context, self.shares = context, shares
         self.class_weight = weights if weights is not None else np.ones(contract.num_classes, dtype=np.float32)
+        self.rows_per_epoch = len(images) if shares is None else max(batch_size, round(float(shares.sum())))
         self.epoch = 0
         self.order = self._order(0)
 
     def _order(self, epoch: int) -> np.ndarray:
-        # Seeded by epoch, so a resumed run sees the same batches as an uninterrupted one.
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+        """The rows of an epoch, shuffled. With `shares`, each row is drawn floor(share) times plus once more with
+        the remaining probability, then the draw is cut or topped up to a fixed length (Keras wants a fixed number
+        of steps). Seeded by epoch, so a resumed run sees the same batches as an uninterrupted one."""
+        rng = np.random.default_rng([self.seed, epoch])
+        if self.shares is None:
+            return rng.permutation(len(self.images))
+        counts = np.floor(self.shares).astype(np.int64) + (rng.random(len(self.shares)) < self.shares % 1)
+        drawn = rng.permutation(np.repeat(np.arange(len(self.images)), counts))
+        if len(drawn) < self.rows_per_epoch:
+            drawn = np.concatenate([drawn, rng.choice(len(self.images), self.rows_per_epoch - len(drawn))])
+        return drawn[: self.rows_per_epoch]
 
     def __len__(self) -> int:
-        return len(self.images) // self.batch_size
+        return self.rows_per_epoch // self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -144,13 +168,16 @@ class FerBatches(keras.utils.PyDataset):
         y = self.targets[rows]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment is not None:
-            images = augment_batch(images, self.augment, rng)
-        x = self.contract.normalise(images)[..., None]
+            images = augment_batch(images, self.augment, rng, self.contract, self.context)
+        else:
+            images = self.contract.fit_images(centre_crops(images, self.context))
+        x = self.contract.tensor(images)
         w = self.class_weight[labels]
         if self.augment is not None and self.augment.mixup_alpha > 0:
             lam = rng.beta(self.augment.mixup_alpha, self.augment.mixup_alpha, size=(len(x), 1)).astype(np.float32)
             partner = rng.permutation(len(x))
-            x = lam[..., None, None] * x + (1 - lam[..., None, None]) * x[partner]
+            mix = lam.reshape(-1, *([1] * (x.ndim - 1)))
+            x = mix * x + (1 - mix) * x[partner]
             y = lam * y + (1 - lam) * y[partner]
             w = lam[:, 0] * w + (1 - lam[:, 0]) * w[partner]
         index, count = self.shard

@@ -23,11 +23,12 @@ from edge.common.options import (
     positive_int,
 )
 from edge.common.quiet import quiet_native
-from edge.contract import CONTRACT_FILENAME, Contract
+from edge.contract import CONTRACT_FILENAME, FERPLUS_LABELS, LABELS, Contract
 from edge.model_folder import MODEL_FILES, check_folder, write_folder
 from train import distribute
 from train.data import (
     DEFAULT_FERPLUS,
+    Dataset,
     add_data_options,
     attach_votes,
     check_labels,
@@ -35,14 +36,21 @@ from train.data import (
     validation_split_name,
 )
 from train.models import ARCHITECTURES, DEFAULT_ARCH
-from train.run import TrainConfig, check_against_data, prepare_out, run_identity
+from train.run import (
+    TrainConfig,
+    check_against_data,
+    check_init_from,
+    prepare_out,
+    run_identity,
+    training_contract,
+)
 
 SUBCOMMANDS = ("fit", "evaluate", "parse", "teach", "framing")
 
 
-def _common(parser: argparse.ArgumentParser, verbose: bool = True) -> None:
+def _common(parser: argparse.ArgumentParser, verbose: bool = True, sources: bool = False) -> None:
     """The options every train subcommand shares: how to read --data, --json, and --verbose where TF runs."""
-    add_data_options(parser)
+    add_data_options(parser, sources=sources)
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     if verbose:
         add_verbose(parser)
@@ -59,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit", help="train a model into a run folder (default)", description="Train a model into --out."
     )
-    _common(fit)
+    _common(fit, sources=True)
     add_fit_options(fit)
     add_tool_commands(sub)
     return parser
@@ -193,8 +201,9 @@ def add_tool_commands(sub: argparse._SubParsersAction) -> None:
     teach = sub.add_parser(
         "teach",
         help="save a teacher ensemble's probabilities for distillation",
-        description="Average the flip-averaged probabilities of one or more .keras models on the Training rows and"
-        " save them as .npy for `fit --soft-labels`.",
+        description="Average the flip-averaged probabilities of one or more .keras models on the Training rows of"
+        " --data (CSVs and photo folders, as `fit` reads them: give fit the same --data) and save them as .npy for"
+        " `fit --soft-labels`.",
     )
     teach.add_argument(
         "--model",
@@ -204,7 +213,7 @@ def add_tool_commands(sub: argparse._SubParsersAction) -> None:
         help="teachers: .keras models, or converted model folders (their float32 .tflite)",
     )
     teach.add_argument("--out", required=True, type=Path, help="output .npy file")
-    _common(teach)
+    _common(teach, sources=True)
 
     framing = sub.add_parser(
         "framing",
@@ -251,11 +260,18 @@ def _fit(args: argparse.Namespace) -> int:
     """Every check first (options, data, --out, resume), then TensorFlow."""
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     devices = distribute.devices_for(config.distribute, config.batch_size, quiet=not args.verbose)
-    data = dataset_from(args)
+    shares = args.mix or [1.0] * len(args.data)
+    if any(not (0 < share <= 100) for share in shares):
+        raise UserError(f"--mix {' '.join(map(str, shares))}: each share must be above 0 and at most 100")
+    if config.init_from is not None:
+        check_init_from(config.init_from)
+    data = _sources(args, training_contract(config, _labels_of(args.labels)), shares)
     if config.vote_weight and args.labels == "fer2013":
-        attach_votes(data, args.ferplus_csv or args.data.parent / DEFAULT_FERPLUS)
+        if len(args.data) > 1:
+            raise UserError("--vote-weight reads FER+ votes for one FER-2013 CSV; give that one --data alone")
+        attach_votes(data, args.ferplus_csv or args.data[0].parent / DEFAULT_FERPLUS)
     check_against_data(config, data, validation_split_name(data))
-    identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows)
+    identity = run_identity(config, args.data, args.labels, args.ferplus_csv, args.skip_bad_rows, shares)
     state = prepare_out(args.out, identity)
     started = time.monotonic()
     with quiet_native(not args.verbose):
@@ -277,6 +293,10 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labels_of(source: str) -> tuple[str, ...]:
+    return FERPLUS_LABELS if source == "ferplus" else LABELS
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise UserError(f"{args.model}: model not found")
@@ -293,13 +313,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _teach(args: argparse.Namespace) -> int:
-    from train.distill import save_soft_labels, teacher_contract, teacher_probabilities
+    from train.distill import model_contract, save_soft_labels, teacher_probabilities
 
     if args.out.is_dir():
         raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
-    data = dataset_from(args)
+    contract = model_contract(args.model[0])
+    data = _sources(args, contract)
     for model in args.model:
-        check_labels(data, teacher_contract(model), model)
+        check_labels(data, model_contract(model), model)
     with quiet_native(not args.verbose):
         soft = teacher_probabilities(args.model, data)
     save_soft_labels(args.out, soft)
@@ -307,6 +328,14 @@ def _teach(args: argparse.Namespace) -> int:
     agreement = float((soft.argmax(1) == labels).mean())
     print(f"wrote {args.out}: {soft.shape[0]} Training rows; teachers' accuracy on them {agreement:.4f}")
     return 0
+
+
+def _sources(args: argparse.Namespace, contract: Contract, shares: list[float] | None = None) -> Dataset:
+    """The --data sources of `fit` or `teach`, cut for `contract` (photos by its framing)."""
+    from train.sources import SourceOptions, load_sources
+
+    options = SourceOptions(args.skip_bad_rows, args.labels, args.ferplus_csv, getattr(args, "seed", 0), args.detector)
+    return load_sources(args.data, shares or [1.0] * len(args.data), contract, options)
 
 
 def _framing(args: argparse.Namespace) -> int:

@@ -72,6 +72,12 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     class_names: tuple[str, ...] = LABELS
     votes: np.ndarray | None = None
+    # The stored image's side over the model's crop: 1 for FER-2013's rows, `train.photos.CONTEXT` for photos cut
+    # with room around the face for augmentation (`model_split` cuts the model's crop out of the middle).
+    context: float = 1.0
+    # How often each row is drawn per epoch (1: once; 0.3: in three epochs of ten), for --data sources mixed with
+    # --mix shares; None: every row once.
+    shares: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -85,6 +91,11 @@ class Dataset:
         mask = self.usage == name
         return self.images[mask], self.labels[mask]
 
+    def model_split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A split as the model sees it unaugmented: the middle of each stored crop (`centre_crops`)."""
+        images, labels = self.split(name)
+        return centre_crops(images, self.context), labels
+
     def split_sample(self, name: str, max_rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """A split, or a seeded stratified sample of `max_rows` of it when it is larger (0: always all)."""
         images, labels = self.split(name)
@@ -95,6 +106,14 @@ class Dataset:
 
     def class_counts(self, name: str) -> list[int]:
         return np.bincount(self.labels[self.usage == name], minlength=len(self.class_names)).tolist()
+
+
+def centre_crops(images: np.ndarray, context: float) -> np.ndarray:
+    """The model's crop out of the middle of context crops (N, C, C[, 3]) stored `context` times its side."""
+    if context == 1.0:
+        return images
+    margin = (images.shape[1] - round(images.shape[1] / context)) // 2
+    return images[:, margin : images.shape[1] - margin, margin : images.shape[2] - margin]
 
 
 def _diagnose_pixels(text: str) -> str | None:
@@ -369,11 +388,36 @@ def check_labels(data: Dataset, contract: Contract, model: Path) -> None:
         )
 
 
-def add_data_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """`--data` and the options of how to read it, declared once for every command that loads a CSV."""
-    parser.add_argument(
-        "--data", required=required, type=Path, help="FER-2013 CSV (emotion,pixels[,Usage]), plain or compressed"
-    )
+def add_data_options(parser: argparse.ArgumentParser, required: bool = True, sources: bool = False) -> None:
+    """`--data` and the options of how to read it, declared once for every command that loads a CSV. With
+    `sources` (`fit`), --data takes several CSVs or folders of labelled photos, mixed by --mix."""
+    if sources:
+        parser.add_argument(
+            "--data",
+            required=required,
+            type=Path,
+            nargs="+",
+            metavar="CSV_OR_FOLDER",
+            help="FER-2013 CSVs (emotion,pixels[,Usage]) and/or folders of labelled photos (labels.csv:"
+            " file,label[,subject][,box], or one sub-folder per label); several sources are mixed by --mix",
+        )
+        parser.add_argument(
+            "--mix",
+            type=float,
+            nargs="+",
+            metavar="SHARE",
+            help="each --data source's share of an epoch: 1 draws every Training row once, 0.3 a fresh 30%% each"
+            " epoch (default: 1 each)",
+        )
+        parser.add_argument(
+            "--detector",
+            default="auto",
+            help="the edge detector that finds the faces of photos without a box column (default: auto)",
+        )
+    else:
+        parser.add_argument(
+            "--data", required=required, type=Path, help="FER-2013 CSV (emotion,pixels[,Usage]), plain or compressed"
+        )
     parser.add_argument(
         "--skip-bad-rows",
         action="store_true",

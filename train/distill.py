@@ -22,9 +22,10 @@ from edge.model_folder import INT8_FILE, resolve_model
 from train.data import Dataset
 
 
-def teacher_contract(path: Path) -> Contract:
-    """A teacher's contract: beside a .keras model, or in a converted folder (or beside its .tflite). A missing
-    path is named itself, not the contract.json its parent folder lacks."""
+def model_contract(path: Path) -> Contract:
+    """A model's contract (a teacher's, or the one --init-from starts from): beside a .keras model, or in a
+    converted folder (or beside its .tflite). A missing path is named itself, not the contract.json its parent
+    folder lacks."""
     if not path.exists():
         raise UserError(f"{path}: no such model folder or file")
     return Contract.load(path if path.is_dir() else path.parent)
@@ -33,7 +34,7 @@ def teacher_contract(path: Path) -> Contract:
 def _probabilities(path: Path, images: np.ndarray) -> np.ndarray:
     """One teacher's flip-averaged probabilities: a .keras model, or a converted folder's float32 TFLite model
     (so a shipped model teaches without its .keras)."""
-    contract = teacher_contract(path)
+    contract = model_contract(path)
     contract.flip_average = True
     if path.suffix == ".keras":
         from train.models import load, predict
@@ -44,8 +45,9 @@ def _probabilities(path: Path, images: np.ndarray) -> np.ndarray:
 
 
 def teacher_probabilities(model_paths: list[Path], data: Dataset) -> np.ndarray:
-    """Mean flip-averaged probabilities of the teachers on the Training rows, in CSV order (N, C) float16."""
-    images, _ = data.split("Training")
+    """Mean flip-averaged probabilities of the teachers on the Training rows, in the data's order (N, C) float16;
+    photos as the model crops them (`Dataset.model_split`)."""
+    images, _ = data.model_split("Training")
     total = sum(_probabilities(path, images) for path in model_paths)
     return (total / len(model_paths)).astype(np.float16)
 

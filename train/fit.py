@@ -25,13 +25,13 @@ from edge.common.files import atomic_path, write_text
 from edge.contract import Contract
 from train import models
 from train.augment import AugmentConfig, FerBatches, class_weights
-from train.data import Dataset, validation_split_name
+from train.data import HELD_OUT_USAGE, Dataset, validation_split_name
 from train.distill import BatchTeacher, load_soft_labels, split_within
 from train.distribute import Devices, padded_validation
 from train.framing import measure_all
 from train.report import write_reports
 from train.resume import ResumableState, history_csv
-from train.run import BEST_WEIGHTS, RunState, TrainConfig, state_dir
+from train.run import BEST_WEIGHTS, RunState, TrainConfig, state_dir, training_contract
 
 
 def train(
@@ -41,8 +41,7 @@ def train(
     metrics. `identity` is recorded in the state for the next resume to check against. With `devices` (from
     `distribute.devices_for`), every batch is split across them."""
     keras.utils.set_random_seed(config.seed)
-    architecture = Contract.load(config.init_from).architecture if config.init_from else config.arch
-    contract = Contract(architecture=architecture, labels=list(data.class_names))
+    contract = training_contract(config, data.class_names)
     batches, validation = _data(data, config, contract, devices)  # 1. Data
     # The final files are written after this scope, on one device, from the best epoch's weights.
     # FerBatches feeds each process its own slice of every batch (`shard`), so Keras must not shard again.
@@ -60,7 +59,7 @@ def _data(
 ) -> tuple[FerBatches, tuple[np.ndarray, ...]]:
     """The Training batches and the validation arrays (padded to whole batches across `devices`)."""
     x_train, y_train = data.split("Training")
-    x_val, y_val = data.split(validation_split_name(data))
+    x_val, y_val = validation_rows(data)
     batches = FerBatches(
         x_train,
         training_targets(data, config, contract.num_classes),
@@ -75,11 +74,21 @@ def _data(
         shard=devices.shard if devices else (0, 1),
         teacher=BatchTeacher(config.teacher, contract) if config.teacher else None,
         teacher_weight=config.distill_weight,
+        context=data.context,
+        shares=None if data.shares is None else data.shares[data.usage == "Training"],
     )
     validation = padded_validation(
-        contract.normalise(x_val)[..., None], np.eye(contract.num_classes, dtype=np.float32)[y_val], devices
+        contract.tensor(contract.fit_images(x_val)), np.eye(contract.num_classes, dtype=np.float32)[y_val], devices
     )
     return batches, validation
+
+
+def validation_rows(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The rows that choose the best epoch, as the model sees them: the validation split of a CSV, or of every
+    --data source together (FER-2013's PublicTest and the photos' held-out subjects)."""
+    names = [name for name in (validation_split_name(data), HELD_OUT_USAGE) if name in data.splits]
+    parts = [data.model_split(name) for name in dict.fromkeys(names)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np.ndarray:
@@ -112,9 +121,12 @@ def _augmentation(config: TrainConfig) -> AugmentConfig | None:
 
 # 2. Build
 def _initial_model(config: TrainConfig, num_classes: int) -> keras.Model:
-    """The architecture with fresh weights, or (`--init-from`) a converted model's weights to fine-tune."""
+    """The architecture with fresh weights, or (`--init-from`) a .keras model's or a converted model's weights to
+    fine-tune."""
     if config.init_from is None:
         return models.build(config.arch, num_classes)
+    if config.init_from.suffix == ".keras":
+        return keras.models.load_model(config.init_from, compile=False)
     from train.warm_start import rebuild
 
     return rebuild(config.init_from, f"{Contract.load(config.init_from).architecture}_folded")[0]
@@ -202,7 +214,8 @@ def _finish(data: Dataset, config: TrainConfig, contract: Contract, out: Path, s
             **({"fine_tuned_from": str(config.init_from)} if config.init_from else {}),
         }
     )
-    contract.framing = measure_all(data.split("Training")[0], seed=config.seed)
+    if data.context == 1.0 and config.init_from is None:  # FER-2013's rows: where each detector boxes them
+        contract.framing = measure_all(data.split("Training")[0], seed=config.seed)
     save_model_files(best, contract, out)
     write_text(out / "history.csv", history_csv(state.history))  # also when killed before the last epoch's copy
     metrics = write_reports(best, data, contract, out, state.history)

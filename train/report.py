@@ -18,7 +18,7 @@ def evaluate(model: keras.Model, data: Dataset, contract: Contract) -> dict:
     """Metrics for every split present in the data set."""
     splits = {}
     for name in data.splits:
-        images, labels = data.split(name)
+        images, labels = data.model_split(name)
         splits[name] = classification_metrics(labels, predict(model, images, contract).argmax(axis=1), contract.labels)
     return {"source": data.source, "validation_split": validation_split_name(data), "splits": splits}
 

@@ -6,6 +6,7 @@ not a finished run, resumable with these options) in well under a second, and on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -16,8 +17,9 @@ from edge.common.errors import UserError
 from edge.common.files import file_sha256, probe_folder, recover
 from edge.contract import CONTRACT_FILENAME, Contract
 from train.data import DEFAULT_FERPLUS, Dataset, check_labels
-from train.distill import teacher_contract
+from train.distill import model_contract
 from train.models import DEFAULT_ARCH
+from train.photos import photo_rows
 
 STATE_DIR = ".resume"
 STATE_JSON = "state.json"
@@ -94,13 +96,22 @@ def load_state(out: Path) -> RunState | None:
     return None
 
 
-def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path | None, skip_bad_rows: bool) -> dict:
+def run_identity(
+    config: TrainConfig,
+    data: list[Path],
+    labels: str,
+    ferplus_csv: Path | None,
+    skip_bad_rows: bool,
+    shares: list[float] | None = None,
+) -> dict:
     """Everything that makes two runs the same run: the options that shape training and the data's content."""
     identity = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    first = data[0]
     identity.update(
-        data_sha256=file_sha256(data),
+        data_sha256=file_sha256(first) if len(data) == 1 and first.is_file() else _sources_sha256(data),
+        mix=shares if shares and len(data) > 1 else None,
         labels=labels,
-        ferplus_sha256=file_sha256(ferplus_csv or data.parent / DEFAULT_FERPLUS) if labels != "fer2013" else None,
+        ferplus_sha256=file_sha256(ferplus_csv or first.parent / DEFAULT_FERPLUS) if labels != "fer2013" else None,
         skip_bad_rows=skip_bad_rows,
         soft_labels_sha256=file_sha256(config.soft_labels) if config.soft_labels else None,
         split_by_sha256=file_sha256(config.split_by) if config.split_by else None,
@@ -108,6 +119,19 @@ def run_identity(config: TrainConfig, data: Path, labels: str, ferplus_csv: Path
         teacher_sha256=_folder_sha256(config.teacher) if config.teacher else None,
     )
     return identity
+
+
+def _sources_sha256(paths: list[Path]) -> str:
+    """Several sources' identity: each CSV's content, each photo folder's rows and photos' content."""
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.is_file():
+            digest.update(file_sha256(path).encode())
+        else:
+            for row in photo_rows(path):
+                content = file_sha256(path / row.file)
+                digest.update(f"{row.file},{row.label},{row.subject},{row.box},{content}\n".encode())
+    return digest.hexdigest()
 
 
 def _folder_sha256(model: Path) -> str:
@@ -149,6 +173,30 @@ def prepare_out(out: Path, identity: dict) -> RunState | None:
     return state
 
 
+def training_contract(config: TrainConfig, class_names: tuple[str, ...]) -> Contract:
+    """The contract of the model being trained: a new one for --arch, or (--init-from) the starting model's input,
+    colour, scaling and framing (photos are cut by its framing), less what describes that model's files."""
+    if config.init_from is None:
+        return Contract(architecture=config.arch, labels=list(class_names))
+    start = model_contract(config.init_from)
+    return Contract(
+        architecture=start.architecture,
+        labels=list(class_names),
+        input_shape=start.input_shape,
+        pixel_scale=start.pixel_scale,
+        pixel_offset=start.pixel_offset,
+        color=start.color,
+        framing=start.framing,
+    )
+
+
+def check_init_from(path: Path) -> None:
+    """--init-from names a .keras model (its contract beside it) or a converted model folder."""
+    if path.is_file() and path.suffix != ".keras":
+        raise UserError(f"--init-from {path}: not a .keras model or a converted model folder")
+    model_contract(path)
+
+
 def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> None:
     """Options that only make sense for some data sets, refused before any training."""
     training = int((data.usage == "Training").sum())
@@ -162,7 +210,7 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
     if config.vote_weight and data.votes is None:
         raise UserError("--vote-weight needs the FER+ votes: pass --ferplus-csv (or keep fer2013new.csv beside --data)")
     if config.init_from is not None:
-        contract = Contract.load(config.init_from)
+        contract = model_contract(config.init_from)
         if list(contract.labels) != list(data.class_names):
             raise UserError(
                 f"--init-from {config.init_from}: its labels ({', '.join(contract.labels)}) are not the data's"
@@ -178,6 +226,6 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
     if config.teacher is not None:
         if config.soft_labels is not None:
             raise UserError("--teacher and --soft-labels each give the teacher's share of every target; give one")
-        check_labels(data, teacher_contract(config.teacher), config.teacher)
+        check_labels(data, model_contract(config.teacher), config.teacher)
     if not (data.usage == validation).any():
         raise UserError(f"{data.source}: no validation rows ({validation}) to select the best epoch on")

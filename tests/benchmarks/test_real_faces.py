@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.real_faces import NO_FACE, REAL_FACES, Row, largest, paired_score
+from benchmarks.real_faces import NO_FACE, REAL_FACES, largest, paired_score
 from edge import DetectorConfig, Pipeline
 from edge.detectors.registry import NAMES as DETECTORS
 from tests.conftest import ROOT, error_lines, run_module
+from train.photos import Row
 
 ASTRONAUT = ROOT / "edge" / "assets" / "astronaut.jpg"
 ROWS = [  # file, label, subject: one subject photographed smiling and not, a grey photo with no face

@@ -84,8 +84,8 @@ def test_the_pipeline_crops_with_the_contract_framing(converted: Path, tmp_path:
 def test_camera_augmentation_degrades_reproducibly() -> None:
     faces = np.random.default_rng(1).integers(0, 256, size=(16, 48, 48), dtype=np.uint8)
     config = AugmentConfig.for_camera()
-    first = augment_batch(faces, config, np.random.default_rng(3))
-    assert np.array_equal(first, augment_batch(faces, config, np.random.default_rng(3)))
+    first = augment_batch(faces, config, np.random.default_rng(3), Contract("tiny"))
+    assert np.array_equal(first, augment_batch(faces, config, np.random.default_rng(3), Contract("tiny")))
     degraded = [camera_degrade(faces[0], np.random.default_rng(seed)) for seed in range(12)]
     assert all(d.dtype == np.uint8 and d.shape == (48, 48) for d in degraded)
     assert sum(not np.array_equal(d, faces[0]) for d in degraded) >= 6

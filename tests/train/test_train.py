@@ -94,10 +94,11 @@ def test_evaluate_rejects_a_file_that_is_not_a_model(tmp_path: Path, synthetic_c
 
 def test_augmentation_changes_images_but_keeps_shape() -> None:
     images = np.random.default_rng(0).integers(0, 255, size=(16, 48, 48), dtype=np.uint8)
-    out = augment_batch(images, AugmentConfig(), np.random.default_rng(1))
+    out = augment_batch(images, AugmentConfig(), np.random.default_rng(1), Contract("tiny"))
     assert out.shape == images.shape and out.dtype == np.uint8
     assert not np.array_equal(out, images)
-    assert np.array_equal(augment_batch(images, AugmentConfig.off(), np.random.default_rng(1)), images)
+    unchanged = augment_batch(images, AugmentConfig.off(), np.random.default_rng(1), Contract("tiny"))
+    assert np.array_equal(unchanged, images)
 
 
 def test_batches_are_full_and_weighted() -> None:
@@ -134,7 +135,7 @@ def test_resume_with_other_options_or_data_is_refused(tmp_path: Path, synthetic_
     from train.run import TrainConfig, run_identity
 
     out = tmp_path / "run"
-    identity = run_identity(TrainConfig(arch="tiny"), synthetic_csv, "fer2013", None, False)
+    identity = run_identity(TrainConfig(arch="tiny"), [synthetic_csv], "fer2013", None, False)
     _started_state(out, **{**identity, **started})
     result = run_module("train", "--data", str(synthetic_csv), "--arch", "tiny", "--out", str(out), *args)
     assert result.returncode == 2
@@ -146,7 +147,7 @@ def test_resume_with_other_options_or_data_is_refused(tmp_path: Path, synthetic_
 def test_resume_may_change_epochs_and_workers(tmp_path: Path, synthetic_csv: Path) -> None:
     from train.run import TrainConfig, changed_options, run_identity
 
-    then = run_identity(TrainConfig(arch="tiny"), synthetic_csv, "fer2013", None, False)
-    now = run_identity(TrainConfig(arch="tiny", epochs=90, workers=4, distribute="data-parallel"), synthetic_csv,
+    then = run_identity(TrainConfig(arch="tiny"), [synthetic_csv], "fer2013", None, False)
+    now = run_identity(TrainConfig(arch="tiny", epochs=90, workers=4, distribute="data-parallel"), [synthetic_csv],
                        "fer2013", None, False)  # fmt: skip
     assert changed_options(then, now) == []
