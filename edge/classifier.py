@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from edge.common.errors import UserError
 from edge.common.options import MAX_THREADS
 from edge.common.quiet import quiet_stderr
 from edge.contract import Contract
+from edge.model_folder import PRECISIONS, resolve_model, resolve_models
 
 MAX_BATCH = 256  # bounds activation memory when classifying many crops at once
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
@@ -153,3 +155,52 @@ def multiply_adds(model_path: str | os.PathLike) -> int:
         else:
             total += outputs * int(weights[-1])  # [out, in]
     return total
+
+
+AUTO = "auto"  # --precision auto: the faster of the folder's models on this CPU, timed once at load
+PRECISION_CHOICES = (AUTO, *PRECISIONS)
+AUTO_ROUNDS = 3  # alternating rounds of AUTO_CALLS timed calls each, after one warm-up call
+AUTO_CALLS = 5
+
+
+def fastest(classifiers: dict[str, Classifier]) -> tuple[str, dict[str, float]]:
+    """The precision whose model answers one face fastest on this CPU, and each one's median milliseconds.
+
+    Why at load and not from a table: which precision is faster depends on the model and the CPU (face-api's
+    network is 3x faster in float32 on an AVX2 CPU without 8-bit dot products; a CNN of plain 3x3 convolutions is
+    faster in int8 on a CPU with VNNI), and a Pi differs from the machine that converted the model. Timing both
+    costs a few dozen invokes (well under a second for the zoo's models), in alternating rounds so a burst of
+    other work on the machine does not favour one."""
+    samples: dict[str, list[float]] = {name: [] for name in classifiers}
+    tensors = {}
+    for name, classifier in classifiers.items():
+        height, width = classifier.contract.image_size
+        face = np.zeros((1, height, width, *(() if classifier.contract.channels == 1 else (3,))), dtype=np.uint8)
+        tensors[name] = classifier.prepare(face)
+        classifier.invoke(tensors[name])
+    for _ in range(AUTO_ROUNDS):
+        for name, classifier in classifiers.items():
+            for _ in range(AUTO_CALLS):
+                started = time.perf_counter()
+                classifier.invoke(tensors[name])
+                samples[name].append(time.perf_counter() - started)
+    medians = {name: float(np.median(times)) * 1000 for name, times in samples.items()}
+    return min(medians, key=medians.__getitem__), medians
+
+
+def open_model(
+    model: str | os.PathLike | None, precision: str = AUTO, threads: int | None = None
+) -> tuple[Classifier, dict[str, float]]:
+    """The classifier of a model at `precision`; with `auto` (the default) the faster of its models on this CPU
+    (`fastest`), and the milliseconds each took (empty when there was no choice to make)."""
+    if precision not in PRECISION_CHOICES:
+        raise UserError(f"--precision {precision}: choose from {', '.join(PRECISION_CHOICES)}")
+    if precision != AUTO:
+        path, contract = resolve_model(model, precision)
+        return Classifier(path, contract, threads=threads), {}
+    present, contract = resolve_models(model)
+    classifiers = {name: Classifier(path, contract, threads=threads) for name, path in present.items()}
+    if len(classifiers) == 1:
+        return next(iter(classifiers.values())), {}
+    chosen, timings = fastest(classifiers)
+    return classifiers[chosen], timings

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from edge.classifier import default_threads
+from edge.classifier import AUTO, PRECISION_CHOICES, default_threads
 from edge.common.errors import UserError, run_cli
 from edge.common.files import check_distinct, check_writable, write_json
 from edge.common.options import (
@@ -32,7 +32,7 @@ from edge.detectors.base import DetectorConfig
 from edge.detectors.haar import SCALE_FACTOR_RANGE
 from edge.detectors.registry import NAMES as DETECTORS
 from edge.detectors.yunet import MIN_DETECT_WIDTH
-from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
+from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_models
 from edge.outputs import mood
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
@@ -86,10 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--precision",
-        choices=("int8", "float32"),
-        default="int8",
-        help="which model of a folder (default: int8); the default face-api model measured 3x faster in float32 on"
-        " an AVX2 CPU without 8-bit dot products (VNNI), which a Pi 4 lacks too (docs/performance.md)",
+        choices=PRECISION_CHOICES,
+        default=AUTO,
+        help="which model of a folder: auto (default) times both once at load and runs the faster on this CPU"
+        " (which one depends on the model and the CPU's 8-bit dot products, docs/performance.md); the summary"
+        " says which ran and how long each took",
     )
     parser.add_argument(
         "--source",
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             return open_source(args.source, options)
 
         timer = StageTimes()  # the pipeline's, shared with /metrics
-        sinks = network_sinks(args, resolve_model(args.model, args.precision)[1].labels, timer)  # ports first
+        sinks = network_sinks(args, resolve_models(args.model)[1].labels, timer)  # ports first
         source = None
         try:
             source = looped(reopen) if args.loop else reopen()

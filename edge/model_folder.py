@@ -163,27 +163,37 @@ def check_folder(folder: Path) -> Contract:
     return contract
 
 
-def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> tuple[Path, Contract]:
-    """A zoo name (`MODEL_NAMES`), a .tflite file or a folder from `python -m convert` (None: the shipped default)
-    and its checked contract."""
-    if precision not in MODEL_FILES:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+def resolve_models(model: str | os.PathLike | None) -> tuple[dict[str, Path], Contract]:
+    """Every model of a zoo name (`MODEL_NAMES`), a folder from `python -m convert` or a .tflite file (None: the
+    shipped default), by precision, and their checked contract. A lone .tflite file is its own precision (named
+    by its file name, else int8 when it is not float32)."""
     path = model_location(model)
     with contextlib.suppress(OSError):  # a read-only place cannot be repaired; the checks below still run
         recover(path)
     folder = path if path.is_dir() else path.parent
     if not path.exists():
         raise UserError(f"{path}: model not found")
-    present = [p for p, name in MODEL_FILES.items() if (folder / name).is_file()]
+    present = {p: folder / name for p, name in MODEL_FILES.items() if (folder / name).is_file()}
     if path.is_dir() and not present:
         raise UserError(f"{folder}: no {' or '.join(MODEL_FILES.values())} in this folder")
     if not (folder / CONTRACT_FILE).is_file():
         raise UserError(f"{path}: no {CONTRACT_FILE} beside the model (it holds labels and input size)")
     contract = check_folder(folder)
-    if path.is_dir():
-        path = folder / MODEL_FILES[precision]
-        if precision not in present:
-            raise UserError(
-                f"{folder}: no {path.name} for --precision {precision}; this folder has {', '.join(present)}"
-            )
-    return path, contract
+    if not path.is_dir():
+        present = {"float32" if path.name == FLOAT32_FILE else "int8": path}
+    return present, contract
+
+
+def resolve_model(model: str | os.PathLike | None, precision: str = "int8") -> tuple[Path, Contract]:
+    """`resolve_models`' model of one precision (a lone .tflite file is itself, whatever it is)."""
+    if precision not in MODEL_FILES:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    present, contract = resolve_models(model)
+    path = model_location(model)
+    if not path.is_dir():
+        return path, contract
+    if precision not in present:
+        raise UserError(
+            f"{path}: no {MODEL_FILES[precision]} for --precision {precision}; this folder has {', '.join(present)}"
+        )
+    return present[precision], contract

@@ -76,6 +76,7 @@ class RunStats:
             "runtime": self.pipeline.classifier.runtime,
             "detector": self.pipeline.detector_name,
             "input_dtype": self.pipeline.classifier.input_dtype.name,
+            "precision_ms": {name: round(ms, 3) for name, ms in self.pipeline.precision_ms.items()},
             "stopped": self.stopped,
             "frames": self.frames,
             "faces": self.faces,
@@ -230,6 +231,9 @@ def format_summary(summary: dict) -> str:
         f" in {summary['seconds']:.2f} s: {summary['fps']:.1f} FPS [{summary['stopped']}]",
         f"model {summary['model']} ({summary['input_dtype']}, {summary['runtime']}), detector {summary['detector']}",
     ]
+    if summary["precision_ms"]:
+        timed = ", ".join(f"{name} {ms:.2f} ms" for name, ms in summary["precision_ms"].items())
+        lines.append(f"precision auto: the faster on this CPU at load ({timed} a face)")
     width = max([len("stage"), *map(len, summary["stages"])]) + 2
     lines.append(f"{'stage':<{width}}{'mean ms':>9}{'p50 ms':>9}{'p95 ms':>9}")
     for stage, s in summary["stages"].items():

@@ -14,7 +14,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from edge.classifier import Classifier
+from edge.classifier import AUTO, open_model
 from edge.common.errors import UserError
 from edge.common.timing import StageTimes
 from edge.contract import IDENTITY
@@ -22,7 +22,6 @@ from edge.detectors.base import DetectorConfig, check_image, to_gray
 from edge.detectors.registry import make_detector, resolve
 from edge.detectors.worker import DetectionWorker, Job
 from edge.frames import Face
-from edge.model_folder import resolve_model
 from edge.pipeline.align import EyeLevel
 from edge.pipeline.crop import cut_rotated
 from edge.pipeline.redetect import recover, redetect
@@ -46,7 +45,7 @@ class Pipeline:
     def __init__(
         self,
         model: str | os.PathLike | None = None,
-        precision: str = "int8",
+        precision: str = AUTO,
         threads: int | None = None,
         detector: str | DetectorConfig | None = None,
         detect_every: int = 1,
@@ -71,8 +70,10 @@ class Pipeline:
         self.detector_name = config.name if detect else "none"
         self.detector = make_detector(config) if detect else None  # first: its errors say more than the model's
         self.eye_level = EyeLevel() if align_eyes else None
-        self.model_path, self.contract = resolve_model(model, precision)
-        self.classifier = Classifier(self.model_path, self.contract, threads=threads)
+        # `auto`: the faster of the folder's models on this CPU, timed here once (`precision_ms` says how long each
+        # took; empty when there was no choice).
+        self.classifier, self.precision_ms = open_model(model, precision, threads)
+        self.model_path, self.contract = self.classifier.path, self.classifier.contract
         # --no-detect: the whole image is the face, as the model's training crops were.
         self.framing = self.contract.framing_for(config.name) if detect else IDENTITY
         self.timer = timer or StageTimes()
