@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from benchmarks.crop_scales import PHOTOS
 from benchmarks.photos import FACES
 from benchmarks.real_faces import REAL_FACES
 from benchmarks.zoo import zoo_model
@@ -126,6 +127,20 @@ def add_real_faces_options(parser: argparse.ArgumentParser) -> None:
         " skipped when absent (default: %(default)s)",
     )
     real.add_argument("--real-faces-only", action="store_true", help="run only the real-faces benchmark")
+    real.add_argument(
+        "--photos",
+        type=Path,
+        default=PHOTOS,
+        metavar="DIR",
+        help="labelled web photos whose validation subjects (never trained on) score crop scales, beside"
+        " --real-faces; skipped when absent (default: %(default)s)",
+    )
+    real.add_argument(
+        "--set-framing",
+        action="store_true",
+        help="only: score --model across crop scales on --real-faces and --photos' validation subjects, and write"
+        " the scale with the best mean accuracy into its contract's framing (the folder is re-sealed)",
+    )
 
 
 def add_zoo_options(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +161,7 @@ def add_zoo_options(parser: argparse.ArgumentParser) -> None:
 
 def _check_modes(args: argparse.Namespace) -> None:
     """Refuse option combinations that ask for two different runs."""
-    modes = ("detection_only", "real_faces_only", "zoo")
+    modes = ("detection_only", "real_faces_only", "zoo", "set_framing")
     only = [f"--{name.replace('_', '-')}" for name in modes if getattr(args, name)]
     if len(only) > 1:
         raise UserError(f"{' and '.join(only)}: choose one")
@@ -155,7 +170,7 @@ def _check_modes(args: argparse.Namespace) -> None:
 
 
 def _zoo_wanted(args: argparse.Namespace) -> bool:
-    return args.zoo or not (args.detection_only or args.real_faces_only or args.no_zoo)
+    return args.zoo or not (args.detection_only or args.real_faces_only or args.no_zoo or args.set_framing)
 
 
 def _reference_wanted(args: argparse.Namespace) -> bool:
@@ -266,7 +281,11 @@ def bench(args: argparse.Namespace) -> int:
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m benchmarks",
         "machine": machine_facts(),
     }
-    if not args.real_faces_only and not args.zoo:
+    if args.set_framing:
+        from benchmarks.crop_scales import set_framing
+
+        results["framing"] = set_framing(args.model, args.real_faces, args.photos)
+    elif not args.real_faces_only and not args.zoo:
         with tqdm(total=steps, desc="benchmarks", unit="step", file=sys.stderr) as progress:
             if not args.detection_only:
                 _model_and_pipeline(args, models, results, progress)
@@ -275,7 +294,7 @@ def bench(args: argparse.Namespace) -> int:
             results["detection"] = detection_benchmark(
                 model, args.detect_frames, args.detect_rounds, args.faces, progress
             )
-    if not args.detection_only and not args.zoo:
+    if not (args.detection_only or args.zoo or args.set_framing):
         results["real_faces"] = _real_faces(args, models)
     if _zoo_wanted(args):
         from benchmarks.zoo import zoo_benchmark

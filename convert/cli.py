@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail (exit 1, models not written) if int8 top-1 agreement with Keras is lower (default: %(default)s)",
     )
     parser.add_argument(
+        "--photos",
+        type=Path,
+        metavar="DIR",
+        help="labelled real photos (a folder as `train fit --data` reads them): int8 is left out of the folder"
+        " unless it gives float32's top label on at least --min-photo-agreement of their faces",
+    )
+    parser.add_argument(
+        "--min-photo-agreement", type=fraction, default=0.97, help="with --photos (default: %(default)s)"
+    )
+    parser.add_argument(
         "--flip-average",
         action="store_true",
         help="record in the contract that the runtime should average each face with its mirror image",

@@ -157,6 +157,33 @@ def multiply_adds(model_path: str | os.PathLike) -> int:
     return total
 
 
+def delegate_partitions(model_path: str | os.PathLike) -> dict[str, Any]:
+    """How the model's graph runs under LiteRT's default XNNPACK delegate: the number of partitions it takes, and
+    the ops it leaves to the reference kernels, by name (those between partitions: every tensor they read comes
+    from a partition or the graph's input, and every one they write goes to a partition or the graph's output).
+
+    Why: one partition means the whole graph runs in XNNPACK's optimised kernels; every op outside it runs in
+    LiteRT's slower reference kernels and costs a hand-over each way (face-api's int8 graph: 9 partitions around
+    8 RELUs that the converter left unfused)."""
+    interpreter_class, _ = find_interpreter()
+    with quiet_stderr():
+        interpreter = interpreter_class(model_path=str(model_path), num_threads=1)
+        interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    produced = {t for op in delegates for t in op["outputs"]} | {d["index"] for d in interpreter.get_input_details()}
+    consumed = {t for op in delegates for t in op["inputs"]} | {d["index"] for d in interpreter.get_output_details()}
+    outside: dict[str, int] = {}
+    for op in ops:
+        if op["op_name"] == "DELEGATE" or not delegates:
+            continue
+        reads = [t for t in op["inputs"] if t in produced]
+        writes = list(op["outputs"])
+        if reads and all(t in consumed and t not in produced for t in writes):
+            outside[op["op_name"]] = outside.get(op["op_name"], 0) + 1
+    return {"partitions": len(delegates), "outside": dict(sorted(outside.items()))}
+
+
 AUTO = "auto"  # --precision auto: the faster of the folder's models on this CPU, timed once at load
 PRECISION_CHOICES = (AUTO, *PRECISIONS)
 AUTO_ROUNDS = 3  # alternating rounds of AUTO_CALLS timed calls each, after one warm-up call
