@@ -3,7 +3,8 @@ set and on real faces), the `fer` package as a constant for scale, and each mode
 
 The zoo is every model of `MODEL_NAMES` whose folder exists, plus the folders given as `--zoo-model NAME=DIR` (a
 zoo name replaces that model's folder, to check a candidate against its targets before it ships). Each model is
-measured the way a device runs it: the int8 .tflite, 1 thread, mirror averaging when its contract asks for it.
+measured the way a device runs it: the .tflite `--precision auto` picks (the faster of int8 and float32 here), 1
+thread, mirror averaging when its contract asks for it.
 Cost is compared with `REFERENCE` (the previous default, the best on FER-2013) in two ways: multiply-adds per face,
 counted from the graph, which hold on any machine, and time per face in this run, which depends on the CPU's
 int8 instructions (recorded as the machine's `int8_path`).
@@ -28,7 +29,7 @@ from benchmarks.real_faces import TARGETS as REAL_FACE_TARGETS
 from benchmarks.real_faces import score_real_faces, shown
 from edge.classifier import AUTO, Classifier, multiply_adds
 from edge.contract import FERPLUS_LABELS, LABELS, Contract
-from edge.model_folder import CARD_FILE, CONTRACT_FILE, INT8_FILE, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder
+from edge.model_folder import CARD_FILE, CONTRACT_FILE, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder
 from train.data import DEFAULT_FERPLUS, VALIDATION_USAGE, Dataset, load_dataset
 from train.plots import save_figure
 
@@ -71,16 +72,16 @@ _PARAMETERS = re.compile(r"^Parameters: ([\d,]+)", re.MULTILINE)
 
 
 def zoo_model(text: str) -> tuple[str, Path]:
-    """`--zoo-model NAME=DIR`: a name for the table and a converted folder with an int8 model."""
+    """`--zoo-model NAME=DIR`: a name for the table and a converted folder."""
     name, sep, folder = text.partition("=")
     if not sep or not name.strip() or not folder:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=DIR")
     path = Path(folder)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: {folder} is not a folder")
-    if not (path / INT8_FILE).is_file() or not (path / CONTRACT_FILE).is_file():
+    if not any((path / f).is_file() for f in MODEL_FILES.values()) or not (path / CONTRACT_FILE).is_file():
         raise argparse.ArgumentTypeError(
-            f"{text!r}: {folder} is not a model folder (no {INT8_FILE} with its {CONTRACT_FILE}; expected the output"
+            f"{text!r}: {folder} is not a model folder (no .tflite model with its {CONTRACT_FILE}; expected the output"
             " of `python -m convert`)"
         )
     return name.strip(), path
@@ -88,7 +89,7 @@ def zoo_model(text: str) -> tuple[str, Path]:
 
 def zoo_folders(given: list[tuple[str, Path]] | None) -> dict[str, Path]:
     """The zoo's models by name: the shipped ones present, then the given ones (a given name replaces a shipped one)."""
-    folders = {name: folder for name, folder in MODEL_NAMES.items() if (folder / INT8_FILE).is_file()}
+    folders = {name: folder for name, folder in MODEL_NAMES.items() if (folder / CONTRACT_FILE).is_file()}
     folders.update(given or [])
     return folders
 
@@ -115,15 +116,15 @@ def label_set(contract: Contract) -> str | None:
 
 
 def per_face_latency(models: dict[str, tuple[Path, Contract]], rounds: int, repeats: int) -> dict[str, dict]:
-    """Per-face time (preprocessing, the mirror image when asked, 1 thread) of each model's int8 and float32 .tflite
+    """Per-face time (preprocessing, the mirror image when asked, 1 thread) of each model folder's int8 and float32
     in rounds alternating over them, each on a crop of its own input size and colour (the crop the edge cuts for
     it): {name: {precision: summary}}."""
     classifiers, faces = {}, {}
-    for name, (path, contract) in models.items():
+    for name, (folder, contract) in models.items():
         faces[name] = random_face(contract)
         for precision, file in MODEL_FILES.items():
-            if (path.parent / file).is_file():
-                classifier = Classifier(path.parent / file, contract, threads=1)
+            if (folder / file).is_file():
+                classifier = Classifier(folder / file, contract, threads=1)
                 classifiers[name, precision] = warmed(classifier, faces[name])
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in classifiers}
     for _ in range(rounds):
@@ -162,8 +163,8 @@ class EvalSets:
 
 def split_accuracy(path: Path, contract: Contract, data: Dataset, max_rows: int) -> dict:
     split = VALIDATION_USAGE if VALIDATION_USAGE in data.splits else data.splits[-1]
-    entry = tflite_accuracy({"int8": path}, contract, data, max_rows, splits=[split])["splits"][split]
-    return {"split": split, "rows": entry["rows"], "accuracy": entry["int8"]["accuracy"]}
+    entry = tflite_accuracy({"model": path}, contract, data, max_rows, splits=[split])["splits"][split]
+    return {"split": split, "rows": entry["rows"], "accuracy": entry["model"]["accuracy"]}
 
 
 def mapped_accuracy(path: Path, contract: Contract, data: Dataset, max_rows: int) -> dict:
@@ -204,22 +205,25 @@ def real_face_rows(folder: Path, models: dict[str, Path], detector: str) -> dict
 
 
 def model_row(name: str, folder: Path, contract: Contract, latency: dict) -> dict:
-    int8 = folder / INT8_FILE
+    """Cost and size of the model `--precision auto` runs: the faster of the folder's (the only one, when int8 was
+    left out)."""
+    fast = min(latency, key=lambda precision: latency[precision]["p50_ms"])
+    runs = folder / MODEL_FILES[fast]
     row = {
         "folder": shown(folder),
         "architecture": contract.architecture,
         "labels": contract.num_classes,
         "label_set": label_set(contract),
         "flip_average": contract.flip_average,
-        "int8_kb": round(int8.stat().st_size / 1000, 1),
-        "multiply_adds": multiply_adds(int8) * (2 if contract.flip_average else 1),  # per face
-        "per_face": latency["int8"],
-        "per_face_ms": latency["int8"]["p50_ms"],
+        "size_kb": round(runs.stat().st_size / 1000, 1),
+        "multiply_adds": multiply_adds(runs) * (2 if contract.flip_average else 1),  # per face
+        "per_face": latency[fast],
+        "per_face_ms": latency["int8"]["p50_ms"] if "int8" in latency else None,
         "per_face_ms_float32": latency["float32"]["p50_ms"] if "float32" in latency else None,
+        "fast_precision": fast,
+        "per_face_ms_fast": latency[fast]["p50_ms"],
+        "file": MODEL_FILES[fast],
     }
-    # What `--precision auto` runs: the faster of the two, timed the same way.
-    row["fast_precision"] = min(latency, key=lambda precision: latency[precision]["p50_ms"])
-    row["per_face_ms_fast"] = latency[row["fast_precision"]]["p50_ms"]
     count = parameters(folder, contract)
     if count is not None:
         row["parameters"] = count
@@ -231,23 +235,24 @@ def zoo_benchmark(args: argparse.Namespace) -> dict:
     from edge.detectors.base import DetectorConfig
 
     folders = zoo_folders(args.zoo_model)
-    models = {name: (folder / INT8_FILE, check_folder(folder)) for name, folder in folders.items()}
+    models = {name: (folder, check_folder(folder)) for name, folder in folders.items()}
     print(f"zoo: {', '.join(models)}", file=sys.stderr)
     latency = per_face_latency(models, args.rounds, args.repeats)
     rows = {name: model_row(name, folders[name], contract, latency[name]) for name, (_, contract) in models.items()}
     reference = rows.get(REFERENCE, {})
     sets = EvalSets(args)
-    for name, (path, contract) in models.items():
-        for key, measure in (("vs_reference", "per_face_ms"), ("macs_vs_reference", "multiply_adds")):
+    for name, (folder, contract) in models.items():
+        for key, measure in (("vs_reference", "per_face_ms_fast"), ("macs_vs_reference", "multiply_adds")):
             rows[name][key] = round(rows[name][measure] / reference[measure], 3) if reference else None
-        rows[name].update(accuracies(path, contract, sets, args.max_eval_rows))
+        rows[name].update(accuracies(folder / rows[name]["file"], contract, sets, args.max_eval_rows))
     detector = DetectorConfig().name
-    real = real_face_rows(args.real_faces, {name: path for name, (path, _) in models.items()}, detector)
+    real = real_face_rows(args.real_faces, {name: folder / rows[name]["file"] for name, (folder, _) in models.items()},
+                          detector)  # fmt: skip
     for name in rows:
         rows[name]["real_faces"] = real["models"][name] if real else None
     crop_sets = photo_sets(args.real_faces, args.photos)
-    for name, (path, _) in models.items():
-        scores = crop_scale_accuracy(crop_sets, path.parent, detector, ROBUSTNESS_SCALES, AUTO) if crop_sets else {}
+    for name, (folder, _) in models.items():
+        scores = crop_scale_accuracy(crop_sets, folder, detector, ROBUSTNESS_SCALES, AUTO) if crop_sets else {}
         rows[name]["crop_scales"] = scores
         rows[name]["crop_spread"] = round(spread(scores), 4) if scores else None
         rows[name]["photos_validation"] = scores.get("photos_validation", {}).get("1")
@@ -349,10 +354,11 @@ def _row_cells(name: str, row: dict, with_parameters: bool) -> list[str]:
     pairs = real["pairs"] if real else None
     float_ms, photos, crop = row.get("per_face_ms_float32"), row.get("photos_validation"), row.get("crop_spread")
     return [
-        name, row["architecture"], str(row["labels"]), "yes" if row["flip_average"] else "no", f"{row['int8_kb']:,.0f}",
+        name, row["architecture"], str(row["labels"]), "yes" if row["flip_average"] else "no", f"{row['size_kb']:,.0f}",
         *([f"{row['parameters']:,}" if "parameters" in row else "-"] if with_parameters else []),
         f"{row['multiply_adds'] / 1e6:.1f}", f"{row['macs_vs_reference']:.2f}x" if row["macs_vs_reference"] else "-",
-        f"{row['per_face_ms']:.3f}", f"{float_ms:.3f}" if float_ms else "-", row.get("fast_precision", "int8"),
+        f"{row['per_face_ms']:.3f}" if row["per_face_ms"] else "-", f"{float_ms:.3f}" if float_ms else "-",
+        row["fast_precision"],
         _pct(row["fer2013"]), _pct(row["ferplus"]), _pct(real),
         *(f"{recall[label]:.1%}" if label in recall else "-" for label in ("Happy", "Neutral")),
         f"{pairs['right']}/{pairs['pairs']}" if pairs and pairs["pairs"] else "-",
@@ -376,21 +382,21 @@ def zoo_markdown(results: dict) -> str:
     lines = [
         f"Model zoo, measured on {facts['cpu']} ({facts['cores']} cores, int8 path"
         f" {facts.get('int8_path', 'not recorded')}), {facts['date'][:10]}; `{results['command']}`. Per face:"
-        " multiply-adds counted from the int8 graph (the same on any machine) and time: int8 and float32, 1 thread,"
+        " multiply-adds counted from the graph (the same on any machine) and time: int8 and float32, 1 thread,"
         f" median of {section['rounds']} alternating rounds of {section['repeats']}, mirror image included when the"
         " model asks for it ('auto runs': the faster, which `--precision auto` picks); multiply-adds also as a share"
         f" of {section.get('reference', REFERENCE)}'s. Crop scales: the whole pipeline with the contract's crop"
         " grown by 0.9-1.2 on the London set and the web photos' validation subjects; the spread is the largest"
-        " range on either set. Accuracy: the int8 model on"
+        " range on either set. Accuracy: the model auto runs on"
         " PublicTest of its own labels (FER-2013's 7, or FER+'s 8 by majority vote; a FER+ model's FER-2013 figure"
         f" maps its answers onto FER-2013's 7, Contempt counting wrong). Real faces: {where}.",
         "",
     ]
     with_parameters = any("parameters" in row for row in section["models"].values())
-    header = ["model", "architecture", "labels", "mirror", "int8 KB", *(["parameters"] if with_parameters else []),
+    header = ["model", "architecture", "labels", "mirror", "KB", *(["parameters"] if with_parameters else []),
               "M MACs per face", "MACs vs ref", "int8 ms per face", "float32 ms per face", "auto runs",
-              "FER-2013 PublicTest", "FER+ PublicTest", "real faces", "Happy recall", "Neutral recall", "pairs right",
-              "photos' validation", "crop 0.9-1.2 spread (points)"]  # fmt: skip
+              "FER-2013 PublicTest", "FER+ PublicTest", "real faces", "Happy recall", "Neutral recall",
+              "pairs right", "photos' validation", "crop 0.9-1.2 spread (points)"]  # fmt: skip
     rows = [_row_cells(name, row, with_parameters) for name, row in section["models"].items()]
     lines += table(header, [*rows, _fer_cells(with_parameters)])
     lines += ["", f"The fer package's row is not measured by this run: {section['fer_package']['source']}."]
@@ -408,10 +414,10 @@ def _own_accuracy(row: dict) -> float | None:
 
 
 def zoo_plot(section: dict, out: Path) -> Path:
-    """Accuracy on each model's own test set, and on real faces, against per-face ms; point area ∝ int8 size."""
+    """Accuracy on each model's own test set, and on real faces, against per-face ms; point area ∝ file size."""
     rows = section["models"]
-    largest = max(row["int8_kb"] for row in rows.values())
-    slowest = max(row["per_face_ms"] for row in rows.values())
+    largest = max(row["size_kb"] for row in rows.values())
+    slowest = max(row["per_face_ms_fast"] for row in rows.values())
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     fer = FER_PACKAGE
     panels = (
@@ -421,8 +427,8 @@ def zoo_plot(section: dict, out: Path) -> Path:
     for ax, (title, value, fer_value, fer_what) in zip(axes, panels, strict=True):
         points = [(name, row, value(row)) for name, row in rows.items() if value(row) is not None]
         for name, row, y in points:
-            ax.scatter(row["per_face_ms"], y * 100, s=40 + 400 * row["int8_kb"] / largest, alpha=0.6)
-            ax.annotate(f"{name} ({row['int8_kb']:,.0f} KB)", (row["per_face_ms"], y * 100), fontsize=8,
+            ax.scatter(row["per_face_ms_fast"], y * 100, s=40 + 400 * row["size_kb"] / largest, alpha=0.6)
+            ax.annotate(f"{name} ({row['size_kb']:,.0f} KB)", (row["per_face_ms_fast"], y * 100), fontsize=8,
                         xytext=(6, 6), textcoords="offset points")  # fmt: skip
         ax.axhline(fer_value * 100, color="grey", linestyle="--", linewidth=1)
         ax.annotate(f"{fer['name']}, {fer_what} {fer_value:.1%} (not run here)", (0.01, fer_value * 100),
@@ -431,9 +437,9 @@ def zoo_plot(section: dict, out: Path) -> Path:
             ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes, ha="center", color="grey")
         ax.set_xlim(0, slowest * 1.4)  # room for the labels right of the slowest point
         ax.set_ylim(0, 100)
-        ax.set_xlabel("per-face ms (int8, 1 thread, median)")
+        ax.set_xlabel("per-face ms (the faster precision, 1 thread, median)")
         ax.set_title(title)
-    fig.suptitle("Model zoo: point area ∝ int8 file size", fontsize=10)
+    fig.suptitle("Model zoo: point area ∝ model file size", fontsize=10)
     path = out / PLOT
     fig.tight_layout()
     save_figure(fig, path)

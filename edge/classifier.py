@@ -221,7 +221,7 @@ def open_model(
     """The classifier of a model at `precision`; with `auto` (the default) the faster of its models on this CPU
     (`fastest`), and the milliseconds each took (empty when there was no choice to make)."""
     if precision not in PRECISION_CHOICES:
-        raise UserError(f"--precision {precision}: choose from {', '.join(PRECISION_CHOICES)}")
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISION_CHOICES)}")
     if precision != AUTO:
         path, contract = resolve_model(model, precision)
         return Classifier(path, contract, threads=threads), {}

@@ -63,8 +63,8 @@ def test_precision_float32_on_an_int8_only_folder_is_one_line(tmp_path: Path, co
 
 
 def test_unknown_precision_is_a_value_error_naming_the_choices(converted: Path) -> None:
-    """Pipeline(precision='int4') raises ValueError naming the choices, int8 and float32."""
-    with pytest.raises(ValueError, match="precision 'int4' is not one of int8, float32"):
+    """Pipeline(precision='int4') raises ValueError naming the choices, auto, int8 and float32."""
+    with pytest.raises(ValueError, match="precision 'int4' is not one of auto, int8, float32"):
         Pipeline(converted, precision="int4")
 
 
