@@ -12,6 +12,7 @@ from edge.contract import Contract, read_json
 from edge.model_folder import (
     CARD_FILE,
     CURVES_PLOT,
+    FLOAT32_FILE,
     INT8_FILE,
     LICENSE_FILE,
     REPORT_FILE,
@@ -78,6 +79,7 @@ def render(
     hardware: str,
     teachers: list[Path],
     real_faces: Path | None = None,
+    credits: list[str] | None = None,
 ) -> str:
     """The card's text; `contract` is the folder's, from `check_folder`."""
     report = _read_json(models / REPORT_FILE)
@@ -91,7 +93,7 @@ def render(
     lines += _accuracy(report, contract)
     if real_faces is not None:
         lines += _real_faces(real_faces)
-    lines += _training(run, contract, report, metrics, recipe, data, hardware, teachers)
+    lines += _training(run, contract, report, metrics, recipe, data, hardware, teachers, credits or [])
     return "\n".join(lines)
 
 
@@ -99,7 +101,7 @@ def _header(models: Path, contract: Contract, report: dict, sources: str, parame
     """Title, files, input, cost per face (multiply-adds, from the graph) and the accuracy table's head."""
     height, width = contract.image_size
     shape = f"1x{height}x{width}x{contract.channels}"
-    per_invoke = multiply_adds(models / INT8_FILE)
+    per_invoke = multiply_adds(next(models / name for name in (INT8_FILE, FLOAT32_FILE) if (models / name).is_file()))
     per_face = per_invoke * (2 if contract.flip_average else 1)
     lines = [
         f"# fer-edge model `{zoo_name(models)}`: `{contract.architecture}`",
@@ -112,8 +114,9 @@ def _header(models: Path, contract: Contract, report: dict, sources: str, parame
         "|---|---|---|---|",
     ]
     for variant in report["variants"].values():
+        shipped = "" if (models / variant["file"]).is_file() else " (measured, not shipped: see Precision)"
         lines.append(
-            f"| `{variant['file']}` | {variant['bytes'] / 1e6:.2f} MB | {variant['input_dtype']} {shape}"
+            f"| `{variant['file']}`{shipped} | {variant['bytes'] / 1e6:.2f} MB | {variant['input_dtype']} {shape}"
             f" | {variant['output_dtype']} 1x{contract.num_classes} |"
         )
     return [
@@ -121,7 +124,7 @@ def _header(models: Path, contract: Contract, report: dict, sources: str, parame
         "",
         f"Cost per face: {per_face / 1e6:.1f} M multiply-adds ({per_invoke / 1e6:.1f} M per invoke"
         + (", twice for the mirror image" if contract.flip_average else "")
-        + "; counted from the int8 graph, the same on any machine).",
+        + "; counted from the graph, the same on any machine).",
         (f"Parameters: {parameters:,}. " if parameters else "")
         + f"Normalisation: pixel x {contract.pixel_scale:.6g} + {contract.pixel_offset:g}. Mirror averaging: "
         + (
@@ -188,8 +191,34 @@ def _accuracy(report: dict, contract: Contract) -> list[str]:
     for name in ("float32", "int8"):
         recall = report["per_class_recall"][compared][name]
         lines.append(f"| {name} | " + " | ".join(f"{recall[label]:.2f}" for label in contract.labels) + " |")
-    lines += ["", "![int8 confusion matrix](confusion_matrix_int8.png)", ""]
-    return lines
+    lines += ["", "![int8 confusion matrix](confusion_matrix_int8.png)", ""] if "int8_left_out" not in report else [""]
+    return [*lines, *_precision(report)]
+
+
+def _precision(report: dict) -> list[str]:
+    """Which precisions ship, how each runs under XNNPACK, and int8's agreement with float32 on real photos."""
+    lines = ["## Precision", ""]
+    for name, variant in report["variants"].items():
+        xnnpack = variant.get("xnnpack")
+        if xnnpack:
+            outside = ", ".join(f"{count} {op}" for op, count in xnnpack["outside"].items()) or "none"
+            lines.append(
+                f"- {name}: {xnnpack['partitions']} XNNPACK partition(s); ops left to LiteRT's reference kernels:"
+                f" {outside}."
+            )
+    photos = report.get("photo_agreement")
+    if photos:
+        lines.append(
+            f"- On {photos['photos']} real photos' faces (`{photos['source']}`) int8 gives float32's top label on"
+            f" {_pct(photos['int8_vs_float32'])} (int8 ships at {_pct(photos['min'])} or more)."
+        )
+    if "int8_left_out" in report:
+        lines.append(f"- int8 is not shipped: {report['int8_left_out']}. The edge runs float32.")
+    else:
+        lines.append(
+            "- `--precision auto` (the edge's default) times both at load and runs the faster on the CPU it runs on."
+        )
+    return [*lines, ""]
 
 
 def _training(
@@ -201,19 +230,27 @@ def _training(
     data: Path | None,
     hardware: str,
     teachers: list[Path],
+    credits: list[str],
 ) -> list[str]:
-    """Data, training time, calibration, the exact commands, known limits and the licence."""
+    """Data, training time, calibration, the exact commands, known limits and the licence (with `credits`: what
+    else it was made from and under which licence)."""
     source = contract.extra.get("label_source", "fer2013")
     epochs, train_seconds = epoch_seconds(run)
     teacher_seconds = sum(epoch_seconds(t)[1] for t in teachers)
     data_line = f"`{data.name}`, sha256 `{file_sha256(data)}`" if data else "(data file not given)"
+    splits = metrics["splits"]
+    validation = "; ".join(f"{name} {_pct(splits[name]['accuracy'])} ({splits[name]['n']} rows)" for name in
+                           ("PublicTest", "Validation") if name in splits)  # fmt: skip
+    start = contract.extra.get("fine_tuned_from")
     return [
         "## Training",
         "",
         f"- Data: {data_line}; labels: {LABEL_SOURCES.get(source, source)} (`--labels {source}`); Training rows for"
         " fitting, PublicTest for choosing the epoch, the recipe and the model. PrivateTest was never used.",
+        *([f"- Sources, as the run read them: {metrics['source']}."] if " + " in metrics["source"] else []),
+        *([f"- Fine-tuned from `{start}`."] if start else []),
         f"- Student: {epochs} epochs, best at epoch {contract.extra.get('best_epoch', '?')}"
-        f" (PublicTest accuracy without mirror averaging {_pct(metrics['splits']['PublicTest']['accuracy'])}),"
+        f" (accuracy without mirror averaging: {validation}),"
         f" {train_seconds / 60:.1f} minutes of epochs on {hardware}."
         + (
             f" Its {len(teachers)} teachers: {teacher_seconds / 60:.1f} minutes of epochs in all on the same hardware"
@@ -229,7 +266,8 @@ def _training(
         "",
         "The model files are released with the project under the MIT licence. They were trained on FER-2013"
         " (Goodfellow et al., 2013, ICML representation-learning challenge), whose images come from web"
-        " searches; check the data set's terms before commercial use.",
+        " searches; check the data set's terms before commercial use."
+        + "".join(f" {credit}" for credit in credits),
         "",
     ]
 
@@ -250,8 +288,11 @@ def write_card(
     hardware: str,
     teachers: list[Path] | None = None,
     real_faces: Path | None = None,
+    credits: list[str] | None = None,
+    license_file: Path | None = None,
 ) -> Path:
-    """MODEL_CARD.md (and the run's training curves) added to the folder, which is rewritten as one unit."""
+    """MODEL_CARD.md (and the run's training curves, and a licence notice of what it was made from) added to the
+    folder, which is rewritten as one unit."""
     if not models.is_dir():
         raise UserError(f"{models}: not a model folder (expected the output of `python -m convert`)")
     contract = check_folder(models)
@@ -265,8 +306,12 @@ def write_card(
     read_recipe(recipe)
     if data is not None and not data.is_file():
         raise UserError(f"{data}: data file not found")
-    card = render(run, models, contract, recipe, data, hardware, teachers or [], real_faces)
+    if license_file is not None and not license_file.is_file():
+        raise UserError(f"{license_file}: licence file not found")
+    card = render(run, models, contract, recipe, data, hardware, teachers or [], real_faces, credits)
     files = {CARD_FILE: card.encode()}
+    if license_file is not None:
+        files[LICENSE_FILE] = license_file.read_bytes()
     if (run / "curves.png").is_file():
         files[CURVES_PLOT] = (run / "curves.png").read_bytes()
     try:

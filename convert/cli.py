@@ -125,7 +125,18 @@ def build_card_parser() -> argparse.ArgumentParser:
     parser.add_argument("--teachers", nargs="*", type=Path, default=[], help="teacher run folders, for their time")
     parser.add_argument("--hardware", help="what trained it, e.g. '1x NVIDIA H100 (JAX backend)'; with --run")
     parser.add_argument(
-        "--license", type=Path, help="an imported model's licence notice, copied into the folder (instead of --run)"
+        "--license",
+        type=Path,
+        help="a licence notice copied into the folder: an imported model's (without --run), or that of the model a"
+        " trained one was fine-tuned from",
+    )
+    parser.add_argument(
+        "--credit",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="with --run: a sentence for the card's licence section, naming what else the model was made from and"
+        " its licence (repeatable)",
     )
     parser.add_argument(
         "--real-faces",
@@ -139,17 +150,16 @@ def build_card_parser() -> argparse.ArgumentParser:
 def card(args: argparse.Namespace) -> int:
     from convert.card import write_card, write_imported_card
 
-    if args.license is not None:
-        if args.run is not None:
-            raise UserError("--run and --license: an imported model (--license) has no training run; give one")
+    if args.license is not None and args.run is None:
         written = write_imported_card(args.models, args.recipe, args.license, real_faces=args.real_faces)
         print(f"wrote {written}")
         return 0
     if args.run is None or args.hardware is None:
         raise UserError("--run and --hardware are required for a trained model (an imported one takes --license)")
     written = write_card(
-        args.run, args.models, args.recipe, args.data, args.hardware, args.teachers, real_faces=args.real_faces
-    )
+        args.run, args.models, args.recipe, args.data, args.hardware, args.teachers, real_faces=args.real_faces,
+        credits=args.credit, license_file=args.license,
+    )  # fmt: skip
     print(f"wrote {written}")
     return 0
 
