@@ -29,7 +29,7 @@ def run_cli(main: Callable[[], int], prog: str) -> int:
     try:
         return main()
     except UserError as exc:
-        print(visible(redact_text(f"{prog}: error: {exc}"), keep=""), file=sys.stderr)  # one line, whatever a name holds
+        print(visible(redact_text(f"{prog}: error: {exc}"), keep=""), file=sys.stderr)  # one line, no secret
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
