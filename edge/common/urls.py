@@ -24,8 +24,9 @@ from __future__ import annotations
 import re
 
 HIDDEN = "***"
+# Each also covers the longer names holding it: password, passwd, signature, sessionid...
 SECRET_WORDS = ("token", "pass", "pas", "pwd", "psw", "pw", "secret", "key", "auth", "sig", "credential", "session",
-                "jwt")  # fmt: skip  (each also covers the longer names holding it: password, passwd, signature...)
+                "jwt")  # fmt: skip
 # NAME=VALUE, NAME after a separator and containing a secret word; VALUE up to the next separator or `_NAME=`.
 _NAME_CHARS = r"[A-Za-z0-9._%-]"
 _SECRET_PARAM = re.compile(
