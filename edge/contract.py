@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.files import write_json
+from edge.common.files import read_capped, write_json
 from edge.common.text import is_control
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
@@ -43,24 +43,18 @@ _REQUIRED = object()
 
 
 def read_json(path: str | os.PathLike, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """A JSON file's value, or a one-line UserError naming the file: missing, unreadable, too large, not JSON,
-    or nested too deep for the parser (which raises RecursionError)."""
+    """A JSON file's value, or a one-line UserError naming the file: missing, not a regular file, unreadable, too
+    large (`read_capped`), not JSON, or nested too deep for the parser (which raises RecursionError)."""
     path = Path(path)
+    data = read_capped(path, what, max_bytes)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise UserError(f"{path}: too large for a {what} ({size:,} bytes; at most {max_bytes:,})")
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no {what} found") from None
+        return json.loads(data.decode("utf-8"))
     except RecursionError:
         raise UserError(f"{path}: nested too deep to be a {what}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a {what} (not UTF-8 text)") from None
     except ValueError as exc:  # json.JSONDecodeError, and integers of more digits than Python converts
         raise UserError(f"{path}: not a {what} (not JSON: {str(exc)[:120]})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
 
 
 def _shown(value: Any) -> str:
