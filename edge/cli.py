@@ -214,7 +214,8 @@ def add_privacy_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--mqtt-no-snapshots",
         action="store_true",
-        help="send no face snapshots to the --mqtt broker, so no picture leaves by MQTT (Home Assistant gets no image)",
+        help="send no face snapshots to the --mqtt broker, so no picture leaves by MQTT (Home Assistant gets no image);"
+        " the picture and image entity an earlier run left retained there are withdrawn",
     )
     group.add_argument(
         "--mood-window",
@@ -350,7 +351,8 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
         try:
             url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
             sinks.append(MqttPublisher(url, device_of(args), args.mqtt_summary_every, args.ha_discovery, labels,
-                                       args.mood_every or mood.EVERY, not args.mqtt_no_snapshots))  # fmt: skip
+                                       args.mood_every or mood.EVERY, not args.mqtt_no_snapshots,
+                                       args.privacy != "off"))  # fmt: skip
         except BaseException:
             for sink in sinks:
                 sink.close()

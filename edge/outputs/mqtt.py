@@ -5,12 +5,15 @@ Topics (PREFIX defaults to fer-edge, DEVICE to the host name):
   PREFIX/DEVICE/state      retained: the faces now (label, confidence, box) and the dominant emotion
   PREFIX/DEVICE/events     a face appeared, changed label or left (edge/outputs/events.py): changes, not frames
   PREFIX/DEVICE/snapshot   retained: a JPEG of the face of the latest appeared/changed event (outputs/snapshots.py),
-                           unless --mqtt-no-snapshots (then no picture goes to the broker)
+                           unless --mqtt-no-snapshots (then no picture goes to the broker, and the picture an
+                           earlier run left retained there is withdrawn on connect; --privacy withdraws it too)
   PREFIX/DEVICE/summary    the run summary every --mqtt-summary-every seconds
   PREFIX/DEVICE/mood       retained: the room's mood (edge/outputs/mood.py) every --mood-every seconds, and at exit
 and, with --ha-discovery, Home Assistant discovery configs so the device shows up with its sensors (the faces now,
 the dominant emotion, and the room's mood: one share in % per emotion, the dominant mood, faces now, people) and
-an image.
+an image. On connect the publisher reads the configs retained for this device (by its identifier) and withdraws
+(an empty retained message) those this run does not offer: the image under --mqtt-no-snapshots, the mood sensors
+of another model's labels.
 
 The password comes from FER_EDGE_MQTT_PASSWORD or --mqtt-password-file (or the URL); it is never printed: every
 message shows the URL as mqtt://USER:***@HOST:PORT/PREFIX.
@@ -89,7 +92,7 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
     faces now, from the state topic), the room's mood from the mood topic (a share in % per label, the dominant
     mood, faces now, people in the window), and the latest face's snapshot (an image entity)."""
     state_topic, available_topic = topics["state"], topics["available"]
-    block = {"identifiers": [f"fer_edge_{device}"], "name": f"fer-edge {device}", "manufacturer": "fer-edge",
+    block = {"identifiers": [device_identifier(device)], "name": f"fer-edge {device}", "manufacturer": "fer-edge",
              "model": "facial expression recognition", "sw_version": version()}  # fmt: skip
     available = {"availability_topic": available_topic, "payload_available": "online",
                  "payload_not_available": "offline", "device": block}  # fmt: skip
@@ -102,8 +105,8 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
     }  # fmt: skip
     sensors = {key: {**sensor, **common} for key, sensor in sensors.items()}
     room = {"state_topic": topics["mood"], **available}
-    for label in labels:
-        sensors[f"mood_{slug(label).lower()}"] = {
+    for key, label in zip(mood_keys(labels), labels, strict=True):
+        sensors[key] = {
             "name": f"Mood {label}", "icon": "mdi:emoticon-outline", "unit_of_measurement": "%",
             "state_class": "measurement", "value_template": f"{{{{ value_json.shares[{json.dumps(label)}] }}}}",
             **room}  # fmt: skip
@@ -127,6 +130,18 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
         **entity_id("image", f"{device}_snapshot"),
     }  # fmt: skip
     return configs
+
+
+def mood_keys(labels: list[str]) -> list[str]:
+    """Each label's mood sensor key: `mood_` + its slug in lower case (`mood_happy`), or `mood_INDEX` (its place in
+    the model's labels) where that slug is empty or shared (怒り and 幸せ both slug to nothing; Happy and happy to
+    one), so no label's sensor silently replaces another's."""
+    slugs = [slug(label).lower() for label in labels]
+    return [f"mood_{name}" if name and slugs.count(name) == 1 else f"mood_{index}" for index, name in enumerate(slugs)]
+
+
+def device_identifier(device: str) -> str:
+    return f"fer_edge_{device}"
 
 
 def entity_id(domain: str, name: str) -> dict[str, str]:
@@ -155,6 +170,7 @@ class MqttPublisher(Sink):
         labels: list[str] | None = None,
         mood_every: float = mood.EVERY,
         snapshots: bool = True,
+        privacy: bool = False,
     ) -> None:
         try:
             from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5
@@ -168,7 +184,11 @@ class MqttPublisher(Sink):
             raise UserError(f"--device-name {device[:80]!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
         self.topics = {k: f"{base}/{k}" for k in TOPICS if snapshots or k != "snapshot"}
+        # An earlier run's retained face (privacy off then) must not outlive a run that sends no picture or only
+        # covered ones: withdrawn on connect.
+        self.withdraw_snapshot = f"{base}/snapshot" if not snapshots or privacy else None
         configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
+        self.configs = configs
         longest = max([*self.topics.values(), *configs], key=len)
         if len(longest.encode()) > MQTT_TOPIC_MAX:
             raise UserError(
@@ -212,6 +232,7 @@ class MqttPublisher(Sink):
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_socket_open = self._on_socket_open
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_retained_config
         self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
 
     # The run loop's side.
@@ -402,10 +423,25 @@ class MqttPublisher(Sink):
             self._say(f"connected to {self.url}")
         self.said.clear()
         self._publish_now(self.topics["available"], "online")
+        if self.withdraw_snapshot:
+            self._publish_now(self.withdraw_snapshot, "")
         if self.ha_prefix:
-            for topic, config in discovery(self.ha_prefix, self.device, self.topics, self.labels).items():
+            for topic, config in self.configs.items():
                 self._publish_now(topic, json.dumps(config))
+            self.client.subscribe(f"{self.ha_prefix}/+/+/config", qos=QOS)  # the retained configs: _on_retained_config
         self.connected.set()
+
+    def _on_retained_config(self, client, userdata, message) -> None:
+        """A discovery config retained on the broker: one of this device's (by its identifier) that this run does
+        not offer (an earlier run's image entity, another model's mood sensors) is withdrawn."""
+        if not message.retain or not message.payload or message.topic in self.configs:
+            return
+        try:
+            identifiers = json.loads(message.payload)["device"]["identifiers"]
+        except (ValueError, KeyError, TypeError):
+            return  # another program's config
+        if identifiers == [device_identifier(self.device)]:
+            self._publish_now(message.topic, "")
 
     def _too_large(self, topic: str, body: bytes) -> bool:
         """Whether the broker would hang up on this message (over its maximum packet size): then it is counted and
@@ -449,7 +485,8 @@ class MqttPublisher(Sink):
         return True
 
     def _publish_now(self, topic: str, body: str) -> None:
-        """The connection's own retained messages (online, discovery), sent from paho's thread, not counted."""
+        """The connection's own retained messages (online, discovery, withdrawals), sent from paho's thread, not
+        counted."""
         if self._too_large(topic, body.encode()):
             return
         info = self.client.publish(topic, body, qos=QOS, retain=True)

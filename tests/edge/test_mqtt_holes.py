@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import getpass
 import json
+import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -325,3 +327,43 @@ def test_the_summary_says_connected_for_a_run_connected_to_the_end(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert json.loads(summary.read_text())["outputs"]["mqtt"]["connected"] is True
     assert ", connected True, " in result.stdout
+
+
+def relabelled(folder: Path, labels: list[str]) -> Path:
+    """A copy of the shipped model whose contract names other labels, resealed as convert would."""
+    from edge.contract import Contract
+    from edge.model_folder import DEFAULT_MODEL_DIR, contract_digest
+
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    contract = json.loads((folder / "contract.json").read_text())
+    contract["labels"] = labels
+    contract["extra"]["contract_sha256"] = contract_digest(Contract.from_dict(contract))
+    (folder / "contract.json").write_text(json.dumps(contract))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_run_without_snapshots_withdraws_what_earlier_runs_left_retained(tmp_path: Path) -> None:
+    """E4 (hostile run 2026-12-07): after a run with privacy off, a run with --privacy blur --mqtt-no-snapshots left
+    the uncovered face retained (and Home Assistant's "Latest face"), and another model's run left the first model's
+    mood sensors retained beside its own."""
+    broker = start_broker(tmp_path)
+    url, ha = f"mqtt://127.0.0.1:{broker.port}", "homeassistant"
+    japanese = ["怒り", "嫌悪", "恐れ", "幸せ", "悲しみ", "驚き", "中立"]
+    try:
+        first = edge("--mqtt", url, "--ha-discovery", ha)
+        assert first.returncode == 0, first.stderr
+        second = edge("--mqtt", url, "--ha-discovery", ha, "--privacy", "blur", "--mqtt-no-snapshots",
+                      "--model", str(relabelled(tmp_path / "jp", japanese)))  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        newcomer = Subscriber(broker.port)  # what a subscriber arriving now is given: the retained messages
+        wait_for(lambda: newcomer.on(f"{BASE}/available"), 30, "the retained messages")
+        time.sleep(1.0)  # the rest of the retained messages (no timing under test)
+        newcomer.close()
+    finally:
+        broker.stop()
+    topics = {topic for topic, payload, retained in newcomer.messages if retained and payload}
+    assert f"{BASE}/snapshot" not in topics
+    assert f"{ha}/image/{DEVICE}_snapshot/config" not in topics
+    moods = sorted(t.split("/")[2] for t in topics if t.startswith(f"{ha}/sensor/{DEVICE}_mood_"))
+    assert moods == [f"{DEVICE}_mood_{index}" for index in range(7)], moods  # the Japanese model's, none of before
