@@ -20,13 +20,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import matplotlib
 import numpy as np
 
 from benchmarks.markdown import table, verdict_table
 from edge import DetectorConfig, Face, Pipeline
 from edge.common.errors import UserError
+from edge.common.images import read_image, unreadable
 from train.plots import save_figure
 
 matplotlib.use("Agg")
@@ -115,9 +115,9 @@ def _check_labels(folder: Path, rows: list[Row], model: str, labels: list[str]) 
 
 
 def _read_image(folder: Path, row: Row) -> np.ndarray:
-    image = cv2.imread(str(folder / row.file), cv2.IMREAD_COLOR)  # EXIF orientation applied, as a viewer shows it
+    image = read_image(folder / row.file)  # EXIF orientation applied, as a viewer shows it
     if image is None:
-        raise UserError(f"{_where(folder, row.line)}: {row.file}: not a readable image")
+        raise UserError(f"{_where(folder, row.line)}: {row.file}: {unreadable(folder / row.file)}")
     return image
 
 

@@ -172,6 +172,21 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+def check_regular(path: str | os.PathLike, what: str) -> None:
+    """Refuse in one line a path that is missing, a folder, or not a regular file (a device such as `/dev/zero`
+    never ends, a FIFO blocks): for files read as a stream, whose size is not capped (a FER-2013 CSV)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise UserError(f"{path}: no {what} found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path}: not a regular file (a device, FIFO or socket), so not a {what}")
+
+
 def read_capped(path: str | os.PathLike, what: str, max_bytes: int) -> bytes:
     """A regular file's bytes, or a one-line UserError naming the file: missing, a folder, a FIFO or device
     (`/dev/zero` would be read forever, a FIFO would block), or over `max_bytes`, checked from its size before

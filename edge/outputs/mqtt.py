@@ -184,11 +184,9 @@ class MqttPublisher(Sink):
             raise UserError(f"--device-name {device[:80]!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
         self.topics = {k: f"{base}/{k}" for k in TOPICS if snapshots or k != "snapshot"}
-        # An earlier run's retained face (privacy off then) must not outlive a run that sends no picture or only
-        # covered ones: withdrawn on connect.
+        # An earlier run's retained face must not outlive a run that sends none or only covered ones (on connect).
         self.withdraw_snapshot = f"{base}/snapshot" if not snapshots or privacy else None
-        configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
-        self.configs = configs
+        self.configs = configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
         longest = max([*self.topics.values(), *configs], key=len)
         if len(longest.encode()) > MQTT_TOPIC_MAX:
             raise UserError(
@@ -231,8 +229,7 @@ class MqttPublisher(Sink):
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_socket_open = self._on_socket_open
-        self.client.on_publish = self._on_publish
-        self.client.on_message = self._on_retained_config
+        self.client.on_publish, self.client.on_message = self._on_publish, self._on_retained_config
         self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
 
     # The run loop's side.
