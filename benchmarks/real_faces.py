@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.markdown import table, verdict_table
 from edge import DetectorConfig, Face, Pipeline
 from edge.common.errors import UserError
+from edge.common.files import inside, is_special, read_capped
 from edge.common.images import read_image, unreadable
 from train.plots import save_figure
 
@@ -35,6 +36,7 @@ import matplotlib.pyplot as plt
 ROOT = Path(__file__).resolve().parents[1]
 REAL_FACES = ROOT.parent / "shared" / "real-faces" / "london"
 LABELS_FILE = "labels.csv"
+MAX_LABELS_BYTES = 64 << 20  # a line per photo: a million photos' names and labels
 REQUIRED_COLUMNS = ("file", "label")
 SUBJECT = "subject"
 NEUTRAL = "Neutral"
@@ -62,11 +64,11 @@ def read_labels(folder: Path) -> tuple[list[Row], bool]:
 
     Labels are checked against each model's contract in `score_real_faces`."""
     path = folder / LABELS_FILE
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: not found (a real-faces folder holds a labels.csv: file,label[,subject,...])")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped(path, LABELS_FILE, MAX_LABELS_BYTES).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not readable as UTF-8 text ({type(exc).__name__})") from None
     reader = csv.reader(text.splitlines())
     try:
@@ -89,13 +91,11 @@ def read_labels(folder: Path) -> tuple[list[Row], bool]:
             file, label = (fields[columns[name]].strip() for name in REQUIRED_COLUMNS)
             if not file or not label:
                 raise UserError(f"{_where(folder, line)}: empty {'file' if not file else 'label'}")
-            if Path(file).is_absolute():
-                raise UserError(f"{_where(folder, line)}: {file}: file paths are relative to {folder}")
-            if file in first_seen:
-                raise UserError(f"{_where(folder, line)}: {file} is listed twice (first on line {first_seen[file]})")
-            if not (folder / file).is_file():
-                raise UserError(f"{_where(folder, line)}: {file}: no such file in {folder}")
-            first_seen[file] = line
+            _photo_path(folder, line, file)
+            key = os.path.normpath(file)  # x.jpg and ./x.jpg are one photo
+            if key in first_seen:
+                raise UserError(f"{_where(folder, line)}: {file} is listed twice (first on line {first_seen[key]})")
+            first_seen[key] = line
             subject = fields[columns[SUBJECT]].strip() if SUBJECT in columns else ""
             rows.append(Row(line, file, label, subject))
     except csv.Error as exc:
@@ -103,6 +103,20 @@ def read_labels(folder: Path) -> tuple[list[Row], bool]:
     if not rows:
         raise UserError(f"{path}: no rows under the header")
     return rows, SUBJECT in columns
+
+
+def _photo_path(folder: Path, line: int, file: str) -> Path:
+    """A row's photo, refused in one line naming the row: outside the folder (`inside`: absolute, `..`, a link
+    out), missing, or not a regular file (a folder, or a link to /dev/zero)."""
+    try:
+        path = inside(folder, file, "photo")
+    except UserError as exc:
+        raise UserError(f"{_where(folder, line)}: {exc}") from None
+    if not path.exists():
+        raise UserError(f"{_where(folder, line)}: {file}: no such file in {folder}")
+    if not path.is_file() or is_special(path):
+        raise UserError(f"{_where(folder, line)}: {file}: {unreadable(path)}")
+    return path
 
 
 def _check_labels(folder: Path, rows: list[Row], model: str, labels: list[str]) -> None:

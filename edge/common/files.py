@@ -199,18 +199,20 @@ def read_capped(path: str | os.PathLike, what: str, max_bytes: int) -> bytes:
         raise UserError(f"{path}: no {what} found") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as f:
-        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size
+    try:
+        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size  # of what was opened: no swap after a check
         if stat.S_ISDIR(mode):
             raise UserError(f"{path}: is a folder, not a {what}")
         if not stat.S_ISREG(mode):
             raise UserError(f"{path}: not a regular file (a device, FIFO or socket), so not a {what}")
         if size > max_bytes:
             raise UserError(f"{path}: too large for a {what} ({size:,} bytes; at most {max_bytes:,})")
-        try:
+        with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read(max_bytes + 1)
-        except OSError as exc:
-            raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise UserError(f"{path}: too large for a {what} (over {max_bytes:,} bytes)")
     return data
