@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from edge.classifier import default_threads
 from edge.common.errors import UserError, run_cli
@@ -32,7 +33,7 @@ from edge.detectors.base import DetectorConfig
 from edge.detectors.haar import SCALE_FACTOR_RANGE
 from edge.detectors.registry import NAMES as DETECTORS
 from edge.detectors.yunet import MIN_DETECT_WIDTH
-from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, resolve_model
+from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_NAMES, PRECISIONS, resolve_model
 from edge.outputs import mood
 from edge.outputs.base import Sink
 from edge.outputs.jsonl import KEEP as JSONL_KEEP
@@ -86,10 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--precision",
-        choices=("int8", "float32"),
-        default="int8",
-        help="which model of a folder (default: int8); the default face-api model measured 3x faster in float32 on"
-        " an AVX2 CPU without 8-bit dot products (VNNI), which a Pi 4 lacks too (docs/performance.md)",
+        choices=PRECISIONS,
+        help=f"which model of a folder (default: {PRECISIONS[0]}; a --model .tflite file runs as it is); the default"
+        " face-api model measured 3x faster in float32 on an AVX2 CPU without 8-bit dot products (VNNI), which a"
+        " Pi 4 lacks too (docs/performance.md)",
     )
     parser.add_argument(
         "--source",
@@ -420,6 +421,12 @@ def check_combinations(args: argparse.Namespace) -> None:
         raise UserError("--serve-allow-host needs --serve or --metrics")
     if args.align_eyes and args.no_detect:
         raise UserError(ALIGN_NO_DETECT)
+    if args.precision and args.model and Path(args.model).suffix == ".tflite":
+        raise UserError(
+            f"--precision {args.precision} picks a model of a folder; --model {args.model} is one file, which runs as"
+            " it is (give its folder to choose)"
+        )
+    args.precision = args.precision or PRECISIONS[0]
 
 
 def main(argv: list[str] | None = None) -> int:
