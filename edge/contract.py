@@ -237,6 +237,7 @@ class Contract:
             f"{CONTRACT_VERSION}, the contract version this fer-edge reads (reconvert, or update fer-edge)",
         )
         extra = _checked_extra(fields)
+        _check_pixels_fit_int8(fields, scale, offset, extra)
         framing = _checked_framing(fields)
         return cls(
             architecture=architecture,
@@ -310,6 +311,31 @@ def _checked_pixels(fields: _Fields) -> tuple[float, float]:
         f"a number from -{MAX_PIXEL_FACTOR:g} to {MAX_PIXEL_FACTOR:g}",
     )
     return float(scale), float(offset)
+
+
+def _check_pixels_fit_int8(fields: _Fields, scale: float, offset: float, extra: dict[str, Any]) -> None:
+    """Refuse a normalisation that puts the pixels mostly outside the range an int8 model's input was calibrated
+    for (extra.models, as convert records it): such a model answers, wrongly, with no other sign. Half the pixel
+    range must fall inside it; a convert with the same contract gives all of it."""
+    models = extra.get("models")
+    if not isinstance(models, dict):
+        return
+    low, high = offset, offset + 255 * scale
+    for name, model in models.items():
+        quantization = model.get("input_quantization") if isinstance(model, dict) else None
+        if not isinstance(quantization, list) or len(quantization) != 2 or model.get("input_dtype") != "int8":
+            continue
+        q_scale, zero = quantization
+        if not (_is_number(q_scale) and _is_number(zero) and q_scale > 0):
+            continue
+        calibrated = (q_scale * (-128 - zero), q_scale * (127 - zero))
+        inside = max(0.0, min(high, calibrated[1]) - max(low, calibrated[0]))
+        if inside < (high - low) / 2:
+            raise UserError(
+                f"{fields.source}: pixel_scale {scale:g} and pixel_offset {offset:g} give pixels in"
+                f" [{low:g}, {high:g}], but {name}'s input was calibrated for [{calibrated[0]:.3g},"
+                f" {calibrated[1]:.3g}]: it would answer wrongly; reconvert the model with this contract"
+            )
 
 
 def _checked_extra(fields: _Fields) -> dict[str, Any]:
