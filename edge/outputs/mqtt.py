@@ -216,7 +216,7 @@ class MqttPublisher(Sink):
         # A broker that does not say its limit (mosquitto's message_size_limit) hangs up on a message over it, and
         # paho would re-send it after each reconnect: the limit is learnt from the hang-ups instead (_learn_limit).
         self.learnt_max: int | None = None
-        self.suspect: int | None = None  # the message id the last hang-up is blamed on
+        self.suspect: tuple[str, int] | None = None  # the topic and size the last hang-up is blamed on
         self.sizes: dict[int, int] = {}  # message id -> packet size, for the messages in flight
         self.largest_accepted = 0  # the largest packet the broker acknowledged
         self.client = Client(CallbackAPIVersion.VERSION2, client_id=f"fer-edge-{self.device}", protocol=MQTTv5)
@@ -444,36 +444,44 @@ class MqttPublisher(Sink):
         """Whether the broker would hang up on this message (over its maximum packet size): then it is counted and
         said once, and not sent; the run goes on."""
         size = packet_size(topic, body)
-        limits = [limit for limit in (self.max_packet, self.learnt_max) if limit is not None]
-        if not limits or size <= min(limits):
+        named = ((self.max_packet, "the broker's maximum packet size"),
+                 (self.learnt_max, "the size limit learnt from the broker's hang-ups"))  # fmt: skip
+        limits = [(limit, what) for limit, what in named if limit is not None]
+        if not limits or size <= min(limits)[0]:
             return False
         self.counters["too_large"] += 1
-        self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over the broker's maximum"
-                       f" packet size ({min(limits)} bytes); not sent, the run goes on")  # fmt: skip
+        limit, what = min(limits)
+        self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over {what} ({limit} bytes);"
+                       " not sent, the run goes on")  # fmt: skip
         return True
 
     def _learn_limit(self) -> bool:
-        """After the broker hung up: whether it hung up on a message too large for it, which is then dropped and
-        its size learnt as the limit. The suspect is the largest message still unacknowledged, when larger than any
-        the broker accepted; it is convicted when the broker hangs up again after paho re-sent it (one hang-up
-        suffices once a limit is known), so a network blip costs no message."""
+        """After the broker hung up: whether it hung up on a message too large for it, which is then dropped, with
+        every other waiting message as large, and its size learnt as the limit. The suspect is the largest message
+        still unacknowledged, when larger than any the broker accepted; it is convicted when the broker hangs up
+        again while a message of that topic and size is still waiting (paho re-sent it, or the connection published
+        its discovery config again; one hang-up suffices once a limit is known), so a network blip costs no
+        message."""
         with self.client._out_message_mutex:  # paho's unacknowledged messages, re-sent after a reconnect
-            waiting = [(packet_size(m.topic, m.payload), m.mid, m.topic) for m in self.client._out_messages.values()]
-        size, mid, topic = max(waiting, default=(0, None, ""))
-        if mid is None or size <= self.largest_accepted:
+            waiting = [(packet_size(m.topic, m.payload), m.topic) for m in self.client._out_messages.values()]
+        size, topic = max(waiting, default=(0, ""))
+        if not topic or size <= self.largest_accepted:
             self.suspect = None
             return False
-        if self.learnt_max is None and mid != self.suspect:
-            self.suspect = mid  # once: perhaps a blip; paho re-sends it on reconnect
+        if self.learnt_max is None and (topic, size) != self.suspect:
+            self.suspect = (topic, size)  # once: perhaps a blip; paho re-sends it on reconnect
             return False
         with self.client._out_message_mutex:
-            self.client._out_messages.pop(mid, None)  # never re-sent
+            convicted = [mid for mid, m in self.client._out_messages.items() if packet_size(m.topic, m.payload) >= size]
+            for mid in convicted:
+                self.client._out_messages.pop(mid, None)  # never re-sent: each would be hung up on again
         with self.lock:
-            if mid in self.inflight:
-                self.inflight.discard(mid)
-                self.counters["dropped"] += 1
-            self.sizes.pop(mid, None)
-        self.counters["too_large"] += 1
+            for mid in convicted:
+                if mid in self.inflight:
+                    self.inflight.discard(mid)
+                    self.counters["dropped"] += 1
+                self.sizes.pop(mid, None)
+        self.counters["too_large"] += len(convicted)
         self.learnt_max = min(size, self.learnt_max or size) - 1
         self.suspect = None
         self._say(f"the broker hung up on a {size}-byte message on {topic} (over its message size limit, such as"
@@ -498,11 +506,12 @@ class MqttPublisher(Sink):
             self._not_a_broker("it closed the connection without a CONNACK")
         self.outcome.set()
         if was and not self.closing.is_set():
-            if not self._learn_limit():
+            learnt = self._learn_limit()
+            if not learnt:
                 self._say(f"lost the broker ({reason_code}); reconnecting, the run goes on")
             quick = time.monotonic() - self.connected_at < STABLE_AFTER  # flapping: wait longer each time
             low, high = RECONNECT_DELAY
-            self.flaps = self.flaps + 1 if quick else 0
+            self.flaps = self.flaps + 1 if quick and not learnt else 0  # a limit learnt: the cause is gone
             self.client.reconnect_delay_set(min(low * 2**self.flaps, high), high)
 
     def _on_connect_fail(self, client, userdata) -> None:
