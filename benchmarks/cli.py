@@ -19,6 +19,7 @@ from edge.common.errors import UserError, run_cli
 from edge.common.files import probe_folder, write_json, write_text
 from edge.common.options import Parser, add_verbose, add_version, frame_sizes, non_negative_int, positive_int
 from edge.common.quiet import quiet_native
+from edge.common.urls import redact_url
 from edge.model_folder import DEFAULT_MODEL_DIR, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder, model_location
 from edge.sources.base import exit_status
 from train.data import add_data_options
@@ -368,7 +369,7 @@ def _real_faces(args: argparse.Namespace, models: dict) -> dict | None:
     from edge.detectors.registry import NAMES
 
     if not args.real_faces.is_dir():
-        print(f"real faces: skipped ({args.real_faces} not found)")
+        print(f"real faces: skipped ({redact_url(str(args.real_faces))} not found)")
         return None
     model = models.get("int8") or next(iter(models.values()))
     return score_real_faces(args.real_faces, {shown(args.model): model}, NAMES)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from benchmarks.scoring import DetectionScore
+from edge.common.images import read_image
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import make_detector
 
@@ -36,7 +36,7 @@ def labelled_photos(folder: Path) -> list[tuple[Path, np.ndarray]]:
 
 def photo_scores(folder: Path, detectors: tuple[str, ...], widths: tuple[int, ...]) -> dict:
     """{detector: {"WIDTH": recall, precision and counts}} over every labelled photo (width 0: full size)."""
-    photos = [(cv2.imread(str(path)), boxes) for path, boxes in labelled_photos(folder)]
+    photos = [(read_image(path), boxes) for path, boxes in labelled_photos(folder)]
     out: dict = {}
     for name in detectors:
         out[name] = {}

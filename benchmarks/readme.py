@@ -35,10 +35,22 @@ BLOCKS = {  # the results' section -> the markers of the page's block it fills
 
 
 def _markers_missing(text: str, section: str, readme: Path) -> UserError | None:
+    """Why the page cannot take this section's block: no markers, the start marker twice (a second, stale block
+    would stay without a word), or no end marker after the start."""
     start, end = BLOCKS[section]
-    if start in text and end in text:
-        return None
-    return UserError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
+    if start not in text or end not in text:
+        return UserError(f"{readme}: no '{start}' ... '{end}' markers to put the results between")
+    if text.count(start) > 1:
+        return UserError(f"{readme}: '{start}' is there {text.count(start)} times; keep one {section} block")
+    if end not in text.split(start, 1)[1]:
+        return UserError(f"{readme}: no '{end}' after '{start}'; the end marker must follow the start")
+    return None
+
+
+def _figures_folder(readme: Path) -> tuple[Path, str]:
+    """Where the plots go, and how the page links them: the page's own docs/ folder, else a docs/ beside it."""
+    inside = readme.resolve().parent.name == FIGURES
+    return (readme.parent, "") if inside else (readme.parent / FIGURES, f"{FIGURES}/")
 
 
 def check_readme(readme: Path, sections: list[str]) -> None:
@@ -52,6 +64,9 @@ def check_readme(readme: Path, sections: list[str]) -> None:
         if problem := _markers_missing(text, section, readme):
             raise problem
     check_writable(readme, "page")
+    figures, _ = _figures_folder(readme)
+    if figures.exists() and not figures.is_dir():
+        raise UserError(f"{figures}: is a file; the page's plots go into a folder of that name")
 
 
 def _replace(text: str, section: str, body: str, readme: Path) -> str:
@@ -64,8 +79,7 @@ def _replace(text: str, section: str, body: str, readme: Path) -> str:
 
 
 def _figures(readme: Path, out: Path, names: list[str]) -> str:
-    inside = readme.resolve().parent.name == FIGURES
-    figures, prefix = (readme.parent, "") if inside else (readme.parent / FIGURES, f"{FIGURES}/")
+    figures, prefix = _figures_folder(readme)
     figures.mkdir(exist_ok=True)
     for name in names:
         shutil.copyfile(out / name, figures / name)

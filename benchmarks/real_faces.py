@@ -24,6 +24,7 @@ import numpy as np
 from benchmarks.markdown import table, verdict_table
 from edge import DetectorConfig, Face, Pipeline
 from edge.common.errors import UserError
+from edge.common.images import unreadable
 from train.photos import Row, read_image, read_labels, where
 from train.plots import save_figure
 
@@ -50,9 +51,9 @@ def _check_labels(folder: Path, rows: list[Row], model: str, labels: list[str]) 
 
 
 def _read_image(folder: Path, row: Row) -> np.ndarray:
-    image = read_image(folder, row)
+    image = read_image(folder, row)  # EXIF orientation applied, as a viewer shows it
     if image is None:
-        raise UserError(f"{where(folder, row.line)}: {row.file}: not a readable image")
+        raise UserError(f"{where(folder, row.line)}: {row.file}: {unreadable(folder / row.file)}")
     return image
 
 

@@ -28,6 +28,7 @@ from benchmarks.markdown import table, verdict_table
 from benchmarks.real_faces import TARGETS as REAL_FACE_TARGETS
 from benchmarks.real_faces import score_real_faces, shown
 from edge.classifier import AUTO, Classifier, multiply_adds
+from edge.common.text import is_control
 from edge.contract import FERPLUS_LABELS, LABELS, Contract
 from edge.model_folder import CARD_FILE, CONTRACT_FILE, MODEL_FILES, MODEL_NAMES, REPORT_FILE, check_folder
 from train.data import DEFAULT_FERPLUS, VALIDATION_USAGE, Dataset, load_dataset
@@ -76,6 +77,8 @@ def zoo_model(text: str) -> tuple[str, Path]:
     name, sep, folder = text.partition("=")
     if not sep or not name.strip() or not folder:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=DIR")
+    if "|" in name or any(is_control(char) for char in name):  # a cell of the zoo table (results.md, the page)
+        raise argparse.ArgumentTypeError(f"{text!r}: NAME may not hold | or control characters (a table cell)")
     path = Path(folder)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: {folder} is not a folder")

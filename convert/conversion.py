@@ -73,11 +73,13 @@ class Conversion:
 def _calibration_from_folder(folder: Path, size: int) -> np.ndarray:
     import cv2
 
+    from edge.common.images import read_image
+
     if not folder.is_dir():
         raise UserError(f"{folder}: calibration folder not found")
     images = []
     for path in sorted(folder.iterdir())[: size * 2]:
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        image = read_image(path, cv2.IMREAD_GRAYSCALE)  # under the decode cap, like every stage's images
         if image is not None:
             images.append(cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA))
     if not images:

@@ -32,8 +32,8 @@ def check_finite(model, model_path: Path) -> None:
     for weight in model.weights:
         if not np.isfinite(np.asarray(weight.numpy(), dtype=np.float64)).all():
             raise UserError(
-                f"{model_path}: weight {weight.path} is not finite (NaN or infinite: the training diverged);"
-                " retrain it, e.g. with a lower --lr"
+                f"{model_path}: weight {weight.path} is not finite (NaN or infinite: a training run that diverged,"
+                " or a model imported broken); retrain it, e.g. with a lower --lr, or import it again"
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from edge.classifier import AUTO, PRECISION_CHOICES, default_threads
 from edge.common.errors import UserError, run_cli
@@ -87,10 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--precision",
         choices=PRECISION_CHOICES,
-        default=AUTO,
-        help="which model of a folder: auto (default) times both once at load and runs the faster on this CPU"
-        " (which one depends on the model and the CPU's 8-bit dot products, docs/performance.md); the summary"
-        " says which ran and how long each took",
+        help=f"which model of a folder: {AUTO} (default) times both once at load and runs the faster on this CPU"
+        " (which one depends on the model and the CPU's 8-bit dot products, docs/performance.md), and the summary"
+        " says which ran and how long each took; a --model .tflite file runs as it is",
     )
     parser.add_argument(
         "--source",
@@ -215,7 +215,8 @@ def add_privacy_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--mqtt-no-snapshots",
         action="store_true",
-        help="send no face snapshots to the --mqtt broker, so no picture leaves by MQTT (Home Assistant gets no image)",
+        help="send no face snapshots to the --mqtt broker, so no picture leaves by MQTT (Home Assistant gets no image);"
+        " the picture and image entity an earlier run left retained there are withdrawn",
     )
     group.add_argument(
         "--mood-window",
@@ -279,7 +280,10 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         help=f"most video frames a second, {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} (%(default)s)",
     )
     serve.add_argument(
-        "--serve-max-clients", type=positive_int, default=MAX_CLIENTS, help="concurrent viewers (%(default)s)"
+        "--serve-max-clients",
+        type=positive_int,
+        default=MAX_CLIENTS,
+        help="concurrent viewers, at most half of them from one address (%(default)s)",
     )
     serve.add_argument(
         "--serve-token", help="require this token (?token= or Authorization: Bearer); or set FER_EDGE_SERVE_TOKEN"
@@ -351,7 +355,8 @@ def network_sinks(args: argparse.Namespace, labels: list[str], timer: StageTimes
         try:
             url = password_for(args.mqtt, args.mqtt_password_file, os.environ)
             sinks.append(MqttPublisher(url, device_of(args), args.mqtt_summary_every, args.ha_discovery, labels,
-                                       args.mood_every or mood.EVERY, not args.mqtt_no_snapshots))  # fmt: skip
+                                       args.mood_every or mood.EVERY, not args.mqtt_no_snapshots,
+                                       args.privacy != "off"))  # fmt: skip
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -416,6 +421,12 @@ def check_combinations(args: argparse.Namespace) -> None:
         raise UserError("--serve-allow-host needs --serve or --metrics")
     if args.align_eyes and args.no_detect:
         raise UserError(ALIGN_NO_DETECT)
+    if args.precision and args.model and Path(args.model).suffix == ".tflite":
+        raise UserError(
+            f"--precision {args.precision} picks a model of a folder; --model {args.model} is one file, which runs as"
+            " it is (give its folder to choose)"
+        )
+    args.precision = args.precision or AUTO
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.files import write_json
+from edge.common.files import read_capped, write_json
 from edge.common.text import is_control
 
 LABELS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
@@ -43,24 +43,18 @@ _REQUIRED = object()
 
 
 def read_json(path: str | os.PathLike, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """A JSON file's value, or a one-line UserError naming the file: missing, unreadable, too large, not JSON,
-    or nested too deep for the parser (which raises RecursionError)."""
+    """A JSON file's value, or a one-line UserError naming the file: missing, not a regular file, unreadable, too
+    large (`read_capped`), not JSON, or nested too deep for the parser (which raises RecursionError)."""
     path = Path(path)
+    data = read_capped(path, what, max_bytes)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise UserError(f"{path}: too large for a {what} ({size:,} bytes; at most {max_bytes:,})")
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no {what} found") from None
+        return json.loads(data.decode("utf-8"))
     except RecursionError:
         raise UserError(f"{path}: nested too deep to be a {what}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a {what} (not UTF-8 text)") from None
     except ValueError as exc:  # json.JSONDecodeError, and integers of more digits than Python converts
         raise UserError(f"{path}: not a {what} (not JSON: {str(exc)[:120]})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
 
 
 def _shown(value: Any) -> str:
@@ -243,6 +237,7 @@ class Contract:
             f"{CONTRACT_VERSION}, the contract version this fer-edge reads (reconvert, or update fer-edge)",
         )
         extra = _checked_extra(fields)
+        _check_pixels_fit_int8(fields, scale, offset, extra)
         framing = _checked_framing(fields)
         return cls(
             architecture=architecture,
@@ -316,6 +311,31 @@ def _checked_pixels(fields: _Fields) -> tuple[float, float]:
         f"a number from -{MAX_PIXEL_FACTOR:g} to {MAX_PIXEL_FACTOR:g}",
     )
     return float(scale), float(offset)
+
+
+def _check_pixels_fit_int8(fields: _Fields, scale: float, offset: float, extra: dict[str, Any]) -> None:
+    """Refuse a normalisation that puts the pixels mostly outside the range an int8 model's input was calibrated
+    for (extra.models, as convert records it): such a model answers, wrongly, with no other sign. Half the pixel
+    range must fall inside it; a convert with the same contract gives all of it."""
+    models = extra.get("models")
+    if not isinstance(models, dict):
+        return
+    low, high = offset, offset + 255 * scale
+    for name, model in models.items():
+        quantization = model.get("input_quantization") if isinstance(model, dict) else None
+        if not isinstance(quantization, list) or len(quantization) != 2 or model.get("input_dtype") != "int8":
+            continue
+        q_scale, zero = quantization
+        if not (_is_number(q_scale) and _is_number(zero) and q_scale > 0):
+            continue
+        calibrated = (q_scale * (-128 - zero), q_scale * (127 - zero))
+        inside = max(0.0, min(high, calibrated[1]) - max(low, calibrated[0]))
+        if inside < (high - low) / 2:
+            raise UserError(
+                f"{fields.source}: pixel_scale {scale:g} and pixel_offset {offset:g} give pixels in"
+                f" [{low:g}, {high:g}], but {name}'s input was calibrated for [{calibrated[0]:.3g},"
+                f" {calibrated[1]:.3g}]: it would answer wrongly; reconvert the model with this contract"
+            )
 
 
 def _checked_extra(fields: _Fields) -> dict[str, Any]:

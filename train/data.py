@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from edge.common.errors import UserError, described
+from edge.common.files import check_regular
 from edge.contract import FERPLUS_LABELS, IMAGE_SIZE, LABELS, Contract
 
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
@@ -196,10 +197,7 @@ def _line_breaks(text: str) -> int:
 
 
 def _open_reader(path: Path) -> pd.io.parsers.TextFileReader:
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, expected a FER-2013 CSV file")
+    check_regular(path, "FER-2013 CSV file")
     try:
         return pd.read_csv(
             path,

@@ -16,10 +16,12 @@ import numpy as np
 
 from edge.classifier import Classifier
 from edge.common.errors import UserError
-from edge.common.files import atomic_path
-from edge.contract import Contract
+from edge.common.files import atomic_path, check_regular
+from edge.contract import CONTRACT_FILENAME, Contract
 from edge.model_folder import INT8_FILE, resolve_model
 from train.data import Dataset
+
+MODEL_SUFFIXES = (".keras", ".tflite")  # a teacher given as a file: a trained .keras, or a converted .tflite
 
 
 def model_contract(path: Path) -> Contract:
@@ -28,6 +30,10 @@ def model_contract(path: Path) -> Contract:
     folder lacks."""
     if not path.exists():
         raise UserError(f"{path}: no such model folder or file")
+    if not path.is_dir() and (path.suffix not in MODEL_SUFFIXES or not (path.parent / CONTRACT_FILENAME).is_file()):
+        raise UserError(
+            f"{path}: not a model (a converted folder, its .tflite, or a .keras with contract.json beside it)"
+        )
     return Contract.load(path if path.is_dir() else path.parent)
 
 
@@ -57,14 +63,29 @@ def save_soft_labels(path: Path, probabilities: np.ndarray) -> None:
         np.save(tmp, probabilities)
 
 
-def load_soft_labels(path: Path, n_training: int, num_classes: int) -> np.ndarray:
+def load_soft_labels(path: Path, n_training: int, num_classes: int, classes: list[int] | None = None) -> np.ndarray:
+    """A teacher's probabilities (`train teach`'s .npy), one row per Training row, each checked: real numbers,
+    finite, not negative, some mass in every row (on `classes` for --split-by, which shares that mass). A row that
+    fails would train on NaN or on zero targets without a word."""
+    check_regular(path, "soft-label .npy file")
     try:
-        soft = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a soft-label .npy file ({exc})") from None
-    if soft.shape != (n_training, num_classes):
+        soft = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # a text file, or a pickled (object) array: never unpickled
+        raise UserError(f"{path}: not a soft-label .npy file (an array saved by `python -m train teach`)") from None
+    if not isinstance(soft, np.ndarray) or soft.shape != (n_training, num_classes):
+        shape = soft.shape if isinstance(soft, np.ndarray) else "none (an .npz archive)"
+        raise UserError(f"{path}: shape {shape}, expected ({n_training}, {num_classes}) for this CSV's Training rows")
+    if soft.dtype.kind not in "fiu":
+        raise UserError(f"{path}: holds {soft.dtype} values, not probabilities")
+    soft = soft.astype(np.float64)
+    mass = soft[:, classes].sum(axis=1) if classes else soft.sum(axis=1)
+    bad = ~np.isfinite(soft).all(axis=1) | (soft < 0).any(axis=1) | ~(mass > 0)
+    if bad.any():
+        row = int(np.argmax(bad))
+        within = " on the --split-classes" if classes else ""
         raise UserError(
-            f"{path}: shape {soft.shape}, expected ({n_training}, {num_classes}) for this CSV's Training rows"
+            f"{path}: row {row} (and {int(bad.sum()) - 1} more) is not probabilities: every value must be finite and"
+            f" not negative, with some mass{within}"
         )
     return soft.astype(np.float32)
 

@@ -105,8 +105,8 @@ def training_targets(data: Dataset, config: TrainConfig, num_classes: int) -> np
         soft = load_soft_labels(config.soft_labels, len(targets), num_classes)
         targets = config.distill_weight * soft + (1 - config.distill_weight) * targets
     if config.split_by is not None:
-        judge = load_soft_labels(config.split_by, len(targets), num_classes)
         classes = [data.class_names.index(name) for name in config.split_classes.split(",")]
+        judge = load_soft_labels(config.split_by, len(targets), num_classes, classes)
         targets = split_within(targets, judge, classes)
     return targets
 

@@ -19,11 +19,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.files import atomic_path, file_sha256
+from edge.common.files import atomic_path, file_sha256, inside, is_special, read_capped
+from edge.common.images import read_image as read_any_image
+from edge.common.images import unreadable
 from edge.contract import Contract, Framing
 from edge.detectors.base import DetectorConfig
 from edge.detectors.registry import make_detector, resolve
@@ -31,6 +32,7 @@ from edge.pipeline.crop import cut
 from edge.sources.base import IMAGE_SUFFIXES
 
 LABELS_FILE = "labels.csv"
+MAX_LABELS_BYTES = 64 << 20  # a line per photo: a million photos' names and labels
 REQUIRED_COLUMNS = ("file", "label")
 SUBJECT = "subject"
 BOX = "box"
@@ -76,11 +78,11 @@ def read_labels(folder: Path) -> tuple[list[Row], bool]:
 
     Labels are checked against a model's contract by whoever uses the rows."""
     path = folder / LABELS_FILE
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: not found (a photo folder holds a labels.csv: file,label[,subject][,box])")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped(path, LABELS_FILE, MAX_LABELS_BYTES).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not readable as UTF-8 text ({type(exc).__name__})") from None
     reader = csv.reader(text.splitlines())
     try:
@@ -103,13 +105,11 @@ def read_labels(folder: Path) -> tuple[list[Row], bool]:
             file, label = (fields[columns[name]].strip() for name in REQUIRED_COLUMNS)
             if not file or not label:
                 raise UserError(f"{where(folder, line)}: empty {'file' if not file else 'label'}")
-            if Path(file).is_absolute() or ".." in Path(file).parts:
-                raise UserError(f"{where(folder, line)}: {file}: file paths are relative to {folder}, inside it")
-            if file in first_seen:
-                raise UserError(f"{where(folder, line)}: {file} is listed twice (first on line {first_seen[file]})")
-            if not (folder / file).is_file():
-                raise UserError(f"{where(folder, line)}: {file}: no such file in {folder}")
-            first_seen[file] = line
+            _photo_path(folder, line, file)
+            key = os.path.normpath(file)  # x.jpg and ./x.jpg are one photo
+            if key in first_seen:
+                raise UserError(f"{where(folder, line)}: {file} is listed twice (first on line {first_seen[key]})")
+            first_seen[key] = line
             subject = fields[columns[SUBJECT]].strip() if SUBJECT in columns else ""
             box = _box(fields[columns[BOX]], folder, line) if BOX in columns else None
             rows.append(Row(line, file, label, subject, box))
@@ -118,6 +118,20 @@ def read_labels(folder: Path) -> tuple[list[Row], bool]:
     if not rows:
         raise UserError(f"{path}: no rows under the header")
     return rows, SUBJECT in columns
+
+
+def _photo_path(folder: Path, line: int, file: str) -> Path:
+    """A row's photo, refused in one line naming the row: outside the folder (`inside`: absolute, `..`, a link
+    out), missing, or not a regular file (a folder, or a link to /dev/zero)."""
+    try:
+        path = inside(folder, file, "photo")
+    except UserError as exc:
+        raise UserError(f"{where(folder, line)}: {exc}") from None
+    if not path.exists():
+        raise UserError(f"{where(folder, line)}: {file}: no such file in {folder}")
+    if not path.is_file() or is_special(path):
+        raise UserError(f"{where(folder, line)}: {file}: {unreadable(path)}")
+    return path
 
 
 def read_label_folders(folder: Path) -> list[Row]:
@@ -143,8 +157,8 @@ def photo_rows(folder: Path) -> list[Row]:
 
 def read_image(folder: Path, row: Row) -> np.ndarray | None:
     """The photo as BGR (EXIF orientation applied, as a viewer shows it), or None when it cannot be decoded
-    (the image size cap, `edge/common/limits.py`, makes a huge one undecodable too)."""
-    return cv2.imread(str(folder / row.file), cv2.IMREAD_COLOR)
+    (`edge.common.images.read_image`: under the image size cap, regular files only)."""
+    return read_any_image(folder / row.file)
 
 
 def is_validation(subject: str, share: float = VALIDATION_SHARE) -> bool:
@@ -211,7 +225,7 @@ def _cut_all(folder: Path, rows: list[Row], contract: Contract, detector: str) -
             continue
         image = read_image(folder, row)
         if image is None:
-            skipped.append((i, f"{row.file}: not a readable image"))
+            skipped.append((i, f"{row.file}: {unreadable(folder / row.file)}"))
             continue
         box = _face(image, row, finder)
         if box is None:

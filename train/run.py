@@ -17,7 +17,7 @@ from edge.common.errors import UserError
 from edge.common.files import file_sha256, probe_folder, recover
 from edge.contract import CONTRACT_FILENAME, Contract
 from train.data import DEFAULT_FERPLUS, Dataset, check_labels
-from train.distill import model_contract
+from train.distill import load_soft_labels, model_contract
 from train.models import DEFAULT_ARCH
 from train.photos import photo_rows
 
@@ -216,6 +216,10 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
                 f"--init-from {config.init_from}: its labels ({', '.join(contract.labels)}) are not the data's"
                 f" ({', '.join(data.class_names)})"
             )
+    if config.soft_labels is not None:  # read and checked now, before its hash names the run
+        load_soft_labels(config.soft_labels, training, len(data.class_names))
+    if config.split_by is None and config.split_classes != TrainConfig.split_classes:
+        raise UserError("--split-classes needs --split-by (the teacher that shares those classes' mass)")
     if config.split_by is not None:
         unknown = [name for name in config.split_classes.split(",") if name not in data.class_names]
         if unknown or len(config.split_classes.split(",")) < 2:
@@ -223,6 +227,8 @@ def check_against_data(config: TrainConfig, data: Dataset, validation: str) -> N
                 f"--split-classes {config.split_classes!r}: give two or more of {', '.join(data.class_names)},"
                 " separated by commas"
             )
+        classes = [data.class_names.index(name) for name in config.split_classes.split(",")]
+        load_soft_labels(config.split_by, training, len(data.class_names), classes)
     if config.teacher is not None:
         if config.soft_labels is not None:
             raise UserError("--teacher and --soft-labels each give the teacher's share of every target; give one")

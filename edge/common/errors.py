@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 
 from edge.common.text import visible
+from edge.common.urls import redact_text
 
 
 class UserError(Exception):
@@ -21,11 +22,14 @@ def described(exc: BaseException, limit: int = 160) -> str:
 
 
 def run_cli(main: Callable[[], int], prog: str) -> int:
-    """Run a stage's main: a UserError becomes `prog: error: message` on stderr and exit code 2."""
+    """Run a stage's main: a UserError becomes `prog: error: message` on stderr and exit code 2.
+
+    Every stage's errors leave here, so this is where a secret the user typed (a camera URL given where a file
+    was expected, to any command) is hidden, whatever message echoed it."""
     try:
         return main()
     except UserError as exc:
-        print(visible(f"{prog}: error: {exc}", keep=""), file=sys.stderr)  # one line, whatever a name holds
+        print(visible(redact_text(f"{prog}: error: {exc}"), keep=""), file=sys.stderr)  # one line, no secret
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -172,6 +172,65 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+def check_regular(path: str | os.PathLike, what: str) -> None:
+    """Refuse in one line a path that is missing, a folder, or not a regular file (a device such as `/dev/zero`
+    never ends, a FIFO blocks): for files read as a stream, whose size is not capped (a FER-2013 CSV)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise UserError(f"{path}: no {what} found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path}: not a regular file (a device, FIFO or socket), so not a {what}")
+
+
+def read_capped(path: str | os.PathLike, what: str, max_bytes: int) -> bytes:
+    """A regular file's bytes, or a one-line UserError naming the file: missing, a folder, a FIFO or device
+    (`/dev/zero` would be read forever, a FIFO would block), or over `max_bytes`, checked from its size before
+    anything is read and again while reading (a file that grows). Every stage reads untrusted files through this.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens without a writer, not blocks
+    except FileNotFoundError:
+        raise UserError(f"{path}: no {what} found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    try:
+        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size  # of what was opened: no swap after a check
+        if stat.S_ISDIR(mode):
+            raise UserError(f"{path}: is a folder, not a {what}")
+        if not stat.S_ISREG(mode):
+            raise UserError(f"{path}: not a regular file (a device, FIFO or socket), so not a {what}")
+        if size > max_bytes:
+            raise UserError(f"{path}: too large for a {what} ({size:,} bytes; at most {max_bytes:,})")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise UserError(f"{path}: too large for a {what} (over {max_bytes:,} bytes)")
+    return data
+
+
+def inside(folder: str | os.PathLike, name: str, what: str) -> Path:
+    """`folder/name` for a name that a file (a manifest, a labels.csv) gives, refused in one line when it leaves
+    `folder`: absolute, climbing out with `..`, or a link resolving outside it. Every stage that opens paths named
+    by a file it reads goes through this, so no such file can make it read (or disclose the size of) another."""
+    folder = Path(folder)
+    path = folder / name
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise UserError(f"{path}: the {what} must lie inside {folder} (no absolute path, no ..)")
+    if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
+        raise UserError(f"{path}: the {what} is a link to a file outside {folder}")
+    return path
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

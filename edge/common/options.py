@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import NamedTuple, NoReturn
 from urllib.parse import quote, unquote
 
-from edge.common.urls import redact_url
+from edge.common.urls import redact_text, redact_url
 
 DISTRIBUTION = "fer-edge"
 FALLBACK_VERSION = "0.1.0"  # edge/ copied alone to a device has no installed metadata
@@ -36,7 +36,9 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        """One line; a secret in a value it echoes (`invalid choice: 'rtsp://u:pass@…'`) hidden, as run_cli hides
+        one in every later error."""
+        self.exit(2, f"{self.prog}: error: {redact_text(message)} (see --help)\n")
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:

@@ -141,6 +141,7 @@ fi
 
 if [ "$SERVICE" = 1 ]; then
   user=${SUDO_USER:-$(id -un)}
+  id "$user" >/dev/null 2>&1 || fail "the service's user $user (SUDO_USER) does not exist here; run this as that user"
   group=$(id -gn "$user")
   unit_source=$DEPLOY_DIR/fer-edge.service env_source=$DEPLOY_DIR/fer-edge.env service=fer-edge
   results=$APP_DIR/results/fer-edge.jsonl
@@ -157,7 +158,8 @@ if [ "$SERVICE" = 1 ]; then
     # 600: it may hold a token, a broker's or a camera's password
     run install -m 600 -o "$user" -g "$group" "$env_source" "$ENV_FILE"
   fi
-  render_unit() { sed -e "s|@USER@|$user|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@VENV@|$VENV|g" "$unit_source"; }
+  # The template's comment lines keep their @NAMES@: they say what was filled in, not the values
+  render_unit() { sed -e "/^#/!s|@USER@|$user|g" -e "/^#/!s|@APP_DIR@|$APP_DIR|g" -e "/^#/!s|@VENV@|$VENV|g" "$unit_source"; }
   if [ "$DRY_RUN" = 1 ]; then
     echo "+ write $UNIT from $unit_source:"
     render_unit | sed 's/^/    /'

@@ -26,8 +26,9 @@ SLICES = 120  # the window is kept as this many slices: it slides by 1/120 of it
 
 class RoomMood:
     """Face-seconds per label, and tracks, over a sliding window of frame times, kept as SLICES slices of the window
-    (so a day's window holds no more than a minute's, and it slides a slice at a time). Thread-safe: frames come
-    from the run loop, snapshots are taken by servers' threads."""
+    (so a day's window holds no more frames than a minute's, and it slides a slice at a time; each slice keeps the
+    track ids it saw, so memory grows with the distinct faces in the window). Thread-safe: frames come from the run
+    loop, snapshots are taken by servers' threads."""
 
     def __init__(self, labels: list[str], window: float = WINDOW) -> None:
         self.labels, self.window = list(labels), window

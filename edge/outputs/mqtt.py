@@ -5,12 +5,15 @@ Topics (PREFIX defaults to fer-edge, DEVICE to the host name):
   PREFIX/DEVICE/state      retained: the faces now (label, confidence, box) and the dominant emotion
   PREFIX/DEVICE/events     a face appeared, changed label or left (edge/outputs/events.py): changes, not frames
   PREFIX/DEVICE/snapshot   retained: a JPEG of the face of the latest appeared/changed event (outputs/snapshots.py),
-                           unless --mqtt-no-snapshots (then no picture goes to the broker)
+                           unless --mqtt-no-snapshots (then no picture goes to the broker, and the picture an
+                           earlier run left retained there is withdrawn on connect; --privacy withdraws it too)
   PREFIX/DEVICE/summary    the run summary every --mqtt-summary-every seconds
   PREFIX/DEVICE/mood       retained: the room's mood (edge/outputs/mood.py) every --mood-every seconds, and at exit
 and, with --ha-discovery, Home Assistant discovery configs so the device shows up with its sensors (the faces now,
 the dominant emotion, and the room's mood: one share in % per emotion, the dominant mood, faces now, people) and
-an image.
+an image. On connect the publisher reads the configs retained for this device (by its identifier) and withdraws
+(an empty retained message) those this run does not offer: the image under --mqtt-no-snapshots, the mood sensors
+of another model's labels.
 
 The password comes from FER_EDGE_MQTT_PASSWORD or --mqtt-password-file (or the URL); it is never printed: every
 message shows the URL as mqtt://USER:***@HOST:PORT/PREFIX.
@@ -89,7 +92,7 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
     faces now, from the state topic), the room's mood from the mood topic (a share in % per label, the dominant
     mood, faces now, people in the window), and the latest face's snapshot (an image entity)."""
     state_topic, available_topic = topics["state"], topics["available"]
-    block = {"identifiers": [f"fer_edge_{device}"], "name": f"fer-edge {device}", "manufacturer": "fer-edge",
+    block = {"identifiers": [device_identifier(device)], "name": f"fer-edge {device}", "manufacturer": "fer-edge",
              "model": "facial expression recognition", "sw_version": version()}  # fmt: skip
     available = {"availability_topic": available_topic, "payload_available": "online",
                  "payload_not_available": "offline", "device": block}  # fmt: skip
@@ -102,8 +105,8 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
     }  # fmt: skip
     sensors = {key: {**sensor, **common} for key, sensor in sensors.items()}
     room = {"state_topic": topics["mood"], **available}
-    for label in labels:
-        sensors[f"mood_{slug(label).lower()}"] = {
+    for key, label in zip(mood_keys(labels), labels, strict=True):
+        sensors[key] = {
             "name": f"Mood {label}", "icon": "mdi:emoticon-outline", "unit_of_measurement": "%",
             "state_class": "measurement", "value_template": f"{{{{ value_json.shares[{json.dumps(label)}] }}}}",
             **room}  # fmt: skip
@@ -127,6 +130,18 @@ def discovery(ha_prefix: str, device: str, topics: dict[str, str], labels: list[
         **entity_id("image", f"{device}_snapshot"),
     }  # fmt: skip
     return configs
+
+
+def mood_keys(labels: list[str]) -> list[str]:
+    """Each label's mood sensor key: `mood_` + its slug in lower case (`mood_happy`), or `mood_INDEX` (its place in
+    the model's labels) where that slug is empty or shared (怒り and 幸せ both slug to nothing; Happy and happy to
+    one), so no label's sensor silently replaces another's."""
+    slugs = [slug(label).lower() for label in labels]
+    return [f"mood_{name}" if name and slugs.count(name) == 1 else f"mood_{index}" for index, name in enumerate(slugs)]
+
+
+def device_identifier(device: str) -> str:
+    return f"fer_edge_{device}"
 
 
 def entity_id(domain: str, name: str) -> dict[str, str]:
@@ -155,6 +170,7 @@ class MqttPublisher(Sink):
         labels: list[str] | None = None,
         mood_every: float = mood.EVERY,
         snapshots: bool = True,
+        privacy: bool = False,
     ) -> None:
         try:
             from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5
@@ -168,7 +184,9 @@ class MqttPublisher(Sink):
             raise UserError(f"--device-name {device[:80]!r}: needs letters or digits")
         base = f"{url.prefix}/{self.device}"
         self.topics = {k: f"{base}/{k}" for k in TOPICS if snapshots or k != "snapshot"}
-        configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
+        # An earlier run's retained face must not outlive a run that sends none or only covered ones (on connect).
+        self.withdraw_snapshot = f"{base}/snapshot" if not snapshots or privacy else None
+        self.configs = configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
         longest = max([*self.topics.values(), *configs], key=len)
         if len(longest.encode()) > MQTT_TOPIC_MAX:
             raise UserError(
@@ -198,7 +216,7 @@ class MqttPublisher(Sink):
         # A broker that does not say its limit (mosquitto's message_size_limit) hangs up on a message over it, and
         # paho would re-send it after each reconnect: the limit is learnt from the hang-ups instead (_learn_limit).
         self.learnt_max: int | None = None
-        self.suspect: int | None = None  # the message id the last hang-up is blamed on
+        self.suspect: tuple[str, int] | None = None  # the topic and size the last hang-up is blamed on
         self.sizes: dict[int, int] = {}  # message id -> packet size, for the messages in flight
         self.largest_accepted = 0  # the largest packet the broker acknowledged
         self.client = Client(CallbackAPIVersion.VERSION2, client_id=f"fer-edge-{self.device}", protocol=MQTTv5)
@@ -211,7 +229,7 @@ class MqttPublisher(Sink):
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_socket_open = self._on_socket_open
-        self.client.on_publish = self._on_publish
+        self.client.on_publish, self.client.on_message = self._on_publish, self._on_retained_config
         self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
 
     # The run loop's side.
@@ -402,45 +420,68 @@ class MqttPublisher(Sink):
             self._say(f"connected to {self.url}")
         self.said.clear()
         self._publish_now(self.topics["available"], "online")
+        if self.withdraw_snapshot:
+            self._publish_now(self.withdraw_snapshot, "")
         if self.ha_prefix:
-            for topic, config in discovery(self.ha_prefix, self.device, self.topics, self.labels).items():
+            for topic, config in self.configs.items():
                 self._publish_now(topic, json.dumps(config))
+            self.client.subscribe(f"{self.ha_prefix}/+/+/config", qos=QOS)  # the retained configs: _on_retained_config
         self.connected.set()
+
+    def _on_retained_config(self, client, userdata, message) -> None:
+        """A discovery config retained on the broker: one of this device's (by its identifier) that this run does
+        not offer (an earlier run's image entity, another model's mood sensors) is withdrawn."""
+        if not message.retain or not message.payload or message.topic in self.configs:
+            return
+        try:
+            identifiers = json.loads(message.payload)["device"]["identifiers"]
+        except (ValueError, KeyError, TypeError):
+            return  # another program's config
+        if identifiers == [device_identifier(self.device)]:
+            self._publish_now(message.topic, "")
 
     def _too_large(self, topic: str, body: bytes) -> bool:
         """Whether the broker would hang up on this message (over its maximum packet size): then it is counted and
         said once, and not sent; the run goes on."""
         size = packet_size(topic, body)
-        limits = [limit for limit in (self.max_packet, self.learnt_max) if limit is not None]
-        if not limits or size <= min(limits):
+        named = ((self.max_packet, "the broker's maximum packet size"),
+                 (self.learnt_max, "the size limit learnt from the broker's hang-ups"))  # fmt: skip
+        limits = [(limit, what) for limit, what in named if limit is not None]
+        if not limits or size <= min(limits)[0]:
             return False
         self.counters["too_large"] += 1
-        self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over the broker's maximum"
-                       f" packet size ({min(limits)} bytes); not sent, the run goes on")  # fmt: skip
+        limit, what = min(limits)
+        self._say_once(f"too large {topic}", f"a {size}-byte message on {topic} is over {what} ({limit} bytes);"
+                       " not sent, the run goes on")  # fmt: skip
         return True
 
     def _learn_limit(self) -> bool:
-        """After the broker hung up: whether it hung up on a message too large for it, which is then dropped and
-        its size learnt as the limit. The suspect is the largest message still unacknowledged, when larger than any
-        the broker accepted; it is convicted when the broker hangs up again after paho re-sent it (one hang-up
-        suffices once a limit is known), so a network blip costs no message."""
+        """After the broker hung up: whether it hung up on a message too large for it, which is then dropped, with
+        every other waiting message as large, and its size learnt as the limit. The suspect is the largest message
+        still unacknowledged, when larger than any the broker accepted; it is convicted when the broker hangs up
+        again while a message of that topic and size is still waiting (paho re-sent it, or the connection published
+        its discovery config again; one hang-up suffices once a limit is known), so a network blip costs no
+        message."""
         with self.client._out_message_mutex:  # paho's unacknowledged messages, re-sent after a reconnect
-            waiting = [(packet_size(m.topic, m.payload), m.mid, m.topic) for m in self.client._out_messages.values()]
-        size, mid, topic = max(waiting, default=(0, None, ""))
-        if mid is None or size <= self.largest_accepted:
+            waiting = [(packet_size(m.topic, m.payload), m.topic) for m in self.client._out_messages.values()]
+        size, topic = max(waiting, default=(0, ""))
+        if not topic or size <= self.largest_accepted:
             self.suspect = None
             return False
-        if self.learnt_max is None and mid != self.suspect:
-            self.suspect = mid  # once: perhaps a blip; paho re-sends it on reconnect
+        if self.learnt_max is None and (topic, size) != self.suspect:
+            self.suspect = (topic, size)  # once: perhaps a blip; paho re-sends it on reconnect
             return False
         with self.client._out_message_mutex:
-            self.client._out_messages.pop(mid, None)  # never re-sent
+            convicted = [mid for mid, m in self.client._out_messages.items() if packet_size(m.topic, m.payload) >= size]
+            for mid in convicted:
+                self.client._out_messages.pop(mid, None)  # never re-sent: each would be hung up on again
         with self.lock:
-            if mid in self.inflight:
-                self.inflight.discard(mid)
-                self.counters["dropped"] += 1
-            self.sizes.pop(mid, None)
-        self.counters["too_large"] += 1
+            for mid in convicted:
+                if mid in self.inflight:
+                    self.inflight.discard(mid)
+                    self.counters["dropped"] += 1
+                self.sizes.pop(mid, None)
+        self.counters["too_large"] += len(convicted)
         self.learnt_max = min(size, self.learnt_max or size) - 1
         self.suspect = None
         self._say(f"the broker hung up on a {size}-byte message on {topic} (over its message size limit, such as"
@@ -449,7 +490,8 @@ class MqttPublisher(Sink):
         return True
 
     def _publish_now(self, topic: str, body: str) -> None:
-        """The connection's own retained messages (online, discovery), sent from paho's thread, not counted."""
+        """The connection's own retained messages (online, discovery, withdrawals), sent from paho's thread, not
+        counted."""
         if self._too_large(topic, body.encode()):
             return
         info = self.client.publish(topic, body, qos=QOS, retain=True)
@@ -464,11 +506,12 @@ class MqttPublisher(Sink):
             self._not_a_broker("it closed the connection without a CONNACK")
         self.outcome.set()
         if was and not self.closing.is_set():
-            if not self._learn_limit():
+            learnt = self._learn_limit()
+            if not learnt:
                 self._say(f"lost the broker ({reason_code}); reconnecting, the run goes on")
             quick = time.monotonic() - self.connected_at < STABLE_AFTER  # flapping: wait longer each time
             low, high = RECONNECT_DELAY
-            self.flaps = self.flaps + 1 if quick else 0
+            self.flaps = self.flaps + 1 if quick and not learnt else 0  # a limit learnt: the cause is gone
             self.client.reconnect_delay_set(min(low * 2**self.flaps, high), high)
 
     def _on_connect_fail(self, client, userdata) -> None:

@@ -8,9 +8,9 @@ sink's own thread (or when the web view is first asked for it).
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import re
+import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -107,7 +107,10 @@ class SnapshotWriter(Sink):
 
     "Newest" is by the number in the names, which continues from the highest in the folder: neither a clock set
     back (a Pi without a real-time clock, DST) nor a time zone changed between runs makes a new file look old.
-    Each device numbers and prunes only its own files (`device`: --device-name, else the host name)."""
+    Each device numbers and prunes only its own files (`device`: --device-name, else the host name), and holds a
+    lock on `.DEVICE.lock` in the folder while it runs (removed at its end): a second run with the same device (two
+    cameras on one host without --device-name) would prune the first's files, so it is refused. A file that cannot
+    be deleted (or a folder named like a snapshot) is left, said once, and not counted against --keep."""
 
     name = "snapshots"
 
@@ -117,6 +120,8 @@ class SnapshotWriter(Sink):
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"--snapshots {folder}: is a file; snapshots need a folder")
         probe_folder(self.folder, f"--snapshots {folder}", "snapshots")  # names the folder the user gave
+        self.lock = self._lock(folder)
+        self.stuck: set[Path] = set()  # ours, but they could not be deleted: not counted against --keep
         self.number = max(self._ours(), default=(0, None))[0]
         self.events = FaceEvents()
         self.queue: queue.Queue[tuple[str, np.ndarray] | None] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -144,25 +149,61 @@ class SnapshotWriter(Sink):
         if self.thread.is_alive():
             self.queue.put(None)
             self.thread.join()  # a failed write is in `error`: the run says it once, at its end
+        if self.lock is not None:  # removed, then released: the folder is left as the run found it
+            Path(self.lock.name).unlink(missing_ok=True)
+            self.lock.close()
+
+    def _lock(self, folder: str):
+        """The device's lock in the folder, held open for the run; a UserError when another run holds it."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, as before
+            return None
+        path = self.folder / f".{self.device}.lock"
+        try:
+            handle = open(path, "a+")  # noqa: SIM115 (held open for the whole run: the lock lives as long as it)
+        except OSError as exc:
+            raise UserError(f"--snapshots {folder}: cannot create {path.name} ({exc.strerror})") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise UserError(
+                f"--snapshots {folder}: another run writes device {self.device}'s snapshots here, and each would"
+                " prune the other's; give each camera its own --device-name"
+            ) from None
+        return handle
 
     def _write_loop(self) -> None:
         while (item := self.queue.get()) is not None:
             name, crop = item
             try:
                 write_bytes(self.folder / name, encode(crop))
-                self.counters["written"] += 1
-                self._prune()
             except (UserError, ValueError, OSError) as exc:
                 self.counters["dropped"] += 1
-                self.error = str(exc)
+                self.error = f"--snapshots {exc}"  # the file, named by write_bytes
+                continue
+            self.counters["written"] += 1
+            self._prune()
 
     def _ours(self) -> list[tuple[int, Path]]:
-        """This device's snapshots in the folder, oldest first."""
+        """This device's snapshot files in the folder, oldest first (a folder or link named like one is not)."""
         found = ((self.pattern.fullmatch(p.name), p) for p in self.folder.iterdir()) if self.folder.is_dir() else ()
-        return sorted((int(match[1]), path) for match, path in found if match)
+        return sorted((int(match[1]), path) for match, path in found if match and _plain_file(path))
 
     def _prune(self) -> None:
-        ours = self._ours()
+        ours = [(number, path) for number, path in self._ours() if path not in self.stuck]
         for _, old in ours[: max(0, len(ours) - self.keep)]:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 old.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self.stuck.add(old)
+                if len(self.stuck) == 1:
+                    print(f"edge: --snapshots {self.folder}: cannot delete {old.name} ({exc.strerror}); left in"
+                          " place, and --keep counts the others", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()

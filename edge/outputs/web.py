@@ -69,7 +69,8 @@ SEND_BUFFER = 16 * 1024  # a stream's kernel send buffer: small, so a client tha
 LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}  # Host values always allowed: this machine
 MAX_FPS = 10.0  # video frames encoded a second, at most (--serve-fps)
 FPS_RANGE = (0.1, 60.0)  # --serve-fps: below, the encoder would sleep for ages; above, a Pi only burns CPU
-MAX_CLIENTS = 8  # concurrent viewers of /stream.mjpg and /events (--serve-max-clients)
+MAX_CLIENTS = 8  # concurrent viewers of /stream.mjpg and /events (--serve-max-clients), at most half (rounded up)
+# from one address, so one host on the LAN cannot keep every other viewer out
 WILDCARDS = {"0.0.0.0", "::", ""}
 
 
@@ -117,6 +118,33 @@ class HostCheck:
         return name in self.names or (self.any_address and is_ip(name))
 
 
+class SharedPlaces:
+    """`total` places, at most `per_address` of them held by one client address: the viewers' and the slow
+    senders' places, so one host cannot take them all."""
+
+    def __init__(self, total: int, per_address: int) -> None:
+        self.total, self.per_address = total, per_address
+        self.held: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def take(self, address: str) -> int | None:
+        """A place for `address`: how many were taken before it, or None when all are, or its share is."""
+        with self.lock:
+            taken = sum(self.held.values())
+            if taken >= self.total or self.held.get(address, 0) >= self.per_address:
+                return None
+            self.held[address] = self.held.get(address, 0) + 1
+            return taken
+
+    def release(self, address: str) -> None:
+        with self.lock:
+            left = self.held[address] - 1
+            if left:
+                self.held[address] = left
+            else:
+                del self.held[address]
+
+
 def _server_class(host: str) -> type[ThreadingHTTPServer]:
     """The standard server speaks IPv4 only; an IPv6 host (`[::]:8000`, `[::1]:8000`) needs its own family."""
     if ":" not in host:
@@ -162,13 +190,6 @@ def page_policy(page: str) -> str:
         "base-uri 'none'",
         "form-action 'none'",
     ])  # fmt: skip
-
-
-def _server_class(host: str) -> type[ThreadingHTTPServer]:
-    """The standard server speaks IPv4 only; an IPv6 host (`[::]:8000`, `[::1]:8000`) needs its own family."""
-    if ":" not in host:
-        return ThreadingHTTPServer
-    return type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
 
 
 class LatestJpeg:
@@ -222,8 +243,8 @@ class WebView(Sink):
         self.page = template.replace("/*LABELS*/[]", script_json(labels)).encode("utf-8")
         self.hosts = HostCheck(host, allow_hosts)
         self.in_progress = threading.BoundedSemaphore(IN_PROGRESS)
-        self.slow_senders: dict[str, int] = {}  # address -> connections whose request is still arriving (self.lock)
-        self.slots = threading.BoundedSemaphore(max_clients)  # viewers: /stream.mjpg and /events
+        self.slow_senders = SharedPlaces(SLOW_SENDERS, PER_ADDRESS)  # connections whose request is still arriving
+        self.slots = SharedPlaces(max_clients, -(-max_clients // 2))  # viewers (/stream.mjpg, /events): half a host
         self.lock = threading.Lock()
         self.viewers = 0  # clients on /stream.mjpg: frames are only encoded while this is > 0
         self.event_queues: tuple[queue.Queue, ...] = ()  # replaced, never mutated: frame() reads it without the lock
@@ -257,20 +278,10 @@ class WebView(Sink):
     def take_slow_place(self, address: str) -> float | None:
         """A place for a connection whose request is still arriving: its header deadline (shorter once half the
         places are taken), or None when every place, or its address's share, is taken."""
-        with self.lock:
-            taken = sum(self.slow_senders.values())
-            if taken >= SLOW_SENDERS or self.slow_senders.get(address, 0) >= PER_ADDRESS:
-                return None
-            self.slow_senders[address] = self.slow_senders.get(address, 0) + 1
+        taken = self.slow_senders.take(address)
+        if taken is None:
+            return None
         return time.monotonic() + (REQUEST_TIMEOUT if taken < SLOW_SENDERS // 2 else BUSY_REQUEST_TIMEOUT)
-
-    def release_slow_place(self, address: str) -> None:
-        with self.lock:
-            left = self.slow_senders[address] - 1
-            if left:
-                self.slow_senders[address] = left
-            else:
-                del self.slow_senders[address]
 
     def watching(self) -> int:
         """Viewers now: /stream.mjpg and /events clients."""
@@ -466,14 +477,14 @@ class GuardedHandler(BaseHTTPRequestHandler):
         finally:
             self.release_request_place()
             if self.holds_viewer_slot:
-                view.slots.release()
+                view.slots.release(address)
 
     def release_request_place(self) -> None:
         place, self.request_place = self.request_place, None
         if place == "whole":
             self.view.in_progress.release()
         elif place == "slow":
-            self.view.release_slow_place(self.client_address[0])
+            self.view.slow_senders.release(self.client_address[0])
 
     def _arrived_whole(self) -> bool:
         """Whether the request line and headers are all here within WHOLE_WAIT, looked at without reading them."""
@@ -587,9 +598,10 @@ class ViewHandler(GuardedHandler):
                    "application/json")  # fmt: skip
 
     def _open_stream(self, content_type: str) -> bool:
-        """Headers for a stream; False for HEAD, or when every viewer slot is taken (then a 503 is sent)."""
+        """Headers for a stream; False for HEAD, or when every viewer slot, or this address's share, is taken (then
+        a 503 is sent)."""
         if self.command != "HEAD":
-            if not self.view.slots.acquire(blocking=False):
+            if self.view.slots.take(self.client_address[0]) is None:
                 self.view.counters["refused_busy"] += 1
                 self.send_response(HTTPStatus.SERVICE_UNAVAILABLE)
                 self.send_header("Retry-After", "5")

@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 
 from edge.common.errors import UserError
-from edge.common.limits import limit_text
-from edge.common.quiet import quiet_stderr
+from edge.common.images import read_image, unreadable
 from edge.frames import Frame
 from edge.sources.base import IMAGE_SUFFIXES, Source, SourceOptions
 
@@ -44,31 +43,6 @@ def open_images(paths: list[Path], name: str) -> Source:
 
     source.frames = frames()
     return source
-
-
-def read_image(path: Path) -> np.ndarray | None:
-    """The image as BGR, or None when it cannot be read or is over the decode cap (refused from its header,
-    edge/common/limits.py)."""
-    try:
-        with quiet_stderr():  # libjpeg and libpng print their warnings on fd 2 themselves (a cut file)
-            return cv2.imread(str(path), cv2.IMREAD_COLOR)
-    except cv2.error:  # over OPENCV_IO_MAX_IMAGE_PIXELS, set before cv2 loaded
-        return None
-
-
-def unreadable(path: Path) -> str:
-    """Why OpenCV could not read an image: the file's own error (Permission denied), its size, or its content."""
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
-    try:
-        with quiet_stderr():
-            cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    except cv2.error:
-        return f"not read: over {limit_text()} for an image"
-    return "not a readable image"
 
 
 DEMO_SIZE = (SourceOptions.width, SourceOptions.height)

@@ -4,6 +4,8 @@ bundled photo (../shared/real-faces is not needed, except by the one real-data t
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -159,3 +161,47 @@ def test_the_london_set_is_scored_whole(tmp_path: Path) -> None:
     for s in next(iter(section["scores"].values())).values():
         assert sum(sum(row.values()) for row in s["confusion"].values()) == 100
         assert s["pairs"]["pairs"] == 50
+
+
+def outside_photo(folder: Path) -> str:
+    shutil.copy(ASTRONAUT, folder.parent / "other.jpg")
+    return "../other.jpg,Happy"
+
+
+def linked_to_dev_zero(folder: Path) -> str:
+    (folder / "images" / "zero.jpg").symlink_to("/dev/zero")
+    return "images/zero.jpg,Happy"
+
+
+def a_fifo(folder: Path) -> str:
+    os.mkfifo(folder / "images" / "pipe.jpg")  # reading it would block for ever
+    return "images/pipe.jpg,Happy"
+
+
+HOSTILE = {  # E27 (hostile run 2026-12-07): a row's line, and what the one error line says
+    "dot slash twice": (lambda folder: "./images/smile.jpg,Happy", "./images/smile.jpg is listed twice (first on"),
+    "outside the folder": (outside_photo, "other.jpg: the photo must lie inside"),
+    "a link to /dev/zero": (linked_to_dev_zero, "images/zero.jpg: the photo is a link to a file outside"),
+    "a FIFO": (a_fifo, "images/pipe.jpg: not a regular file (a folder, device or FIFO)"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_a_row_naming_the_same_photo_or_one_outside_is_one_line(tmp_path: Path, case: str) -> None:
+    make, message = HOSTILE[case]
+    folder = photo_folder(tmp_path / "mine", rows=[("images/smile.jpg", "Happy")], header="file,label")
+    with (folder / "labels.csv").open("a") as f:
+        f.write(make(folder) + "\n")
+    result = run_module("benchmarks", "--real-faces-only", "--real-faces", str(folder), "--out", str(tmp_path / "b"))
+    assert result.returncode == 2, result.stderr
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(f"benchmarks: error: {folder / 'labels.csv'} line 3: ") and message in line, line
+
+
+def test_a_labels_csv_that_is_a_folder_is_named_so(tmp_path: Path) -> None:
+    (tmp_path / "mine" / "labels.csv").mkdir(parents=True)
+    result = run_module("benchmarks", "--real-faces-only", "--real-faces", str(tmp_path / "mine"), "--out",
+                        str(tmp_path / "b"))  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert error_lines(result.stderr) == [f"benchmarks: error: {tmp_path / 'mine' / 'labels.csv'}: is a folder, not a"
+                                          " labels.csv"]  # fmt: skip

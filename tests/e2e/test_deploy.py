@@ -137,3 +137,23 @@ def test_rendered_unit_passes_systemd_verify(tmp_path: Path) -> None:
     unit.write_text(text)
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_rendered_units_comments_keep_their_placeholders(tmp_path: Path) -> None:
+    """E30 (hostile run 2026-12-07): the header comment was filled in too ("fills in nobody, /home/… and
+    /home/…/.venv"); only the unit's settings are."""
+    _, text = rendered_unit(tmp_path, tmp_path / ".venv", "--service")
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    assert comments and "fills in @USER@, @APP_DIR@ and @VENV@" in comments[0], comments
+    settings = [line for line in text.splitlines() if not line.startswith("#")]
+    assert not any(name in line for line in settings for name in ("@USER@", "@APP_DIR@", "@VENV@"))
+    assert f"WorkingDirectory={tmp_path}" in settings
+
+
+def test_a_sudo_user_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    """E30: `group=$(id -gn …)` ended the run under set -e with exit 1 and no line."""
+    result = dry_run(tmp_path, "--service", "--no-apt", env={"SUDO_USER": "no-such-user-e30"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "install-pi: error: the service's user no-such-user-e30 (SUDO_USER) does not exist here; run this as that user"
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from edge.cli import build_parser
 from tests.conftest import ROOT, run_module
 from tests.e2e.test_edge_stops import edge, one_error_line
+from tests.live import EdgeProcess, wait_for
 
 ASTRONAUT = ROOT / "edge" / "assets" / "astronaut.jpg"
 
@@ -74,6 +75,36 @@ def test_two_cameras_in_one_snapshot_folder_keep_their_own_files(tmp_path: Path)
     assert hall < both and len(both) == 6 and sum(name.startswith("door_") for name in both) == 3
 
 
+def test_a_folder_named_like_a_snapshot_does_not_stop_pruning(tmp_path: Path) -> None:
+    """E10 (hostile run 2026-12-07): a folder named like the oldest snapshot could not be deleted, so pruning gave up
+    on every write (--keep never honoured again), the counters called written files dropped, and the run ended
+    with exit 2 on an error naming no option."""
+    photos, out = face_folder(tmp_path / "photos", 6), tmp_path / "snaps"
+    planted = out / "hall_000001_20261201-000000-000Z_1_Happy.jpg"
+    planted.mkdir(parents=True)
+    names = snapshot_run(photos, out, "--keep", "3", "--device-name", "hall")  # exit 0, "written 6, dropped 0"
+    assert planted.is_dir()
+    assert len([name for name in names if name.startswith("hall_")]) == 3 + 1  # the newest 3, and the folder
+
+
+def test_two_runs_of_one_device_into_one_folder_are_refused(tmp_path: Path) -> None:
+    """E11 (hostile run 2026-12-07): two cameras on one host without --device-name both named their snapshots by
+    the host name, so they shared numbers and pruned each other's files. The second run is now refused."""
+    out = tmp_path / "snaps"
+    first = EdgeProcess("--source", "demo", "--loop", "--quiet", "--snapshots", str(out))
+    try:
+        wait_for(lambda: any(out.glob(".*.lock")), 120, "the first run's lock")
+        second = run_module("edge", "--source", "demo", "--demo-frames", "2", "--quiet", "--snapshots", str(out),
+                            timeout=120)  # fmt: skip
+        line = one_error_line(second)
+        assert "snapshots here, and each would prune the other's; give each camera its own --device-name" in line
+        other = run_module("edge", "--source", "demo", "--demo-frames", "2", "--quiet", "--snapshots", str(out),
+                           "--device-name", "door", timeout=120)  # fmt: skip
+        assert other.returncode == 0, other.stderr
+    finally:
+        first.stop()
+
+
 def test_snapshots_onto_the_summary_or_the_source_folder_is_refused_before_any_work(tmp_path: Path) -> None:
     """D4: `--summary-json X --snapshots X` did the whole run, then could not write the summary. D5: `--snapshots`
     into the `--source` folder read its own face crops back in as inputs (with --loop, most frames were its own).
@@ -125,7 +156,7 @@ def test_a_failed_snapshot_write_is_said_once(tmp_path: Path) -> None:
     result = run_module("edge", "--source", str(photos), "--quiet", "--snapshots", str(out), "--summary-json",
                         str(summary), max_file_bytes=5000, timeout=300)  # fmt: skip  # the 4 KB probe fits, a face not
     line = one_error_line(result)
-    assert line.startswith(f"edge: error: {out}/") and line.endswith("cannot write (File too large)"), line
+    assert line.startswith(f"edge: error: --snapshots {out}/") and line.endswith("cannot write (File too large)"), line
     assert json.loads(summary.read_text())["outputs"]["snapshots"]["written"] == 0
 
 

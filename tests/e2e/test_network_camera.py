@@ -143,17 +143,35 @@ def test_reads_another_fer_edge_live_view(tmp_path: Path) -> None:
         f"http://viewer:pa?{SECRET}@127.0.0.1:PORT/video.mjpg",
         f"http://127.0.0.1:PORT/video.mjpg?api_key={SECRET}",
         f"rtsp://127.0.0.1:PORT/user=admin_password={SECRET}_channel=1_stream=0.sdp",
+        f"rtsp://admin:P@ss/w0rd{SECRET}@127.0.0.1:PORT/x",  # E5: an @ then a / in the password
+        f"rtsp://admin:a@b/{SECRET}@127.0.0.1:PORT/Streaming/Channels/101",
+        f"http://127.0.0.1:PORT/live?user=admin&password1={SECRET}",  # E6: names holding a secret word
+        f"http://127.0.0.1:PORT/live;jsessionid={SECRET}",
     ],
 )
 def test_an_unreachable_camera_never_shows_a_secret_in_any_url_form(url: str) -> None:
     """D10, D11 (hostile run 2026-12-04): a password holding #, / or ?, a DVR's password=… path and an api_key were
-    printed whole in the error line (and a service's journal)."""
+    printed whole in the error line (and a service's journal). E5, E6 (2026-12-07): `P@ss/w0rd…` showed the part
+    after its `@`; `password1=`, `;jsessionid=` were not known as secrets."""
     result = run_module("edge", "--source", url.replace("PORT", str(free_port())), "--max-frames", "1", timeout=120)
     assert result.returncode == 2 and "cannot be opened" in result.stderr, result.stderr
     assert len(error_lines(result.stderr)) == 1 and "***" in result.stderr
     no_secret(result.stdout, result.stderr)
-    unescaped = ":pa/" in url or ":pa?" in url or "Pa#" in url  # no URL parser reads these as the password
+    unescaped = any(form in url for form in (":pa/", ":pa?", "Pa#", ":P@ss/", ":a@b/"))  # no URL parser reads these
     assert ("%-encode a / ? or # in the password" in result.stderr) == unescaped, result.stderr
+
+
+@pytest.mark.parametrize(
+    "url", [f"rtsp:/admin:{SECRET}@127.0.0.1:1/x", f"rtsp//admin:{SECRET}@127.0.0.1:1/x", f"admin:{SECRET}@cam:554/x"]
+)
+def test_a_mistyped_scheme_is_one_line_without_the_password(url: str) -> None:
+    """E6 (hostile run 2026-12-07): a URL whose scheme lost a slash, or has none, was taken for a file name and
+    echoed whole in "no such file"."""
+    result = run_module("edge", "--source", url, "--max-frames", "1", timeout=120)
+    assert result.returncode == 2, result.stderr
+    (line,) = error_lines(result.stderr)
+    assert "admin:***@" in line and "no such file" in line, line
+    no_secret(result.stdout, result.stderr)
 
 
 @needs_rtsp

@@ -169,3 +169,26 @@ def test_a_label_with_control_characters_is_refused_and_never_reaches_the_termin
     line = one_line(result, "edge")
     assert line.startswith(f"edge: error: {shipped / 'contract.json'}: labels must be names without control"), line
     assert not any(c in result.stdout + result.stderr for c in "\x1b\r\t\u202e")
+
+
+def resealed_with(**fields):
+    """A change to the contract with its digest recomputed, as the hostile run's reseal.py did."""
+
+    def change(data: dict) -> None:
+        data.update(fields)
+        data["extra"].pop(DIGEST_KEY)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        data["extra"][DIGEST_KEY] = hashlib.sha256(canonical).hexdigest()
+
+    return change
+
+
+@pytest.mark.parametrize(("fields", "pixels"), [({"pixel_offset": -500}, "[-500, -499]"),
+                                                ({"pixel_scale": 1000}, "[0, 255000]")])  # fmt: skip
+def test_a_normalisation_the_int8_model_was_not_calibrated_for_is_refused(shipped: Path, fields: dict,
+                                                                          pixels: str) -> None:  # fmt: skip
+    """E19 (hostile run 2026-12-07): a sealed contract with pixel_offset -500 or pixel_scale 1000 ran (and taught
+    students) with every face Neutral and no warning; the int8 model's recorded input range says it cannot work."""
+    edit(shipped, resealed_with(**fields))
+    line = one_line(edge_on(shipped), "edge")
+    assert f"give pixels in {pixels}, but model_int8.tflite's input was calibrated for [0, 1]" in line, line

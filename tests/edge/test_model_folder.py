@@ -155,3 +155,19 @@ def test_convert_refuses_an_out_folder_holding_other_files(tmp_path: Path, train
         " new --out (the whole folder is replaced)"
     ]
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_precision_with_a_tflite_file_is_refused_not_ignored() -> None:
+    """E26 (hostile run 2026-12-07): `--model .../model_float32.tflite --precision int8` ran float32 without a word."""
+    from edge.model_folder import DEFAULT_MODEL_DIR
+
+    model = DEFAULT_MODEL_DIR / FLOAT32_FILE
+    result = run_module("edge", "--model", str(model), "--precision", "int8", "--source", "demo", "--demo-frames", "2",
+                        timeout=120)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"edge: error: --precision int8 picks a model of a folder; --model {model} is one file, which runs as it is"
+        " (give its folder to choose)"
+    ]
+    alone = run_module("edge", "--model", str(model), "--source", "demo", "--demo-frames", "2", "--quiet", timeout=120)
+    assert alone.returncode == 0, alone.stderr

@@ -88,6 +88,24 @@ def test_discovery_has_a_sensor_per_emotion_share_the_dominant_mood_faces_now_an
     assert all(c["availability_topic"] == "fer-edge/pi/available" for c in room.values())
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["怒り", "嫌悪", "恐れ", "幸せ", "悲しみ", "驚き", "中立"],
+        ["Angry", "angry", "Happy", "happy", "Sad", "Fear", "Neutral"],
+    ],
+)
+def test_every_label_keeps_its_own_mood_sensor(labels: list[str]) -> None:
+    """E18 (hostile run 2026-12-07): labels whose slugs are empty (Japanese) or differ only in case shared one sensor
+    key, so Home Assistant got 1 or 5 mood sensors for 7 labels; a label with a slug of its own keeps its key."""
+    topics = {key: f"fer-edge/pi/{key}" for key in ("state", "available", "snapshot", "mood")}
+    configs = discovery("homeassistant", "pi", topics, labels)
+    moods = {c["name"]: c["unique_id"] for c in configs.values() if c["name"].startswith("Mood ")}
+    assert sorted(moods) == sorted(f"Mood {label}" for label in labels) and len(set(moods.values())) == len(labels)
+    if "Sad" in labels:
+        assert moods["Mood Sad"] == "fer_edge_pi_mood_sad" and moods["Mood angry"] == "fer_edge_pi_mood_1"
+
+
 def test_a_days_window_holds_no_more_than_its_slices() -> None:
     """30 frames a second for a day must not keep 2.6 million frames on a Pi: the window is kept in slices."""
     mood = RoomMood(LABELS, window=86400)

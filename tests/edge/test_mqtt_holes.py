@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import getpass
 import json
+import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -325,3 +327,80 @@ def test_the_summary_says_connected_for_a_run_connected_to_the_end(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert json.loads(summary.read_text())["outputs"]["mqtt"]["connected"] is True
     assert ", connected True, " in result.stdout
+
+
+def relabelled(folder: Path, labels: list[str]) -> Path:
+    """A copy of the shipped model whose contract names other labels, resealed as convert would."""
+    from edge.contract import Contract
+    from edge.model_folder import DEFAULT_MODEL_DIR, contract_digest
+
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    contract = json.loads((folder / "contract.json").read_text())
+    contract["labels"] = labels
+    contract["extra"]["contract_sha256"] = contract_digest(Contract.from_dict(contract))
+    (folder / "contract.json").write_text(json.dumps(contract))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_run_without_snapshots_withdraws_what_earlier_runs_left_retained(tmp_path: Path) -> None:
+    """E4 (hostile run 2026-12-07): after a run with privacy off, a run with --privacy blur --mqtt-no-snapshots left
+    the uncovered face retained (and Home Assistant's "Latest face"), and another model's run left the first model's
+    mood sensors retained beside its own."""
+    broker = start_broker(tmp_path)
+    url, ha = f"mqtt://127.0.0.1:{broker.port}", "homeassistant"
+    japanese = ["怒り", "嫌悪", "恐れ", "幸せ", "悲しみ", "驚き", "中立"]
+    try:
+        first = edge("--mqtt", url, "--ha-discovery", ha)
+        assert first.returncode == 0, first.stderr
+        second = edge("--mqtt", url, "--ha-discovery", ha, "--privacy", "blur", "--mqtt-no-snapshots",
+                      "--model", str(relabelled(tmp_path / "jp", japanese)))  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        newcomer = Subscriber(broker.port)  # what a subscriber arriving now is given: the retained messages
+        wait_for(lambda: newcomer.on(f"{BASE}/available"), 30, "the retained messages")
+        time.sleep(1.0)  # the rest of the retained messages (no timing under test)
+        newcomer.close()
+    finally:
+        broker.stop()
+    topics = {topic for topic, payload, retained in newcomer.messages if retained and payload}
+    assert f"{BASE}/snapshot" not in topics
+    assert f"{ha}/image/{DEVICE}_snapshot/config" not in topics
+    moods = sorted(t.split("/")[2] for t in topics if t.startswith(f"{ha}/sensor/{DEVICE}_mood_"))
+    assert moods == [f"{DEVICE}_mood_{index}" for index in range(7)], moods  # the Japanese model's, none of before
+
+
+@pytest.mark.slow
+def test_a_broker_limit_below_the_discovery_configs_is_learnt_and_named_as_learnt(tmp_path: Path) -> None:
+    """E31 (hostile run 2026-12-07): against a 400-byte limit, below every discovery config, each reconnect published
+    the configs again under new message ids, so the suspect never matched and the limit was never learnt past the
+    summary's; reconnects backed off as flapping; the device ended disconnected after 5 connects in 45 s, said
+    `published 0`, and called a learnt limit "the broker's maximum packet size". Now each hang-up convicts the
+    largest waiting size (all messages that large go), a learnt limit resets the backoff, and the device settles."""
+    broker = start_broker(tmp_path, "message_size_limit 400")
+    subscriber = Subscriber(broker.port)
+    summary = tmp_path / "summary.json"
+    process = EdgeProcess("--source", "demo", "--loop", "--quiet", "--device-name", DEVICE, "--mqtt",
+                          f"mqtt://127.0.0.1:{broker.port}", "--ha-discovery", "--summary-json",
+                          str(summary))  # fmt: skip
+    try:
+        wait_for(lambda: "hung up on a" in process.stderr_so_far() or not process.alive(), 120, "a limit learnt")
+
+        def settled() -> bool:  # 10 s without a reconnect, and state messages flowing
+            connects = process.stderr_so_far().count("connected to")
+            states = len(subscriber.on(f"{BASE}/state"))
+            time.sleep(10)  # how long "settled" means; no timing is asserted
+            flowing = len(subscriber.on(f"{BASE}/state")) > states
+            return process.stderr_so_far().count("connected to") == connects and flowing
+
+        wait_for(settled, 240, "the device to stay connected")
+        code, _, rest = process.stop()
+        stderr = process.stderr_read + rest
+    finally:
+        process.stop()
+        subscriber.close()
+        broker.stop()
+    assert code == 0, stderr
+    stats = json.loads(summary.read_text())["outputs"]["mqtt"]
+    assert stats["connected"] and stats["published"] > 0 and stats["too_large"] > 0, stats
+    assert "over the size limit learnt from the broker's hang-ups" in stderr
+    assert "maximum packet size" not in stderr

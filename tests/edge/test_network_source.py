@@ -19,7 +19,8 @@ from edge.sources.network import capture_options
         ("https://cam/stream.mjpg?token=abc&fps=5", "https://cam/stream.mjpg?token=***&fps=5"),
         ("rtsp://u:pw@h", "rtsp://u:***@h"),
         ("demo", "demo"),
-        ("clips/a:b@c.mp4", "clips/a:b@c.mp4"),
+        ("clips/a:b@c.mp4", "clips/a:***@c.mp4"),  # user:pass@ is hidden whatever precedes it
+        ("clips/x@2x.mp4", "clips/x@2x.mp4"),  # no password: as it was
         # The hostile run of 2026-12-04 (D10-D12): real camera and broker URL forms.
         ("rtsp://admin:Pa#SECRET@10.0.0.5:554/stream1", "rtsp://admin:***@10.0.0.5:554/stream1"),  # Tapo, Reolink
         ("http://viewer:pa/SECRET@cam:8080/video.mjpg", "http://viewer:***@cam:8080/video.mjpg"),
@@ -46,9 +47,25 @@ from edge.sources.network import capture_options
         ),
         ("http://cam/stream?user=admin&psw=SECRET", "http://cam/stream?user=admin&psw=***"),
         ("rtsp://cam/h264?username=admin&password=SECRET", "rtsp://cam/h264?username=admin&password=***"),
-        ("https://cam/s.mjpg;jsessionid=1;access_token=SECRET", "https://cam/s.mjpg;jsessionid=1;access_token=***"),
+        ("https://cam/s.mjpg;jsessionid=1;access_token=SECRET", "https://cam/s.mjpg;jsessionid=***;access_token=***"),
         ("http://cam/x#token=SECRET", "http://cam/x#token=***"),
         ("http://cam/path?email=a@b.com", "http://cam/path?email=a@b.com"),  # no password: as it was
+        # The hostile run of 2026-12-07 (E5, E6): a later `@` that a host follows wins; names holding a secret word;
+        # session and JWT names; a token as a path segment; a mistyped or missing scheme.
+        ("rtsp://admin:P@ss/w0rdSECRET@127.0.0.1:1/x", "rtsp://admin:***@127.0.0.1:1/x"),
+        ("rtsp://admin:a@b/SECRET@cam:554/Streaming/Channels/101", "rtsp://admin:***@cam:554/Streaming/Channels/101"),
+        ("http://cam/v.cgi?user=admin&password1=SECRET", "http://cam/v.cgi?user=admin&password1=***"),
+        ("http://cam/v.cgi?pass_word=SECRET&passw=SECRET", "http://cam/v.cgi?pass_word=***&passw=***"),
+        ("http://cam/v.cgi?api%5Fkey=SECRET", "http://cam/v.cgi?api%5Fkey=***"),
+        ("http://cam/live?session=SECRET&sessionid=SECRET", "http://cam/live?session=***&sessionid=***"),
+        ("http://cam/stream;jsessionid=SECRET", "http://cam/stream;jsessionid=***"),
+        ("http://cam/stream?jwt=SECRET", "http://cam/stream?jwt=***"),
+        ("http://cam/live/SECRETTOKEN123/stream.m3u8", "http://cam/live/***/stream.m3u8"),
+        ("http://cam/live/eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl/s.mjpg", "http://cam/live/***/s.mjpg"),
+        ("rtsp://cam:554/h264Preview_01_main", "rtsp://cam:554/h264Preview_01_main"),  # a name, not a token
+        ("rtsp:/admin:SECRET@127.0.0.1:1/x", "rtsp:/admin:***@127.0.0.1:1/x"),
+        ("rtsp//admin:SECRET@cam/x", "rtsp//admin:***@cam/x"),
+        ("admin:SECRET@cam:554/stream", "admin:***@cam:554/stream"),
     ],
 )
 def test_redact_url_hides_passwords_and_tokens(url: str, shown: str) -> None:

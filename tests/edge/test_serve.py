@@ -144,12 +144,14 @@ def test_token_is_required_when_set() -> None:
 def test_client_cap_answers_503_beyond_it() -> None:
     edge, base = start("--serve-max-clients", "2")
     port = int(base.rsplit(":", 1)[1].strip("/"))
-    viewers = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    # From two addresses: one address holds at most half the places (test_web_security)
+    viewers = [socket.create_connection(("127.0.0.1", port), source_address=(a, 0)) for a in ("127.0.0.1", "127.0.0.2")]
     try:
         for viewer in viewers:
             viewer.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert viewer.recv(64).startswith(b"HTTP/1.0 200")
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as third:  # the cap counts viewers only
+        third = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.3", 0))
+        with third:  # the cap counts viewers only
             third.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert third.recv(64).startswith(b"HTTP/1.0 503")
         viewers.pop().close()

@@ -127,8 +127,8 @@ def test_slow_senders_do_not_lock_viewers_out() -> None:
         for client in slow:
             client.sendall(b"G")  # and a byte every few seconds, never a whole request
         time.sleep(0.5)  # let the server take them all (behaviour below is the same however long)
-        for _ in range(2):
-            viewer = socket.create_connection(("127.0.0.1", port), timeout=10)
+        for address in ("127.0.0.1", "127.0.0.2"):  # one each: a viewer's share is half the places per address
+            viewer = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(address, 0))
             viewers.append(viewer)
             viewer.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert viewer.recv(64).startswith(b"HTTP/1.0 200")
@@ -315,6 +315,33 @@ def test_a_stalled_events_client_loses_its_slot() -> None:
             assert events_answer(port) == b"503"
             wait_for(lambda: events_answer(port) == b"200", 60, "the stalled client to be dropped")
     finally:
+        edge.stop()
+
+
+@pytest.mark.slow
+def test_one_address_cannot_take_every_viewer_place() -> None:
+    """E7 (hostile run 2026-12-07): 8 slow-reading viewers from one address took all 8 viewer places, so every other
+    host on the LAN got 503 for as long as they read. A real HTTP client (http.client) from other addresses."""
+    import http.client
+
+    edge, base = start()
+    port = port_of(base)
+    held: list[http.client.HTTPConnection] = []
+
+    def viewer(address: str) -> int:
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(address, 0))
+        client.request("GET", "/stream.mjpg")
+        status = client.getresponse().status
+        held.append(client)  # kept open, unread: a viewer holding its place
+        return status
+
+    try:
+        assert [viewer("127.0.0.1") for _ in range(8)] == [200] * 4 + [503] * 4  # half the places, no more
+        assert viewer("127.0.0.9") == 200 and viewer("127.0.0.10") == 200
+        assert get(base + "healthz")[0] == 200
+    finally:
+        for client in held:
+            client.close()
         edge.stop()
 
 

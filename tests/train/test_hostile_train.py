@@ -171,3 +171,78 @@ def test_card_refuses_a_run_and_a_model_of_different_labels(tmp_path: Path, conv
                         "--hardware", "a test machine")  # fmt: skip
     assert_one_line(result, "convert: error: ", str(run), "Contempt", "labels")
     assert not (models / "MODEL_CARD.md").exists()
+
+
+# The hostile run of 2026-12-07: --split-by / --soft-labels files that are missing, folders, not arrays or not
+# probabilities (E16, E20), --split-classes alone (E25), and a teacher that is not a model (E22): one line each.
+TRAINING = 448  # the synthetic CSV's Training rows (tests/conftest.py SYNTHETIC_ROWS)
+
+
+def soft_file(tmp_path: Path, name: str, content) -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        np.save(path, content, allow_pickle=True)
+    return path
+
+
+def probabilities() -> np.ndarray:
+    return np.full((TRAINING, 7), 1 / 7, np.float32)
+
+
+def with_column(column: int, value: float) -> np.ndarray:
+    soft = probabilities()
+    soft[:, column] = value
+    return soft
+
+
+HOSTILE_SOFT = {
+    "missing": (None, "nope.npy: no soft-label .npy file found"),
+    "folder": ("", "is a folder, not a soft-label .npy file"),
+    "strings": (np.full((TRAINING, 7), "x"), "holds <U1 values, not probabilities"),
+    "complex": (probabilities().astype(np.complex64), "holds complex64 values, not probabilities"),
+    "objects": (np.array([[{}] * 7] * TRAINING, dtype=object), "not a soft-label .npy file (an array saved by"),
+    "text": ("not npy", "not a soft-label .npy file (an array saved by"),
+    "nan": (np.full((TRAINING, 7), np.nan, np.float16), "row 0 (and 447 more) is not probabilities"),
+    "negative": (with_column(3, -5), "row 0 (and 447 more) is not probabilities"),
+    "zero": (np.zeros((TRAINING, 7), np.float32), "with some mass on the --split-classes"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["--split-by", "--soft-labels"])
+@pytest.mark.parametrize("case", sorted(HOSTILE_SOFT))
+def test_a_soft_label_file_that_is_not_probabilities_is_one_line(tmp_path: Path, synthetic_csv: Path, option: str,
+                                                                 case: str) -> None:  # fmt: skip
+    content, says = HOSTILE_SOFT[case]
+    if option == "--soft-labels":
+        says = says.replace(" on the --split-classes", "")
+    path = tmp_path / "nope.npy" if content is None else tmp_path if case == "folder" else None
+    path = path or soft_file(tmp_path, f"{case}.npy", content)
+    result = run_module("train", "--data", str(synthetic_csv), *TINY, "--out", str(tmp_path / "run"), option,
+                        str(path), timeout=300)  # fmt: skip
+    assert_one_line(result, f"train: error: {path}", says)
+
+
+@pytest.mark.slow
+def test_split_classes_without_split_by_is_refused(tmp_path: Path, synthetic_csv: Path) -> None:
+    result = run_module("train", "--data", str(synthetic_csv), *TINY, "--out", str(tmp_path / "run"),
+                        "--split-classes", "Joy,Fun", timeout=300)  # fmt: skip
+    assert_one_line(result, "train: error: --split-classes needs --split-by")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["teacher", "teach"])
+def test_a_teacher_that_is_not_a_model_is_named_itself(tmp_path: Path, synthetic_csv: Path, how: str) -> None:
+    """E22: `--teacher small.csv` and `teach --model bad.keras` blamed the parent folder's missing contract.json."""
+    bad = tmp_path / "bad.keras"
+    bad.write_text("x")
+    if how == "teacher":
+        args = ("--data", str(synthetic_csv), *TINY, "--out", str(tmp_path / "run"), "--teacher", str(synthetic_csv))
+        named = synthetic_csv
+    else:
+        args = ("teach", "--model", str(bad), "--data", str(synthetic_csv), "--out", str(tmp_path / "t.npy"))
+        named = bad
+    result = run_module("train", *args, timeout=300)
+    assert_one_line(result, f"train: error: {named}: not a model (a converted folder, its .tflite, or a .keras")
