@@ -137,7 +137,7 @@ def test_a_labels_csv_without_a_label_column_is_one_line(tmp_path: Path) -> None
     assert result.returncode == 2
     assert error_lines(result.stderr) == [
         f"benchmarks: error: {folder / 'labels.csv'} line 1: expected a header naming the columns"
-        " file,label[,subject,...]; no file or label column in path,emotion,subject"
+        " file,label[,subject][,box]; no file or label column in path,emotion,subject"
     ]
 
 

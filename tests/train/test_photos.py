@@ -120,7 +120,7 @@ def test_a_context_crop_unaugmented_is_the_models_crop() -> None:
     [
         ("images/p00.jpg,Contempt,x\n", "label 'Contempt' is not one of the model's"),
         ("images/p00.jpg,Happy,x\n", "images/p00.jpg is listed twice"),
-        ("../outside.jpg,Happy,x\n", "file paths are relative to"),
+        ("../outside.jpg,Happy,x\n", "must lie inside"),
     ],
 )
 def test_a_bad_photo_row_is_one_line_naming_its_line(
