@@ -11,6 +11,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
+
 from edge.common.errors import UserError, described, run_cli
 from edge.common.options import (
     Parser,
@@ -213,6 +215,12 @@ def add_tool_commands(sub: argparse._SubParsersAction) -> None:
         help="teachers: .keras models, or converted model folders (their float32 .tflite)",
     )
     teach.add_argument("--out", required=True, type=Path, help="output .npy file")
+    teach.add_argument(
+        "--per-source",
+        action="store_true",
+        help="one --model per --data source, in order: each source is taught by its own teacher (face-api's network"
+        " for web photos, a FER-2013 model for FER-2013's rows) instead of all teachers averaged over all",
+    )
     _common(teach, sources=True)
 
     framing = sub.add_parser(
@@ -317,14 +325,21 @@ def _teach(args: argparse.Namespace) -> int:
 
     if args.out.is_dir():
         raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
-    contract = model_contract(args.model[0])
-    data = _sources(args, contract)
-    for model in args.model:
-        check_labels(data, model_contract(model), model)
-    with quiet_native(not args.verbose):
-        soft = teacher_probabilities(args.model, data)
+    if args.per_source and len(args.model) != len(args.data):
+        raise UserError(f"--per-source: {len(args.model)} --model for {len(args.data)} --data sources; give one each")
+    pairs = list(zip(args.data, args.model, strict=True)) if args.per_source else [(None, args.model)]
+    parts, labels = [], []
+    for source, models in pairs:
+        models = [models] if isinstance(models, Path) else models
+        one = argparse.Namespace(**{**vars(args), "data": [source] if source else args.data})
+        data = _sources(one, model_contract(models[0]))
+        for model in models:
+            check_labels(data, model_contract(model), model)
+        with quiet_native(not args.verbose):
+            parts.append(teacher_probabilities(models, data))
+        labels.append(data.split("Training")[1])
+    soft, labels = np.concatenate(parts), np.concatenate(labels)
     save_soft_labels(args.out, soft)
-    _, labels = data.split("Training")
     agreement = float((soft.argmax(1) == labels).mean())
     print(f"wrote {args.out}: {soft.shape[0]} Training rows; teachers' accuracy on them {agreement:.4f}")
     return 0

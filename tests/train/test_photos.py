@@ -168,3 +168,27 @@ def test_fit_mixes_a_photo_folder_with_a_csv_and_reports_each_validation_part(
     assert metrics["splits"]["Training"]["n"] == photos_training + 448
     assert {"PublicTest", "Validation"} <= set(metrics["splits"])
     assert len((out / "history.csv").read_text().splitlines()) == 2  # one epoch
+
+
+@pytest.mark.slow
+def test_teach_per_source_gives_each_source_its_own_teacher_in_fits_row_order(
+    tmp_path: Path, synthetic_csv: Path, converted: Path, trained_run: Path
+) -> None:
+    folder = photo_folder(tmp_path / "photos", count=12)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    both = tmp_path / "both.npy"
+    result = run_module("train", "teach", "--data", str(folder), str(synthetic_csv), "--model", str(converted),
+                        str(trained_run / "model.keras"), "--per-source", "--out", str(both), env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    alone = tmp_path / "photos.npy"
+    run_module("train", "teach", "--data", str(folder), "--model", str(converted), "--out", str(alone), env=env,
+               check=True)  # fmt: skip
+    soft, photos_only = np.load(both), np.load(alone)
+    assert len(soft) == len(photos_only) + 448  # the photos' Training rows, then the CSV's, as fit orders them
+    assert np.array_equal(soft[: len(photos_only)], photos_only)
+    mismatched = run_module("train", "teach", "--data", str(folder), str(synthetic_csv), "--model", str(converted),
+                            "--per-source", "--out", str(tmp_path / "x.npy"), env=env)  # fmt: skip
+    assert mismatched.returncode == 2
+    assert error_lines(mismatched.stderr)[-1] == (
+        "train: error: --per-source: 1 --model for 2 --data sources; give one each"
+    )
