@@ -11,14 +11,12 @@ over the sets (never one set alone), which `python -m benchmarks --set-framing` 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.real_faces import REAL_FACES, largest
 from edge import Pipeline
 from edge.classifier import AUTO
 from edge.common.errors import UserError
-from edge.contract import Framing
 from train.photos import Row, is_validation, photo_rows, read_image
 
 # The robustness target's range (docs and verdicts), and the wider range the framing is chosen from.
@@ -27,11 +25,6 @@ CHOICE_SCALES = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 MAX_SPREAD = 0.03  # the default's accuracy may vary by at most 3 points across ROBUSTNESS_SCALES
 PHOTOS = REAL_FACES.parent / "facial-expressions"
 GROUP = "crop_scales"
-
-
-def scaled(framing: Framing, scale: float) -> Framing:
-    """The framing whose crop is `scale` times as wide about the same point of the face."""
-    return replace(framing, side=framing.side / scale)
 
 
 def photo_sets(london: Path = REAL_FACES, photos: Path = PHOTOS) -> dict[str, tuple[Path, list[Row]]]:
@@ -60,7 +53,7 @@ def crop_scale_accuracy(
                 if image is None:
                     raise UserError(f"{folder / row.file}: not a readable image")
                 for scale in scales:
-                    pipeline.framing = scaled(base, scale)
+                    pipeline.framing = base.wider(scale)
                     pipeline.reset()
                     face = largest(pipeline.process(image))
                     right[scale] += bool(face and face.label == row.label)
@@ -95,7 +88,7 @@ def set_framing(folder: Path, london: Path, photos: Path) -> dict:
     before = contract.framing_for(detector)
     scores = crop_scale_accuracy(sets, folder, detector, CHOICE_SCALES, AUTO)
     best = choose(scores)
-    contract.framing = {**contract.framing, detector: scaled(before, best).to_dict()}
+    contract.framing = {**contract.framing, detector: before.wider(best).to_dict()}
     write_folder(folder, {}, contract, keep=True)
     for name, by_scale in scores.items():
         shown = "  ".join(f"{scale} {accuracy:.1%}" for scale, accuracy in by_scale.items())

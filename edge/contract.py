@@ -107,6 +107,10 @@ class Framing:
     def to_dict(self) -> dict[str, float]:
         return {"centre_x": round(self.centre_x, 4), "centre_y": round(self.centre_y, 4), "side": round(self.side, 4)}
 
+    def wider(self, scale: float) -> Framing:
+        """The framing whose crop is `scale` times as wide about the same point of the face."""
+        return Framing(self.centre_x, self.centre_y, self.side / scale)
+
     def crop_of(self, box: np.ndarray) -> tuple[float, float, float]:
         """The crop (x, y, side) in frame pixels that puts the box (x, y, w, h) where training crops had it."""
         x, y, w, h = (float(v) for v in box)

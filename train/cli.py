@@ -45,6 +45,7 @@ from train.run import (
     prepare_out,
     run_identity,
     training_contract,
+    with_crop_scale,
 )
 
 SUBCOMMANDS = ("fit", "evaluate", "parse", "teach", "framing")
@@ -332,7 +333,7 @@ def _teach(args: argparse.Namespace) -> int:
     for source, models in pairs:
         models = [models] if isinstance(models, Path) else models
         one = argparse.Namespace(**{**vars(args), "data": [source] if source else args.data})
-        data = _sources(one, model_contract(models[0]))
+        data = _sources(one, with_crop_scale(model_contract(models[0]), args.crop_scale))
         for model in models:
             check_labels(data, model_contract(model), model)
         with quiet_native(not args.verbose):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import re
 import sys
 import zlib
@@ -386,6 +387,16 @@ def check_labels(data: Dataset, contract: Contract, model: Path) -> None:
         )
 
 
+def _crop_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.5 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a scale from 0.5 to 2")
+    return value
+
+
 def add_data_options(parser: argparse.ArgumentParser, required: bool = True, sources: bool = False) -> None:
     """`--data` and the options of how to read it, declared once for every command that loads a CSV. With
     `sources` (`fit`), --data takes several CSVs or folders of labelled photos, mixed by --mix."""
@@ -406,6 +417,13 @@ def add_data_options(parser: argparse.ArgumentParser, required: bool = True, sou
             metavar="SHARE",
             help="each --data source's share of an epoch: 1 draws every Training row once, 0.3 a fresh 30%% each"
             " epoch (default: 1 each)",
+        )
+        parser.add_argument(
+            "--crop-scale",
+            type=_crop_scale,
+            default=1.0,
+            help="cut photos this many times wider than the starting model's framing; a trained model's contract"
+            " records the framing it learnt from (default: 1)",
         )
         parser.add_argument(
             "--detector",

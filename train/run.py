@@ -54,6 +54,7 @@ class TrainConfig:
     vote_weight: float = 0.0
     init_from: Path | None = None
     distribute: str = "none"
+    crop_scale: float = 1.0
 
 
 # What may change between a run and its resume: how long it goes on, how many threads augment, and whether the
@@ -178,7 +179,7 @@ def training_contract(config: TrainConfig, class_names: tuple[str, ...]) -> Cont
     colour, scaling and framing (photos are cut by its framing), less what describes that model's files."""
     if config.init_from is None:
         return Contract(architecture=config.arch, labels=list(class_names))
-    start = model_contract(config.init_from)
+    start = with_crop_scale(model_contract(config.init_from), config.crop_scale)
     return Contract(
         architecture=start.architecture,
         labels=list(class_names),
@@ -188,6 +189,17 @@ def training_contract(config: TrainConfig, class_names: tuple[str, ...]) -> Cont
         color=start.color,
         framing=start.framing,
     )
+
+
+def with_crop_scale(contract: Contract, scale: float) -> Contract:
+    """The contract with every detector's crop `scale` times as wide (`--crop-scale`): photos are cut so, and the
+    trained model's contract records it, so the device cuts what training cut."""
+    if scale == 1.0:
+        return contract
+    from edge.detectors.registry import DETECTORS
+
+    contract.framing = {name: contract.framing_for(name).wider(scale).to_dict() for name in DETECTORS}
+    return contract
 
 
 def check_init_from(path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.crop_scales import CHOICE_SCALES, choose, scaled, spread
+from benchmarks.crop_scales import CHOICE_SCALES, choose, spread
 from edge.contract import Contract, Framing
 from edge.model_folder import check_folder
 from tests.conftest import run_module
@@ -19,7 +19,7 @@ from tests.train.test_photos import photo_folder
 def test_a_scaled_framing_crops_wider_about_the_same_point() -> None:
     box = np.array([100, 80, 60, 80])
     x, y, side = Framing(0.5, 0.55, 0.8).crop_of(box)
-    wide_x, wide_y, wide_side = scaled(Framing(0.5, 0.55, 0.8), 1.2).crop_of(box)
+    wide_x, wide_y, wide_side = Framing(0.5, 0.55, 0.8).wider(1.2).crop_of(box)
     assert wide_side == pytest.approx(side * 1.2)
     assert (wide_x + 0.5 * wide_side, wide_y + 0.55 * wide_side) == pytest.approx((x + 0.5 * side, y + 0.55 * side))
 
@@ -48,5 +48,5 @@ def test_set_framing_writes_the_best_scale_into_a_sealed_contract(tmp_path: Path
     assert list(section["scores"]) == ["london"] and len(section["scores"]["london"]) == len(CHOICE_SCALES)
     best = choose(section["scores"])
     assert section["scale"] == best
-    assert check_folder(model).framing["yunet"] == scaled(before, best).to_dict()  # re-sealed: it still loads
+    assert check_folder(model).framing["yunet"] == before.wider(best).to_dict()  # re-sealed: it still loads
     assert f"(scale {best:g}) into {model}" in result.stdout
