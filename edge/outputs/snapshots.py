@@ -110,6 +110,7 @@ class SnapshotWriter(Sink):
     Each device numbers and prunes only its own files (`device`: --device-name, else the host name)."""
 
     name = "snapshots"
+    pictures = True
 
     def __init__(self, folder: str, keep: int = KEEP, device: str = DEVICE) -> None:
         self.folder, self.keep, self.device = Path(folder), keep, device
