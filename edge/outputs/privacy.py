@@ -82,10 +82,9 @@ class FaceCheck:
         except UserError as exc:
             self.detector = make_detector(DetectorConfig(name="haar", detect_width=0, min_face=CHECK_HAAR_MIN_FACE))
             self.name = "haar"
-            self.limit = (
-                f"--privacy checks pictures with Haar, which misses turned, rolled, dark and cut faces that YuNet"
-                f" finds ({str(exc).removeprefix('--detector yunet ')})"
-            )
+            reason = str(exc).removeprefix("--detector yunet ")
+            misses = "which misses turned, rolled, dark and cut faces"
+            self.limit = f"--privacy checks pictures with Haar, {misses}: YuNet {reason}"
 
     def faces(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Every face the detector finds in `image`, as x, y, w, h in its pixels."""
