@@ -25,6 +25,7 @@ from edge.common.boxes import MIN_IOU, iou
 
 MIN_MATCH_SCORE = 0.5
 MAX_SPEED = 1.0  # face widths a frame: how far a landed detection's face is looked for, per frame of its lateness
+SAME_SIZE = 1.5  # two boxes whose sides differ by less than this factor can be one face that moved
 
 
 @dataclass
@@ -49,14 +50,15 @@ class Tracker:
         self.tracks = []
 
     def update(self, boxes: np.ndarray, small: np.ndarray | None, scale: float) -> list[Track]:
-        """New detections: keep the id of the best-overlapping previous face, start new tracks otherwise.
+        """New detections: keep the id of the best-overlapping previous face (where it was, or where its velocity
+        takes it), start new tracks otherwise.
 
         `small` is the detection-resolution frame the faces will be followed on; None when they never are."""
         unmatched = list(self.tracks)
         tracks = []
         for box in boxes:
-            best = max(unmatched, key=lambda t: iou(t.box, box), default=None)
-            if best is not None and iou(best.box, box) >= MIN_IOU:
+            best = max(unmatched, key=lambda t: _overlap(t, box), default=None)
+            if best is not None and _overlap(best, box) >= MIN_IOU:
                 unmatched.remove(best)
                 best.velocity = (np.asarray(box[:2]) - best.box[:2]).astype(float)  # its move since the last frame
                 best.box = box
@@ -149,6 +151,17 @@ class Tracker:
             probabilities = self.smooth * track.probabilities + (1 - self.smooth) * probabilities
         track.probabilities = probabilities
         return probabilities
+
+
+def _overlap(track: Track, box: np.ndarray) -> float:
+    """How well a detection matches a track: its box, or where its velocity puts it a frame on (a fast face
+    overlaps the second, not the first); failing both, a detection of a similar size within MAX_SPEED widths
+    counts as MIN_IOU, so a face fast from its first frame, or turning back, keeps its id."""
+    ahead = track.box if track.velocity is None else track.box + np.array([*track.velocity, 0, 0])
+    side, other = float(track.box[2]), float(box[2])
+    moved = np.hypot(*(np.asarray(box[:2]) + other / 2 - track.box[:2] - side / 2))
+    near = moved <= MAX_SPEED * side and max(side, other) <= SAME_SIZE * min(side, other)
+    return max(iou(track.box, box), iou(ahead, box), MIN_IOU if near else 0.0)
 
 
 def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:

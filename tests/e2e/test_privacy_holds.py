@@ -180,7 +180,7 @@ def test_faces_too_small_at_the_detection_width_are_covered_and_the_docs_say_why
     assert run["shown"] == []
     assert run["summary"]["privacy_check"]["faces_found"] >= 1  # the pipeline did not report them all
     text = " ".join((ROOT / "docs" / "privacy.md").read_text().split())
-    assert "--min-face × frame width / --detect-width" in text
+    assert "no face under about 18 × frame width / --detect-width pixels, whatever `--min-face` says" in text
 
 
 def old_opencv(tmp_path: Path) -> dict[str, str]:

@@ -264,6 +264,15 @@ def test_async_pipeline_reports_a_fast_face_on_every_frame_once_a_detection_land
     assert hits[0] == 0 and hits[1:] == [1] * 29
 
 
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_a_fast_face_keeps_one_id_when_detected_every_frame_or_every_third(converted: Path, detect_every: int) -> None:
+    """A face moving 70 px a frame overlaps its previous box too little to be matched by overlap alone: each frame
+    made a new face (25 ids in 30 frames), so each frame was an `appeared` event, a snapshot and a new person."""
+    with Pipeline(converted, detect_every=detect_every) as pipeline:
+        ids = [face.track for frame in fast_clip(70, frames=30)[0] for face in pipeline.process(frame)]
+    assert len(ids) >= 29 and len(set(ids)) <= 2
+
+
 def test_async_run_leaves_no_thread_and_flushes_every_output(tmp_path: Path, converted: Path) -> None:
     jsonl = tmp_path / "out.jsonl"
     frames = (Frame(image, i, "cam", 0.0) for i, image in enumerate(demo_frames(15)))
