@@ -13,14 +13,16 @@ feature survives it (YuNet finds no face in it, tests/edge/test_privacy.py); `bo
 
 Then the check (`FaceCheck`), because the pipeline's faces are only as good as its tracker and its detection
 settings: a face moving faster than the tracker follows, one that walked in before asynchronous detection lands,
-one too small at `--detect-width`, all leave the pipeline's boxes. The project's detector, YuNet at its own
-threshold and with no smallest face, runs on the covered picture itself at its full size (and, for a picture
-under CHECK_SMALL_SIDE, scaled up on a grey margin, as a face crop would be looked at); every face it finds is
-covered, and the picture checked again, CHECK_PASSES times; a picture that still shows one is covered whole.
-So no picture leaves with a face YuNet can find in it, whatever the pipeline reported. It costs one YuNet pass
-at the picture's size per frame (benchmarks/extras.py's privacy cost), and runs only when some output takes
-pictures. Where this OpenCV cannot run YuNet (apt's 4.6 on a Pi), the check is Haar's frontal cascade, which
-misses turned, rolled, dark and cut faces: the run says so in one line (`FaceCheck.limit`).
+one too small at `--detect-width`, all leave the pipeline's boxes. The project's detector, YuNet with no smallest
+face and a threshold below its own (CHECK_SCORE: the JPEG an output encodes moves a score a little; a face cut
+by the frame's edge that the check scored under 0.6 scored 0.602 once saved), runs on the covered picture itself
+at its full size (and, for a picture under CHECK_SMALL_SIDE, scaled up on a grey margin, as a face crop would be
+looked at); every face it finds is covered, and the picture checked again, CHECK_PASSES times; a picture that
+still shows one is covered whole. So no picture leaves with a face YuNet can find in it, whatever the pipeline
+reported. It costs one YuNet pass at the picture's size per frame (benchmarks/extras.py's privacy cost), and
+runs only when some output takes pictures. Where this OpenCV cannot run YuNet (apt's 4.6 on a Pi), the check is
+Haar's frontal cascade, which misses turned, rolled, dark and cut faces: the run says so in one line
+(`FaceCheck.limit`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ MARGIN = 0.5  # the box grows by 50% (25% each side): wider than a snapshot's cr
 HOLD_SECONDS = 1.0  # a face that vanished stays covered at its last box this long (a missed detection, a blink)
 BLUR_CELLS = 4  # the covered region keeps this many average colours across and down (8 still lets YuNet find one)
 BOX_GREY = 48  # --privacy box: the level of every channel in the painted region
+CHECK_SCORE = 0.5  # the check's YuNet threshold: below YuNet's own 0.6, as JPEG and annotation move a score a little
 CHECK_PASSES = 2  # the check's finds covered and the picture checked again this often before it is covered whole
 CHECK_SMALL_SIDE = 400  # a picture whose longer side is under this is also checked scaled up (a crop, a tiny camera)
 CHECK_SCALED_SIDE = 300  # ... to this longer side, on a grey margin of CHECK_MARGIN px each side
@@ -78,6 +81,7 @@ class FaceCheck:
         self.limit: str | None = None
         try:
             self.detector = make_detector(DetectorConfig(name="yunet", detect_width=0, min_face=1))
+            self.detector.net.setScoreThreshold(CHECK_SCORE)
             self.name = "yunet"
         except UserError as exc:
             self.detector = make_detector(DetectorConfig(name="haar", detect_width=0, min_face=CHECK_HAAR_MIN_FACE))
