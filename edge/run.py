@@ -234,7 +234,7 @@ def privacy_line(mode: str, check: dict) -> str:
     """What covering did, claiming no more than the check found: "every picture" only where YuNet checked it."""
     if not check["checked"]:
         return f"privacy: {mode}; no picture was sent or saved"
-    caught = f"{check['faces_found']} faces the tracker had not covered were covered by the check"
+    caught = f"{check['faces_found']} faces the pipeline's boxes had missed were covered by the check"
     if check["covered_whole"]:
         caught += f", {check['covered_whole']} pictures covered whole"
     if check["detector"] == "yunet":
