@@ -98,7 +98,7 @@ class FaceCheck:
             scale = CHECK_SCALED_SIDE / max(height, width)
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             big = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
-            pad = ((CHECK_MARGIN, CHECK_MARGIN), (CHECK_MARGIN, CHECK_MARGIN)) + ((0, 0),) * (image.ndim - 2)
+            pad = ((CHECK_MARGIN, CHECK_MARGIN), (CHECK_MARGIN, CHECK_MARGIN)) + ((0, 0),) * (big.ndim - 2)
             padded = np.pad(big, pad, constant_values=128)
             for x, y, w, h in self.detector.detect(padded):
                 found.append((round((x - CHECK_MARGIN) / scale), round((y - CHECK_MARGIN) / scale),

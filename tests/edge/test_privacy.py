@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edge.detectors.base import DetectorConfig
-from edge.detectors.yunet import MODEL, SCORE_THRESHOLD, YuNetDetector
+from edge.detectors.yunet import YuNetDetector
 from edge.frames import Face, Frame
 from edge.outputs.privacy import BOX_GREY, ENVIRONMENT, HOLD_SECONDS, MARGIN, FaceCover
 from edge.outputs.snapshots import crop_box
@@ -111,14 +111,19 @@ def test_a_picture_the_check_still_finds_a_face_in_is_covered_whole() -> None:
     assert cover.stats()["covered_whole"] == 1
 
 
-def test_a_small_picture_is_also_checked_scaled_up() -> None:
+@pytest.mark.parametrize("layout", ["BGR", "gray", "gray, one channel", "BGRA"])
+def test_a_small_picture_is_also_checked_scaled_up(yunet: YuNetDetector, layout: str) -> None:
     """A 28 px picture of a head (a tiny camera, a crop), as the hostile run's check looks at one: YuNet finds the
-    face only once it is scaled up on a grey margin, so the check looks there too, and covers it."""
+    face only once it is scaled up on a grey margin, so the check looks there too, and covers it, in every image
+    layout a frame may have."""
     small = cv2.resize(photo()[40:200, 150:300], (28, 28), interpolation=cv2.INTER_AREA)
-    net = cv2.FaceDetectorYN.create(str(MODEL), "", (28, 28), SCORE_THRESHOLD)
-    assert net.detect(small)[1] is None  # not found at its own size
+    assert len(yunet.detect(small)) == 0  # not found at its own size
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    image = {"BGR": small, "gray": gray, "gray, one channel": gray[:, :, None],
+             "BGRA": cv2.cvtColor(small, cv2.COLOR_BGR2BGRA)}[layout]  # fmt: skip
     cover = FaceCover("box")
-    covered = cover.cover(Frame(small, 0, "small", 0.0), []).image
+    covered = cover.cover(Frame(image, 0, "small", 0.0), []).image
+    assert covered.shape == image.shape
     assert cover.stats()["faces_found"] == 1 and (covered[8:20, 8:20] == BOX_GREY).all()
 
 
