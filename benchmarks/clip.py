@@ -96,3 +96,27 @@ def labelled_clip(
         images.append(canvas)
         truth.append(np.round(np.asarray(boxes)).astype(np.int32))
     return images, truth
+
+
+FAST_STEPS = (20, 40, 70)  # px a frame: a head crossing a close camera's 640x480 view (the hostile run's clips)
+
+
+def fast_clip(
+    step: int, frames: int = 90, size: tuple[int, int] = (640, 480)
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The photo's face (with its hair and shoulders) moving `step` px a frame across a flat grey frame, turning
+    back at each side, so it stays in view and always moves: the frames and each one's true face box (1, 4).
+    Each appearance costs an asynchronous detector the frames before its first detection lands; this clip has
+    one, so what it measures is how well a fast face is kept, not how soon it is first found."""
+    cut, (fx, fy, fw) = _patch()
+    width, height = size
+    travel = width - cut.shape[1]
+    y = (height - cut.shape[0]) // 2
+    images, truth = [], []
+    for i in range(frames):
+        x = abs((step * i) % (2 * travel) - travel)  # 0 to travel and back
+        canvas = np.full((height, width, 3), 90, np.uint8)
+        canvas[y : y + cut.shape[0], x : x + cut.shape[1]] = cut
+        images.append(canvas)
+        truth.append(np.array([[x + fx, y + fy, fw, fw]], dtype=np.int32))
+    return images, truth

@@ -6,6 +6,10 @@ and recall/precision of the faces reported on each frame at IoU >= 0.4. Synchron
 memory as fast as they can; asynchronous modes get them at a camera's pace (`CAMERA_FPS`), because their
 recall depends on how many frames a detection lands late. Modes alternate round by round (round 0 is a
 warm-up, not counted) and medians of the rounds are reported.
+
+Fast faces (`fast_faces`): a face moving 20, 40 and 70 px a frame (benchmarks/clip.py's `fast_clip`), YuNet with
+asynchronous detection at a camera's pace against detection on every frame, because a late detection of a fast
+face is the one the tracker must still place on the current frame.
 """
 
 from __future__ import annotations
@@ -95,6 +99,28 @@ def mode_table(model: Path, frames: list[np.ndarray], truth: list[np.ndarray], r
     return out
 
 
+FAST_MODES = ("every frame", "async")  # async is the cameras' default; every frame is --async-detect off
+
+
+def fast_faces(model: Path, rounds: int, progress=None) -> dict:
+    """{"STEP": {mode: median recall}} on `fast_clip(STEP)` for each of FAST_STEPS, YuNet, modes alternating."""
+    from benchmarks.clip import FAST_STEPS, fast_clip
+
+    out: dict = {}
+    for step in FAST_STEPS:
+        frames, truth = fast_clip(step)
+        recalls: dict[str, list[float]] = {mode: [] for mode in FAST_MODES}
+        for round_ in range(rounds + 1):
+            for mode in FAST_MODES:
+                recall = _one_pass(model, "yunet", mode, frames, truth)["recall"]
+                if round_:
+                    recalls[mode].append(recall)
+                if progress is not None:
+                    progress.update(1)
+        out[str(step)] = {mode: round(float(np.median(values)), 4) for mode, values in recalls.items()}
+    return out
+
+
 def detector_ms(frames: list[np.ndarray], widths: tuple[int, ...], rounds: int) -> dict:
     """{"WIDTH": {detector: p50 ms of one full detection}} on the clip's frames, detectors alternating."""
     detectors = {
@@ -133,4 +159,5 @@ def detection_benchmark(model: Path, frames: int, rounds: int, faces: Path | Non
         "modes": mode_table(model, clip, truth, rounds, progress),
         "detector_ms": detector_ms(clip, (320, 0), rounds),
         "photos": photo_scores(faces, DETECTORS, (320, 0)) if faces and faces.is_dir() else None,
+        "fast_faces": fast_faces(model, rounds, progress),
     }

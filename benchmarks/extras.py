@@ -82,7 +82,9 @@ def extras_cost(model: Path, frames: list[np.ndarray], rounds: int, progress=Non
 def privacy_cost(model: Path, frames: list[np.ndarray], rounds: int, mode: str = "blur", progress=None) -> dict:
     """The covering's time per frame against the pipeline's, both timed on the same frames in the same loop (as the
     run loop does them: process, then cover), so the machine's load weighs on both alike; the median of `rounds`
-    rounds from a reset pipeline. The clip's faces move, appear and grow, as a room's do."""
+    rounds from a reset pipeline. The clip's faces move, appear and grow, as a room's do. Covering includes its
+    check (edge/outputs/privacy.py: YuNet on each covered picture at its full size), as every run with an output
+    that takes pictures does it."""
     pipeline = Pipeline(model, precision="int8")
     pipeline_ms: list[float] = []
     cover_ms: list[float] = []

@@ -182,7 +182,7 @@ def _privacy_lines(results: dict) -> list[str]:
     p = results.get("privacy")
     if not p:
         return []
-    return ["", f"--privacy {p['mode']} on the same clip at {p['size']}, int8: covering the faces of a frame took"
+    return ["", f"--privacy {p['mode']} on the same clip at {p['size']}, int8: covering and checking a frame took"
             f" {p['cover_ms']:.2f} ms against the pipeline's {p['pipeline_ms']:.2f} ms ({p['cost']:.1%}; median of"
             f" {len(p['cover_ms_rounds'])} rounds of {p['frames_per_round']} frames, {p['frames_covered']} frames"
             " covered)."]  # fmt: skip

@@ -209,8 +209,9 @@ def add_privacy_options(parser: argparse.ArgumentParser) -> None:
         "--privacy",
         choices=PRIVACY_MODES,
         help="cover every face on every picture that leaves the process (web view, MQTT and --snapshots snapshots,"
-        " --save, --show): blur it beyond recognition, or paint a box over it; labels, boxes, JSONL and metrics are"
-        f" unchanged (default: ${PRIVACY_VARIABLE} if set, else {PRIVACY_DEFAULT})",
+        " --save, --show): blur it beyond recognition, or paint a box over it, then check the picture with YuNet at"
+        " its full size and cover what it still finds; labels, boxes, JSONL and metrics are unchanged (default:"
+        f" ${PRIVACY_VARIABLE} if set, else {PRIVACY_DEFAULT})",
     )
     group.add_argument(
         "--mqtt-no-snapshots",

@@ -52,6 +52,7 @@ class RunStats:
     def __init__(self, source: Source, pipeline: Pipeline, sinks: list[Sink], privacy: str = DEFAULT_MODE,
                  mood_window: float = WINDOW) -> None:  # fmt: skip
         self.source, self.pipeline, self.sinks, self.privacy = source, pipeline, sinks, privacy
+        self.cover: FaceCover | None = None  # the run's covering, once made: what its check did
         self.mood = RoomMood(pipeline.contract.labels, mood_window)
         self.counts: Counter[str] = Counter()
         self.frames = self.faces = self.frames_with_faces = 0
@@ -92,6 +93,8 @@ class RunStats:
             "privacy": self.privacy,
             "mood": self.mood.snapshot(),
         }
+        if self.cover is not None and self.cover.on:
+            summary["privacy_check"] = self.cover.stats()
         if self.sinks:
             summary["outputs"] = {sink.name: sink.stats() for sink in self.sinks}
         return summary
@@ -171,9 +174,12 @@ def run(source: Source, pipeline: Pipeline, options: RunOptions, human: Terminal
             stack.callback(sink.close)
         stack.callback(source.close)
         try:
-            cover = FaceCover(options.privacy)
             sinks = open_sinks(options, human or human_output(options), stack)
             stats.sinks = [sink for sink in sinks if sink.name]  # the summary's outputs, --snapshots among them
+            # Pictures are covered and checked only when an output takes them: no picture, nothing to cover.
+            cover = stats.cover = FaceCover(options.privacy, check=any(sink.pictures for sink in sinks))
+            if cover.check is not None and cover.check.limit:
+                print(f"note: {cover.check.limit}", file=sys.stderr)
             for sink in sinks:
                 sink.start(stats.summary)
             stats.stopped = _frames(source, pipeline, sinks, stats, stop, options.max_frames, cover)
@@ -225,6 +231,20 @@ def _frames(source: Source, pipeline: Pipeline, sinks: list[Sink], stats: RunSta
     return "interrupted"
 
 
+def privacy_line(mode: str, check: dict) -> str:
+    """What covering did, claiming no more than the check found: "every picture" only where YuNet checked it."""
+    if not check["checked"]:
+        return f"privacy: {mode}; no picture was sent or saved"
+    caught = f"{check['faces_found']} faces the pipeline's boxes had missed were covered by the check"
+    if check["covered_whole"]:
+        caught += f", {check['covered_whole']} pictures covered whole"
+    if check["detector"] == "yunet":
+        return (f"privacy: faces covered ({mode}) on every picture sent or saved: YuNet finds no face in any of the"
+                f" {check['checked']} pictures ({caught})")  # fmt: skip
+    return (f"privacy: faces Haar finds covered ({mode}) on the {check['checked']} pictures sent or saved; Haar misses"
+            f" turned, rolled, dark and cut faces ({caught})")  # fmt: skip
+
+
 def format_summary(summary: dict) -> str:
     lines = [
         f"{summary['frames']} frames, {summary['faces']} faces ({summary['frames_with_faces']} frames with a face)"
@@ -246,7 +266,7 @@ def format_summary(summary: dict) -> str:
         people = f"{mood['people']} {'person' if mood['people'] == 1 else 'people'}"
         lines.append(f"room mood (last {mood['window_s']:g} s): {mood['dominant']}; {shares}; {people} seen")
     if summary["privacy"] != "off":
-        lines.append(f"privacy: faces covered ({summary['privacy']}) on every picture sent or saved")
+        lines.append(privacy_line(summary["privacy"], summary.get("privacy_check", {"checked": 0})))
     if summary["bad_frames"]:
         lines.append(f"undecodable video frames skipped: {summary['bad_frames']}")
     if summary["reconnects"] or summary["lost_seconds"]:

@@ -3,7 +3,7 @@
 # apt provides OpenCV and picamera2; a virtual environment made with --system-site-packages sees them,
 # and pip adds the TFLite interpreter. Safe to run again. Every failure is one line and a non-zero exit.
 #
-#   edge/deploy/install-pi.sh [--dry-run] [--service [NAME]] [--mqtt] [--no-apt] [--yunet] [--venv DIR]
+#   edge/deploy/install-pi.sh [--dry-run] [--service [NAME]] [--mqtt] [--no-apt] [--no-yunet] [--venv DIR]
 #
 #   --dry-run   print what would be run (and the unit it would write), change nothing
 #   --service   also install and start the systemd unit (edge/deploy/fer-edge.service); its options
@@ -12,7 +12,8 @@
 #               camera and options go in cameras/NAME.env beside edge/ (created once); run again for each camera
 #   --mqtt      also install paho-mqtt, which --mqtt needs
 #   --no-apt    skip apt (OpenCV then comes from pip, and there is no picamera2)
-#   --yunet     add pip OpenCV 4.10 to the venv for --detector yunet (apt's 4.6 cannot load YuNet)
+#   --no-yunet  leave out pip OpenCV 4.10, which the venv gets by default because apt's 4.6 cannot load YuNet:
+#               the detector and --privacy's check are then Haar, which misses turned and rolled faces
 #   --venv DIR  where the virtual environment goes (default: .venv beside edge/)
 set -euo pipefail
 
@@ -24,7 +25,7 @@ DRY_RUN=0
 SERVICE=0
 MQTT=0
 APT=1
-YUNET=0
+YUNET=1  # the services cover faces (FER_EDGE_PRIVACY=blur), and only YuNet's check finds non-frontal ones
 YUNET_OPENCV=opencv-python-headless==4.10.0.84
 UNIT=/etc/systemd/system/fer-edge.service
 ENV_FILE=$APP_DIR/fer-edge.env
@@ -61,9 +62,10 @@ while [ $# -gt 0 ]; do
       ;;
     --mqtt) MQTT=1 ;;
     --no-apt) APT=0 ;;
-    --yunet) YUNET=1 ;;
+    --yunet) YUNET=1 ;;  # the default; still accepted
+    --no-yunet) YUNET=0 ;;
     --venv) [ $# -ge 2 ] || fail "--venv needs a folder"; VENV=$(realpath -m -- "$2"); shift ;;  # the unit needs it absolute
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown option $1 (see --help)" ;;
   esac
   shift

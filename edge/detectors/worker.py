@@ -27,6 +27,7 @@ class Job:
     scale: float
     seen: dict[int, np.ndarray]  # each track's box on this frame, to match the detections with
     generation: int = 0  # the pipeline's count of resets when submitted: a later one makes the result stale
+    frame: int = 0  # the pipeline's frame count when submitted: how late the detection lands, in frames
 
 
 @dataclass

@@ -55,6 +55,7 @@ class Sink:
     `outputs` under that name."""
 
     name = ""
+    pictures = False  # True: this output sends or writes the frame's pixels, so --privacy covers and checks them
     # Set when this output failed (a full disk, a broker that never accepted us), at the latest by close(): the run
     # finishes the other outputs and the summary, then says it in one line and exits 2.
     error: str | None = None

@@ -186,6 +186,7 @@ class MqttPublisher(Sink):
         self.topics = {k: f"{base}/{k}" for k in TOPICS if snapshots or k != "snapshot"}
         # An earlier run's retained face must not outlive a run that sends none or only covered ones (on connect).
         self.withdraw_snapshot = f"{base}/snapshot" if not snapshots or privacy else None
+        self.pictures = snapshots
         self.configs = configs = discovery(ha_prefix, self.device, self.topics, self.labels) if ha_prefix else {}
         longest = max([*self.topics.values(), *configs], key=len)
         if len(longest.encode()) > MQTT_TOPIC_MAX:

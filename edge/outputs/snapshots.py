@@ -113,6 +113,7 @@ class SnapshotWriter(Sink):
     be deleted (or a folder named like a snapshot) is left, said once, and not counted against --keep."""
 
     name = "snapshots"
+    pictures = True
 
     def __init__(self, folder: str, keep: int = KEEP, device: str = DEVICE) -> None:
         self.folder, self.keep, self.device = Path(folder), keep, device

@@ -40,6 +40,8 @@ class FrameSaver(Sink):
 
     The target is checked when the saver is made, before the run, so a bad path costs no work."""
 
+    pictures = True
+
     def __init__(self, target: str | os.PathLike, fps: float = 15.0) -> None:
         self.target = Path(target)
         self.fps = fps

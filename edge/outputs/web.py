@@ -224,6 +224,7 @@ class WebView(Sink):
 
     name = "serve"
     option = "--serve"
+    pictures = True
 
     def __init__(
         self,
@@ -361,6 +362,7 @@ class MetricsServer(WebView):
     """`--metrics [HOST:]PORT` without the web view: the same server and guards, serving GET /metrics only."""
 
     name = "metrics"
+    pictures = False
     option = "--metrics"
 
     def __init__(

@@ -16,6 +16,8 @@ WINDOW = "fer-edge"
 class Window(Sink):
     """Refused when made, before the run, where there is no display or no GUI in this OpenCV."""
 
+    pictures = True
+
     def __init__(self) -> None:
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UserError("--show needs a display (DISPLAY is not set); use --save or --jsonl instead")

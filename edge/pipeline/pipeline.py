@@ -109,12 +109,14 @@ class Pipeline:
         landed = self.worker.take()
         if landed is not None and landed.job.generation == self._generation and landed.job.gray.shape == gray.shape:
             job, before = landed.job, list(self.tracker.tracks)
-            tracks = self.tracker.correct(landed.boxes, job.gray, job.seen, gray, scale)
+            elapsed = max(1, self.frames - job.frame)
+            tracks = self.tracker.correct(landed.boxes, job.gray, job.seen, gray, scale, elapsed)
             found = [True] * len(tracks) + self._recover(before, small, gray, scale)
         else:
             tracks, found = self._between_scans(small, gray, scale)
         if self.frames - self._submitted >= self.detect_every and self.worker.idle():
-            self.worker.submit(Job(small, gray, scale, {t.id: t.box.copy() for t in tracks}, self._generation))
+            seen = {t.id: t.box.copy() for t in tracks}
+            self.worker.submit(Job(small, gray, scale, seen, self._generation, self.frames))
             self._submitted = self.frames
         return tracks, found
 

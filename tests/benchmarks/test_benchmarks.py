@@ -76,7 +76,9 @@ def test_detection_only_benchmark_scores_every_mode_and_fills_its_readme_block(t
         assert (mode["worker_p50_ms"] is not None) == ("--async-detect on" in mode["options"])
     assert detection["modes"]["haar, every frame"]["recall"] >= 0.9  # the clip's faces are findable
     assert set(detection["detector_ms"]) == {"320x240", "640x480"}
-    assert {v["group"] for v in results["verdicts"]} == {"detection"} and len(results["verdicts"]) == 3
+    assert set(detection["fast_faces"]) == {"20", "40", "70"}  # a face moving fast: async against every frame
+    assert all(set(r) == {"every frame", "async"} for r in detection["fast_faces"].values())
+    assert {v["group"] for v in results["verdicts"]} == {"detection"} and len(results["verdicts"]) == 6
     text = readme.read_text()
     assert untouched in text and text.endswith("<!-- detection:end -->\nafter\n")
     assert "| `--detector yunet --detect-every 3 --roi-detect` |" in text

@@ -48,8 +48,10 @@ def test_privacy_cost_times_covering_against_the_pipeline_and_gives_a_verdict() 
     cost = privacy_cost(DEFAULT_MODEL_DIR, frames, rounds=2)
     assert cost["size"] == "640x480" and cost["mode"] == "blur" and len(cost["cover_ms_rounds"]) == 2
     assert cost["frames_covered"] >= 2 * 5  # the clip's faces are found on (nearly) every frame: covered
-    assert 0 < cost["cover_ms"] < cost["pipeline_ms"]
+    assert cost["cover_ms"] > 0 and cost["pipeline_ms"] > 0  # covering includes its YuNet check: no bound here
     assert abs(cost["cost"] - cost["cover_ms"] / cost["pipeline_ms"]) < 1e-3
     verdict = next(v for v in verdicts({"privacy": cost}) if v["target"].startswith("--privacy blur"))
     assert verdict["met"] == (cost["cost"] < 0.10) and "640x480" in verdict["target"]
-    assert "--privacy blur on the same clip at 640x480" in "\n".join(_privacy_lines({"privacy": cost}))
+    assert "--privacy blur on the same clip at 640x480, int8: covering and checking" in "\n".join(
+        _privacy_lines({"privacy": cost})
+    )

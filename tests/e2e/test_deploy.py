@@ -74,7 +74,6 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert f"+ python3 -m venv --system-site-packages {venv}" in out
     assert f"-m pip install --quiet -r {tmp_path / 'edge' / 'requirements.txt'}" in out
     assert "-m edge --source demo --demo-frames 10 --quiet --detector haar" in out
-    assert "--detector yunet" not in out and "opencv-python-headless" not in out
     assert "systemctl enable --now fer-edge.service" in out
     assert "-m pip install --quiet paho-mqtt>=2,<3" in out
     env_source, env_file = tmp_path / "edge" / "deploy" / "fer-edge.env", tmp_path / "fer-edge.env"
@@ -82,12 +81,21 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edge"]  # no venv, no results folder
 
 
-def test_dry_run_with_yunet_adds_pip_opencv_keeping_numpy_1(tmp_path: Path) -> None:
-    result = dry_run(tmp_path, "--yunet", "--venv", str(tmp_path / "v"))
+@pytest.mark.parametrize("args", [(), ("--yunet",)])
+def test_yunet_is_installed_by_default_keeping_numpy_1(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """E23: the services turn --privacy blur on, and apt's OpenCV cannot run YuNet, so a default install covered
+    faces only as well as Haar finds them; YuNet's OpenCV is now part of the default install."""
+    result = dry_run(tmp_path, *args, "--venv", str(tmp_path / "v"))
     assert result.returncode == 0, result.stderr
     assert "-m pip install --quiet opencv-python-headless==4.10.0.84 numpy<2" in result.stdout
     for detector in ("haar", "yunet"):
         assert f"-m edge --source demo --demo-frames 10 --quiet --detector {detector}" in result.stdout
+
+
+def test_no_yunet_keeps_apts_opencv_only(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, "--no-yunet", "--venv", str(tmp_path / "v"))
+    assert result.returncode == 0, result.stderr
+    assert "--detector yunet" not in result.stdout and "opencv-python-headless" not in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.clip import labelled_clip
+from benchmarks.clip import fast_clip, labelled_clip
 from benchmarks.photos import FACES, photo_scores
 from benchmarks.scoring import true_positives
 from edge import Pipeline
@@ -25,7 +25,7 @@ from edge.cli import build_parser, detects_async
 from edge.common.boxes import iou
 from edge.common.errors import UserError
 from edge.common.options import MAX_THREADS
-from edge.detectors.base import DetectorConfig
+from edge.detectors.base import DetectorConfig, to_gray
 from edge.detectors.haar import HaarDetector
 from edge.detectors.registry import make_detector
 from edge.detectors.worker import THREAD_NAME
@@ -219,6 +219,58 @@ def test_async_pipeline_labels_every_frame_once_detections_land(converted: Path)
         assert true_positives(np.array([f.box for f in faces]).reshape(-1, 4), true) == 2
     assert {f.track for faces in results[1:] for f in faces} == {results[1][0].track, results[1][1].track}
     assert not worker_threads()
+
+
+def test_a_detection_that_lands_late_on_a_fast_face_is_kept_and_placed_on_the_current_frame() -> None:
+    """A face moving 70 px a frame (more than half its width): the detection of frame 3 lands on frame 5. The
+    tracker has never seen the face, so its template is looked for as far as a face moves in two frames; the
+    face is kept, placed where it is on frame 5, and given its velocity, so the next frame follows it too."""
+    frames, truth = fast_clip(70, frames=7)
+    detector, tracker = YuNetDetector(), Tracker()
+    smalls = [detector.downscale(f) for f in frames]
+    scale = smalls[0][1]
+    late = detector.detect_downscaled(*smalls[3])
+    assert len(late) == 1 and iou(late[0], truth[3][0]) > 0.6
+    tracks = tracker.correct(late, to_gray(smalls[3][0]), {}, to_gray(smalls[5][0]), scale, elapsed=2)
+    assert len(tracks) == 1 and iou(tracks[0].box, truth[5][0]) > 0.6
+    assert abs(tracks[0].velocity[0]) == pytest.approx(70, abs=8)
+    followed = tracker.follow(to_gray(smalls[6][0]), scale)
+    assert len(followed) == 1 and iou(followed[0].box, truth[6][0]) > 0.6
+
+
+def test_a_landed_detection_that_cannot_be_followed_is_still_reported() -> None:
+    """The face is gone from the current frame (a cut, a camera turned): its landed detection is not dropped."""
+    frames, _ = fast_clip(70, frames=2)
+    detector, tracker = YuNetDetector(), Tracker()
+    small, scale = detector.downscale(frames[0])
+    landed = detector.detect_downscaled(small, scale)
+    blank = np.full(small.shape[:2], 90, np.uint8)
+    tracks = tracker.correct(landed, to_gray(small), {}, blank, scale)
+    assert [list(t.box) for t in tracks] == [list(landed[0])]
+
+
+@pytest.mark.parametrize("step", [20, 40, 70])
+def test_async_pipeline_reports_a_fast_face_on_every_frame_once_a_detection_lands(converted: Path, step: int) -> None:
+    """The hostile run's E1: a face found on every frame by the asynchronous detector was never reported, because
+    each landed detection was dropped when the face had moved more than half its width since its frame."""
+    frames, truth = fast_clip(step, frames=30)
+    hits = []
+    with Pipeline(converted, async_detect=True) as pipeline:
+        for frame, true in zip(frames, truth, strict=True):
+            faces = pipeline.process(frame)
+            hits.append(true_positives(np.array([f.box for f in faces]).reshape(-1, 4), true))
+            while not pipeline.worker.idle():  # a camera's next frame comes after the detection lands
+                time.sleep(0.005)
+    assert hits[0] == 0 and hits[1:] == [1] * 29
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_a_fast_face_keeps_one_id_when_detected_every_frame_or_every_third(converted: Path, detect_every: int) -> None:
+    """A face moving 70 px a frame overlaps its previous box too little to be matched by overlap alone: each frame
+    made a new face (25 ids in 30 frames), so each frame was an `appeared` event, a snapshot and a new person."""
+    with Pipeline(converted, detect_every=detect_every) as pipeline:
+        ids = [face.track for frame in fast_clip(70, frames=30)[0] for face in pipeline.process(frame)]
+    assert len(ids) >= 29 and len(set(ids)) <= 2
 
 
 def test_async_run_leaves_no_thread_and_flushes_every_output(tmp_path: Path, converted: Path) -> None:

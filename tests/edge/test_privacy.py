@@ -19,7 +19,7 @@ import pytest
 from edge.detectors.base import DetectorConfig
 from edge.detectors.yunet import YuNetDetector
 from edge.frames import Face, Frame
-from edge.outputs.privacy import ENVIRONMENT, HOLD_SECONDS, MARGIN, FaceCover
+from edge.outputs.privacy import BOX_GREY, ENVIRONMENT, HOLD_SECONDS, MARGIN, FaceCover
 from edge.outputs.snapshots import crop_box
 from edge.pipeline.pipeline import Pipeline
 from edge.sources.images import DEMO_IMAGE, demo_frames
@@ -76,8 +76,9 @@ def test_off_leaves_the_frame_itself() -> None:
 
 
 def test_a_face_that_vanishes_stays_covered_for_the_hold_then_not_after_a_reset() -> None:
-    """A detector that misses the face for a frame must not let it flash through."""
-    cover = FaceCover("box")
+    """A detector that misses the face for a frame must not let it flash through. (Without the check, which would
+    find the photo's face by itself: the hold is what is tested.)"""
+    cover = FaceCover("box", check=False)
     image = photo()
     box = (170, 60, 100, 100)
     x0, y0, x1, y1 = crop_box(box, image.shape, MARGIN)
@@ -88,6 +89,42 @@ def test_a_face_that_vanishes_stays_covered_for_the_hold_then_not_after_a_reset(
     cover.cover(Frame(image, 3, "clip", 20.0), [face(2, box)])
     cover.reset()  # the next image is another photo: nothing of this one is held on it
     assert cover.cover(Frame(image, 4, "other.jpg", 20.1), []).image is image
+
+
+def test_a_face_the_pipeline_did_not_report_is_covered_by_the_check(yunet: YuNetDetector) -> None:
+    """E1: covering used only the pipeline's faces, so a face the tracker had lost left uncovered."""
+    image = photo()
+    cover = FaceCover("blur")
+    covered = cover.cover(Frame(image, 0, "astronaut.jpg", 0.0), []).image
+    assert len(yunet.detect(image)) == 1 and len(yunet.detect(covered)) == 0
+    assert cover.stats() == {"checked": 1, "detector": "yunet", "faces_found": 1, "covered_whole": 0}
+    assert FaceCover("blur", check=False).cover(Frame(image, 0, "astronaut.jpg", 0.0), []).image is image
+
+
+def test_a_picture_the_check_still_finds_a_face_in_is_covered_whole() -> None:
+    """Fail closed: a face that covering its box does not hide (here a check that always sees one) never leaves."""
+    image = photo()
+    cover = FaceCover("box")
+    cover.check.faces = lambda picture: [(0, 0, 10, 10)]
+    covered = cover.cover(Frame(image, 0, "astronaut.jpg", 0.0), []).image
+    assert (covered == BOX_GREY).all() and not (image == BOX_GREY).all()
+    assert cover.stats()["covered_whole"] == 1
+
+
+@pytest.mark.parametrize("layout", ["BGR", "gray", "gray, one channel", "BGRA"])
+def test_a_small_picture_is_also_checked_scaled_up(yunet: YuNetDetector, layout: str) -> None:
+    """A 28 px picture of a head (a tiny camera, a crop), as the hostile run's check looks at one: YuNet finds the
+    face only once it is scaled up on a grey margin, so the check looks there too, and covers it, in every image
+    layout a frame may have."""
+    small = cv2.resize(photo()[40:200, 150:300], (28, 28), interpolation=cv2.INTER_AREA)
+    assert len(yunet.detect(small)) == 0  # not found at its own size
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    image = {"BGR": small, "gray": gray, "gray, one channel": gray[:, :, None],
+             "BGRA": cv2.cvtColor(small, cv2.COLOR_BGR2BGRA)}[layout]  # fmt: skip
+    cover = FaceCover("box")
+    covered = cover.cover(Frame(image, 0, "small", 0.0), []).image
+    assert covered.shape == image.shape
+    assert cover.stats()["faces_found"] == 1 and (covered[8:20, 8:20] == BOX_GREY).all()
 
 
 def test_a_grayscale_frame_is_covered_too(yunet: YuNetDetector) -> None:
