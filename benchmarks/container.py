@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.markdown import table, verdict_table
 from benchmarks.rtsp_server import free_port
+from edge.common.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS_CONF = ROOT / "container" / "containers.conf"
@@ -109,7 +110,8 @@ def image_size_mb(image: str) -> float:
 def first_frame_seconds(image: str) -> float:
     """From starting `podman run` on the demo to the first frame's JSON line on its standard output."""
     started = time.monotonic()
-    command = ["podman", "run", "--rm", "--network=none", image, "--jsonl", "-", "--max-frames", "5"]
+    jsonl = ["--jsonl", "-", "--jsonl-max-mb", "0"]  # each frame's line on stdout, not rotated in /data
+    command = ["podman", "run", "--rm", "--network=none", image, *jsonl, "--max-frames", "5"]
     with subprocess.Popen(command, env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                           text=True) as process:  # fmt: skip
         for line in process.stdout:
@@ -144,17 +146,20 @@ def run_fps(image: str | None, frames: int) -> float:
 
 def container_benchmark(image: str, frames: int, rounds: int, progress=None) -> dict:
     """Size, time to first frame and FPS in and out of the container, in `rounds` alternating rounds (medians)."""
-    reason = podman_missing()
-    if reason:
-        return {"skipped": reason}
-    build_image(image)
     first, inside, outside = [], [], []
-    for _ in range(rounds):
-        first.append(first_frame_seconds(image))
-        inside.append(run_fps(image, frames))
-        outside.append(run_fps(None, frames))
-        if progress is not None:
-            progress.update(1)
+    try:
+        reason = podman_missing()
+        if reason:
+            return {"skipped": reason}
+        build_image(image)
+        for _ in range(rounds):
+            first.append(first_frame_seconds(image))
+            inside.append(run_fps(image, frames))
+            outside.append(run_fps(None, frames))
+            if progress is not None:
+                progress.update(1)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:  # a build or run that failed: podman's own line
+        raise UserError(f"--container: {exc}") from None
     return {
         "image": image,
         "base": make_variable("BASE"),

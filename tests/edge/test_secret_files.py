@@ -38,7 +38,8 @@ def test_a_value_and_its_file_together_are_one_line(tmp_path: Path) -> None:
     env = {"FER_EDGE_SOURCE": "demo", "FER_EDGE_SOURCE_FILE": str(secret)}
     result = run_module("edge", "--max-frames", "1", env=env, timeout=120)
     assert result.returncode == 2
-    assert error_lines(result.stderr) == ["edge: error: FER_EDGE_SOURCE and FER_EDGE_SOURCE_FILE are both set; give one"]
+    both = "edge: error: FER_EDGE_SOURCE and FER_EDGE_SOURCE_FILE are both set; give one"
+    assert error_lines(result.stderr) == [both]
 
 
 def test_a_missing_or_empty_secret_file_is_one_line_naming_the_variable(tmp_path: Path) -> None:
