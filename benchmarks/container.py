@@ -172,19 +172,26 @@ def container_benchmark(image: str, frames: int, rounds: int, progress=None) -> 
     }
 
 
+def fps_gap(section: dict) -> float:
+    """inside / outside - 1, the median over rounds of each round's pair: the two runs of a round follow each other,
+    so a machine that is busier in one round than in another (other work, its own clock) weighs on both alike."""
+    return statistics.median(a / b for a, b in zip(section["fps_inside"], section["fps_outside"], strict=True)) - 1
+
+
 def container_verdicts(section: dict) -> list[dict]:
     if "skipped" in section:
         return []
     first = statistics.median(section["first_frame_s"])
     inside, outside = statistics.median(section["fps_inside"]), statistics.median(section["fps_outside"])
-    gap = inside / outside - 1
+    gap = fps_gap(section)
     return [
         {"target": f"image size <= {TARGET_SIZE_MB:g} MB (uncompressed)", "value": f"{section['size_mb']:.0f} MB",
          "met": section["size_mb"] <= TARGET_SIZE_MB, "group": GROUP},
         {"target": f"`podman run` to the demo's first frame <= {TARGET_FIRST_FRAME_S:g} s (median)",
          "value": f"{first:.2f} s", "met": first <= TARGET_FIRST_FRAME_S, "group": GROUP},
-        {"target": f"FPS inside the container within {TARGET_FPS_GAP:.0%} of the same run outside (median)",
-         "value": f"{inside:.1f} vs {outside:.1f} FPS ({gap:+.1%})", "met": abs(gap) <= TARGET_FPS_GAP,
+        {"target": f"FPS inside the container within {TARGET_FPS_GAP:.0%} of the same run outside (median of the"
+                   " rounds' ratios)",
+         "value": f"{gap:+.1%} ({inside:.1f} vs {outside:.1f} FPS, medians)", "met": abs(gap) <= TARGET_FPS_GAP,
          "group": GROUP},
     ]  # fmt: skip
 
@@ -201,8 +208,11 @@ def container_markdown(results: dict) -> str:
         f" {len(rounds)} alternating rounds:",
         "",
         *table(
-            ["round", "podman run to first frame", "FPS inside", "FPS outside"],
-            [[str(i), f"{s:.2f} s", f"{a:.1f}", f"{b:.1f}"] for i, (s, a, b) in enumerate(rounds, 1)],
+            ["round", "podman run to first frame", "FPS inside", "FPS outside", "inside / outside"],
+            [
+                [str(i), f"{s:.2f} s", f"{a:.1f}", f"{b:.1f}", f"{a / b - 1:+.1%}"]
+                for i, (s, a, b) in enumerate(rounds, 1)
+            ],
         ),
         "",
         *verdict_table([v for v in results["verdicts"] if v.get("group") == GROUP]),
