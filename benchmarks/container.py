@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -65,12 +66,31 @@ def make_variable(name: str) -> str:
     return result.stdout.strip()
 
 
+def cannot_run() -> str | None:
+    """Why podman cannot run the smallest container there is, or None: the host's `true` and the libraries it
+    links as the root file system (no image needed, so this is asked before minutes of building a base)."""
+    true = shutil.which("true")
+    if true is None:
+        return "no `true` command on this host"
+    libraries = subprocess.run(["ldd", true], capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory(prefix="fer-edge-probe-") as root:
+        for path in [true, *re.findall(r"(/\S+)", libraries)]:
+            copy = Path(root, path.lstrip("/"))
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, copy)
+        probe = podman("run", "--rm", "--network=none", "--rootfs", root, true, check=False, timeout=120)
+    return f"podman cannot run a container here: {last_line(probe.stderr)}" if probe.returncode else None
+
+
 def podman_missing() -> str | None:
-    """Why the image cannot be built and run here, or None once it can: the tools, root for the local base, and a
-    container that runs."""
+    """Why the image cannot be built and run here, or None once it can: the tools, a container that runs, and
+    root for the local base (which this builds where it is missing)."""
     for tool in ("podman", "runc", "make"):
         if shutil.which(tool, path=SBIN) is None:
             return f"{tool} is not installed (apt-get install podman debootstrap runc make)"
+    reason = cannot_run()
+    if reason:
+        return reason
     base = make_variable("BASE")
     if base.startswith("localhost/") and podman("image", "exists", base, check=False).returncode != 0:
         if os.geteuid() != 0:
@@ -81,9 +101,6 @@ def podman_missing() -> str | None:
                                 text=True, timeout=1200)  # fmt: skip
         if result.returncode != 0:
             raise RuntimeError(f"container/base.sh: {last_line(result.stderr)}")
-    probe = podman("run", "--rm", "--network=none", "--entrypoint", "true", base, check=False, timeout=120)
-    if probe.returncode != 0:
-        return f"podman cannot run a container here: {last_line(probe.stderr)}"
     return None
 
 
