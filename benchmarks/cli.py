@@ -68,9 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         " architecture with fresh weights, which costs the same to run)",
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the reference Keras loop")
-    add_detection_options(parser)
-    add_real_faces_options(parser)
-    add_zoo_options(parser)
+    for add_options in (add_detection_options, add_real_faces_options, add_zoo_options, add_container_options):
+        add_options(parser)
     parser.add_argument(
         "--out", type=Path, help="results folder (default: bench/<model folder name>; with --zoo: bench/zoo)"
     )
@@ -96,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         " it is skipped by itself, with the reason, where GStreamer's RTSP server is not installed",
     )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
+    return parser
+
+
+def add_container_options(parser: argparse.ArgumentParser) -> None:
     container = parser.add_argument_group("container (docs/container.md)")
     container.add_argument(
         "--container",
@@ -106,7 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
     container.add_argument(
         "--container-image", default=CONTAINER_IMAGE, help="the image to build and measure (default: %(default)s)"
     )
-    return parser
 
 
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
