@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmarks.container import container_markdown, container_verdicts
+from tests.conftest import error_lines, run_module
 
 MACHINE = {"cpu": "a CPU", "cores": 2, "date": "2026-12-07T00:00:00"}
 
@@ -32,3 +35,16 @@ def test_the_markdown_has_each_round_and_the_verdicts() -> None:
     assert container_markdown({"container": {"skipped": "podman is not installed"}, "machine": MACHINE}) == (
         "Container: not measured (podman is not installed)."
     )
+
+
+def test_container_with_another_run_or_the_readme_is_refused_before_any_work(tmp_path: Path) -> None:
+    zoo = (["--zoo"], "--zoo and --container: choose one")
+    readme = (
+        ["--readme", "docs/performance.md"],
+        "--container and --readme: the container's figures belong in docs/container.md; choose one",
+    )
+    for extra, line in (zoo, readme):
+        result = run_module("benchmarks", "--container", *extra, "--out", str(tmp_path / "b"))
+        assert result.returncode == 2
+        assert error_lines(result.stderr) == [f"benchmarks: error: {line}"]
+    assert not (tmp_path / "b").exists()
