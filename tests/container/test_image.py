@@ -65,6 +65,15 @@ def host_uid(container: Container) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
+def test_the_image_declares_its_user_port_volume_health_check_and_blur(image: str) -> None:
+    [inspected] = json.loads(podman("image", "inspect", image).stdout)
+    config = inspected["Config"]
+    assert config["User"] == "fer-edge" and config["ExposedPorts"] == {"8000/tcp": {}}
+    assert config["Volumes"] == {DATA: {}} and config["WorkingDir"] == DATA and config["StopSignal"] == "SIGTERM"
+    assert "FER_EDGE_PRIVACY=blur" in config["Env"]
+    assert "http://127.0.0.1:8000/healthz" in " ".join(inspected["Healthcheck"]["Test"])  # kept: --format docker
+
+
 def test_the_demo_runs_to_max_frames_as_a_user_who_is_not_root(image: str, data: Path) -> None:
     result = podman("run", "--rm", "--network=none", "-v", f"{data}:{DATA}:U", image, "--max-frames", "20",
                     check=False, timeout=300)  # fmt: skip
