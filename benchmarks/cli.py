@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from benchmarks.container import IMAGE as CONTAINER_IMAGE
 from benchmarks.crop_scales import PHOTOS
 from benchmarks.photos import FACES
 from benchmarks.real_faces import REAL_FACES
@@ -69,9 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         " architecture with fresh weights, which costs the same to run)",
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the reference Keras loop")
-    add_detection_options(parser)
-    add_real_faces_options(parser)
-    add_zoo_options(parser)
+    for add_options in (add_detection_options, add_real_faces_options, add_zoo_options, add_container_options):
+        add_options(parser)
     parser.add_argument(
         "--out", type=Path, help="results folder (default: bench/<model folder name>; with --zoo: bench/zoo)"
     )
@@ -98,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     return parser
+
+
+def add_container_options(parser: argparse.ArgumentParser) -> None:
+    container = parser.add_argument_group("container (docs/container.md)")
+    container.add_argument(
+        "--container",
+        action="store_true",
+        help="run only the container image's figures: its size, `podman run` to the demo's first frame, and FPS"
+        " inside against the same run in this Python (--rounds alternating rounds); builds it with `make image`",
+    )
+    container.add_argument(
+        "--container-image", default=CONTAINER_IMAGE, help="the image to build and measure (default: %(default)s)"
+    )
 
 
 def add_detection_options(parser: argparse.ArgumentParser) -> None:
@@ -162,16 +175,20 @@ def add_zoo_options(parser: argparse.ArgumentParser) -> None:
 
 def _check_modes(args: argparse.Namespace) -> None:
     """Refuse option combinations that ask for two different runs."""
-    modes = ("detection_only", "real_faces_only", "zoo", "set_framing")
+    modes = ("detection_only", "real_faces_only", "zoo", "set_framing", "container")
     only = [f"--{name.replace('_', '-')}" for name in modes if getattr(args, name)]
     if len(only) > 1:
         raise UserError(f"{' and '.join(only)}: choose one")
     if args.no_zoo and (args.zoo or args.zoo_model):
         raise UserError(f"--no-zoo and {'--zoo' if args.zoo else '--zoo-model'}: choose one")
+    if args.container and args.readme:
+        raise UserError("--container and --readme: the container's figures belong in docs/container.md; choose one")
 
 
 def _zoo_wanted(args: argparse.Namespace) -> bool:
-    return args.zoo or not (args.detection_only or args.real_faces_only or args.no_zoo or args.set_framing)
+    return args.zoo or not (
+        args.detection_only or args.real_faces_only or args.no_zoo or args.set_framing or args.container
+    )
 
 
 def _reference_wanted(args: argparse.Namespace) -> bool:
@@ -272,7 +289,8 @@ def bench(args: argparse.Namespace) -> int:
     models = {name: args.model / f for name, f in MODEL_FILES.items() if (args.model / f).is_file()}
     if not models:
         raise UserError(f"{args.model}: no {' or '.join(MODEL_FILES.values())}")
-    out = args.out or Path("bench") / ("zoo" if args.zoo else args.model.resolve().name)
+    named = "zoo" if args.zoo else "container" if args.container else args.model.resolve().name
+    out = args.out or Path("bench") / named
     _check_before_measuring(args, out)
     steps = len(DETECTORS) * len(MODES) * (args.detect_rounds + 1)
     if not args.detection_only and not args.real_faces_only:
@@ -286,6 +304,11 @@ def bench(args: argparse.Namespace) -> int:
         from benchmarks.crop_scales import set_framing
 
         results["framing"] = set_framing(args.model, args.real_faces, args.photos)
+    elif args.container:
+        from benchmarks.container import CONTAINER_FRAMES, container_benchmark
+
+        with tqdm(total=args.rounds, desc="container", unit="round", file=sys.stderr) as progress:
+            results["container"] = container_benchmark(args.container_image, CONTAINER_FRAMES, args.rounds, progress)
     elif not args.real_faces_only and not args.zoo:
         with tqdm(total=steps, desc="benchmarks", unit="step", file=sys.stderr) as progress:
             if not args.detection_only:
@@ -295,7 +318,7 @@ def bench(args: argparse.Namespace) -> int:
             results["detection"] = detection_benchmark(
                 model, args.detect_frames, args.detect_rounds, args.faces, progress
             )
-    if not (args.detection_only or args.zoo or args.set_framing):
+    if not (args.detection_only or args.zoo or args.set_framing or args.container):
         results["real_faces"] = _real_faces(args, models)
     if _zoo_wanted(args):
         from benchmarks.zoo import zoo_benchmark

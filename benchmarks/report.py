@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib
 
+from benchmarks.container import container_markdown, container_verdicts
 from benchmarks.detection_report import detection_markdown, detection_plot, detection_verdicts
 from benchmarks.markdown import table, verdict_table
 from benchmarks.real_faces import real_faces_markdown, real_faces_plot, real_faces_verdicts
@@ -73,6 +74,8 @@ def verdicts(results: dict) -> list[dict]:
         out += real_faces_verdicts(results["real_faces"])
     if results.get("zoo"):
         out += zoo_verdicts(results["zoo"])
+    if results.get("container"):
+        out += container_verdicts(results["container"])
     accuracy = results.get("accuracy")
     if accuracy:
         split = accuracy["validation_split"]
@@ -96,6 +99,8 @@ def markdown(results: dict) -> str:
         parts.append(real_faces_markdown(results))
     if results.get("zoo"):
         parts.append(zoo_markdown(results))
+    if results.get("container"):
+        parts.append(container_markdown(results))
     return "\n".join(parts)
 
 

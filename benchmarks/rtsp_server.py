@@ -40,7 +40,8 @@ def write_clip(folder: Path, frames: int = 20, size: tuple[int, int] = (320, 240
     return folder
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -51,7 +52,7 @@ class RtspServer:
     `url` (rtsp://127.0.0.1:PORT/`path`); it keeps its port across restarts, as a camera does."""
 
     def __init__(self, folder: Path, port: int | None = None, path: str = "x") -> None:
-        self.folder, self.port, self.path = folder, port or _free_port(), path
+        self.folder, self.port, self.path = folder, port or free_port(), path
         self.url = f"rtsp://127.0.0.1:{self.port}/{path}"
         self.process: subprocess.Popen | None = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from edge.classifier import AUTO, PRECISION_CHOICES, default_threads
@@ -27,6 +28,7 @@ from edge.common.options import (
     topic_prefix,
     zero_or_at_least,
 )
+from edge.common.secrets import FILE_SUFFIX, from_environment
 from edge.common.timing import StageTimes
 from edge.common.urls import redact_url
 from edge.detectors.base import DetectorConfig
@@ -44,7 +46,7 @@ from edge.outputs.privacy import MODES as PRIVACY_MODES
 from edge.outputs.privacy import privacy_mode
 from edge.outputs.snapshots import DEVICE as SNAPSHOTS_DEVICE
 from edge.outputs.snapshots import KEEP as SNAPSHOTS_KEEP
-from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS
+from edge.outputs.web import FPS_RANGE, MAX_CLIENTS, MAX_FPS, TOKEN_ENV
 from edge.pipeline.pipeline import ALIGN_NO_DETECT, Pipeline
 from edge.run import RunOptions, StopRequest, format_summary, human_output, quiet_libraries, run
 from edge.sources.base import Source, SourceOptions, exit_status, is_live, looped, open_source
@@ -54,9 +56,10 @@ DEFAULT_SOURCE = "demo"
 SOURCE_VARIABLE = "FER_EDGE_SOURCE"  # the source when --source is not given (a service's camera URL)
 
 
-def source_from(option: str | None, environ: os._Environ | dict[str, str]) -> str:
-    """--source, else $FER_EDGE_SOURCE (when not empty), else the demo."""
-    return option or environ.get(SOURCE_VARIABLE) or DEFAULT_SOURCE
+def source_from(option: str | None, environ: Mapping[str, str]) -> str:
+    """--source, else $FER_EDGE_SOURCE (when not empty) or the file $FER_EDGE_SOURCE_FILE names (a camera URL with
+    its password, kept out of `ps` and `podman inspect`), else the demo."""
+    return option or from_environment(SOURCE_VARIABLE, environ) or DEFAULT_SOURCE
 
 
 def privacy_from(option: str | None, environ: os._Environ | dict[str, str]) -> str:
@@ -95,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--source",
         help="demo (built-in clip, no camera needed), a camera index (0), picam, a network camera (rtsp://, rtsps://,"
-        f" http(s):// MJPEG), a video file, an image, or a folder of images (default: ${SOURCE_VARIABLE} if set,"
-        f" which keeps a camera's password out of `ps`, else {DEFAULT_SOURCE})",
+        f" http(s):// MJPEG), a video file, an image, or a folder of images (default: ${SOURCE_VARIABLE} or the file"
+        f" ${SOURCE_VARIABLE}{FILE_SUFFIX} names, which keep a camera's password out of `ps`, else {DEFAULT_SOURCE})",
     )
     parser.add_argument(
         "--threads",
@@ -287,7 +290,9 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         help="concurrent viewers, at most half of them from one address (%(default)s)",
     )
     serve.add_argument(
-        "--serve-token", help="require this token (?token= or Authorization: Bearer); or set FER_EDGE_SERVE_TOKEN"
+        "--serve-token",
+        help=f"require this token (?token= or Authorization: Bearer); or set {TOKEN_ENV} (or {TOKEN_ENV}{FILE_SUFFIX}:"
+        " a file that holds it)",
     )
     serve.add_argument(
         "--serve-allow-host",
@@ -310,7 +315,8 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         type=mqtt_url,
         metavar="mqtt://[USER@]HOST[:PORT][/PREFIX]",
         help="publish faces, events, snapshots and summaries to this broker (topics PREFIX/DEVICE/...; PREFIX:"
-        f" fer-edge); the password from {PASSWORD_ENV} or --mqtt-password-file",
+        f" fer-edge); the password from {PASSWORD_ENV} (or {PASSWORD_ENV}{FILE_SUFFIX}: a file that"
+        " holds it) or --mqtt-password-file",
     )
     mqtt.add_argument("--mqtt-password-file", metavar="FILE", help="read the broker password from FILE")
     mqtt.add_argument(
@@ -432,10 +438,10 @@ def check_combinations(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.source = source_from(args.source, os.environ)
     quiet_libraries()
 
     def go() -> int:
+        args.source = source_from(args.source, os.environ)
         args.privacy = privacy_from(args.privacy, os.environ)
         check_combinations(args)
         detector = DetectorConfig(

@@ -91,6 +91,18 @@ def serving(edge: EdgeProcess, base: str) -> bool:
         return False
 
 
+def mjpeg_frame(url: str, timeout: float = 30) -> tuple[dict[str, str], bytes]:
+    """The part headers and the JPEG of the first frame of a /stream.mjpg; the stream's own headers are checked."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        assert response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=fer-edge-frame"
+        assert response.readline() == b"--fer-edge-frame\r\n"
+        headers = {}
+        while (line := response.readline().strip()) != b"":
+            key, value = line.decode().split(": ")
+            headers[key] = value
+        return headers, response.read(int(headers["Content-Length"]))
+
+
 def sse_records(url: str, count: int, timeout: float = 30) -> list[dict]:
     """The first `count` per-frame records (unnamed SSE events) from /events."""
     records: list[dict] = []

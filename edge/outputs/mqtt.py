@@ -15,7 +15,8 @@ an image. On connect the publisher reads the configs retained for this device (b
 (an empty retained message) those this run does not offer: the image under --mqtt-no-snapshots, the mood sensors
 of another model's labels.
 
-The password comes from FER_EDGE_MQTT_PASSWORD or --mqtt-password-file (or the URL); it is never printed: every
+The password comes from FER_EDGE_MQTT_PASSWORD (or the file FER_EDGE_MQTT_PASSWORD_FILE names) or
+--mqtt-password-file (or the URL); it is never printed: every
 message shows the URL as mqtt://USER:***@HOST:PORT/PREFIX.
 
 The frame loop never waits on the network: it puts messages in a bounded queue that a publisher thread empties
@@ -37,12 +38,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 from edge.common.errors import UserError
 from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, slug, version
+from edge.common.secrets import from_environment, read_secret
 from edge.outputs import mood
 from edge.outputs.base import Result, Sink
 from edge.outputs.events import FaceEvents, dominant
@@ -67,21 +68,16 @@ def default_device() -> str:
 
 
 def password_for(url: MqttUrl, password_file: str | None, environ: os._Environ | dict[str, str]) -> MqttUrl:
-    """The URL with its password from --mqtt-password-file or FER_EDGE_MQTT_PASSWORD (which keep it out of `ps`
-    and the unit file), or the URL's own. One source only; a password needs a user."""
+    """The URL with its password from --mqtt-password-file, FER_EDGE_MQTT_PASSWORD or the file that
+    FER_EDGE_MQTT_PASSWORD_FILE names (which keep it out of `ps`, the unit file and `podman inspect`), or the URL's
+    own. One source only; a password needs a user."""
     password = url.password
     if password_file is not None:
         if password is not None:
             raise UserError(f"--mqtt-password-file {password_file}: the --mqtt URL already holds a password; give one")
-        try:
-            password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-            raise UserError(f"--mqtt-password-file {password_file}: cannot read it ({reason})") from None
-        if not password:
-            raise UserError(f"--mqtt-password-file {password_file}: the file is empty")
-    elif password is None and environ.get(PASSWORD_ENV):
-        password = environ[PASSWORD_ENV]
+        password = read_secret(password_file, f"--mqtt-password-file {password_file}")
+    elif password is None:
+        password = from_environment(PASSWORD_ENV, environ)
     if password is not None and url.user is None:
         raise UserError(f"--mqtt {url}: a password needs a user name (mqtt://USER@HOST)")
     return url.with_password(password)

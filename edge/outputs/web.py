@@ -33,7 +33,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,6 +45,7 @@ import numpy as np
 
 from edge.common.errors import UserError
 from edge.common.options import is_ip
+from edge.common.secrets import from_environment
 from edge.common.timing import StageTimes
 from edge.frames import Face
 from edge.outputs import metrics
@@ -669,9 +670,10 @@ class ViewHandler(GuardedHandler):
                 view.event_queues = tuple(other for other in view.event_queues if other is not records)
 
 
-def token_from(option: str | None, environ: dict[str, str]) -> str | None:
-    """--serve-token, else the environment (keeps the token out of `ps` and the unit file)."""
-    return option or environ.get(TOKEN_ENV) or None
+def token_from(option: str | None, environ: Mapping[str, str]) -> str | None:
+    """--serve-token, else $FER_EDGE_SERVE_TOKEN or the file $FER_EDGE_SERVE_TOKEN_FILE names (which keep the token
+    out of `ps`, the unit file and `podman inspect`)."""
+    return option or from_environment(TOKEN_ENV, environ)
 
 
 def announce(view: WebView, host: str) -> None:

@@ -71,7 +71,7 @@ def parse_error(*args: str) -> str:
 # Credentials
 
 
-@pytest.mark.parametrize("how", ["url", "env", "file"])
+@pytest.mark.parametrize("how", ["url", "env", "env-file", "file"])
 def test_password_from_url_env_or_file_logs_in_and_is_never_printed(
     tmp_path: Path, locked_broker: Broker, how: str
 ) -> None:
@@ -82,6 +82,9 @@ def test_password_from_url_env_or_file_logs_in_and_is_never_printed(
         args[1] = f"mqtt://{USER}:{encoded}@127.0.0.1:{locked_broker.port}"
     elif how == "env":
         env["FER_EDGE_MQTT_PASSWORD"] = PASSWORD
+    elif how == "env-file":  # a container's secret, mounted at /run/secrets/NAME
+        (tmp_path / "pw").write_text(PASSWORD + "\n")
+        env["FER_EDGE_MQTT_PASSWORD_FILE"] = str(tmp_path / "pw")
     else:
         (tmp_path / "pw").write_text(PASSWORD + "\n")
         args += ["--mqtt-password-file", str(tmp_path / "pw")]

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import socket
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from edge.contract import Contract
 from edge.model_folder import DEFAULT_MODEL_DIR
 from tests.conftest import error_lines, run_module
-from tests.live import EdgeProcess, free_port, get, serving, sse_records, wait_for
+from tests.live import EdgeProcess, free_port, get, mjpeg_frame, serving, sse_records, wait_for
 
 TOKEN = "s3cret-token"
 
@@ -99,14 +98,7 @@ def test_sse_record_is_the_jsonl_record(served: tuple[str, Path]) -> None:
 def test_mjpeg_stream_sends_jpegs_and_frames_are_only_encoded_while_watched(served: tuple[str, Path]) -> None:
     base, _ = served
     encoded_before = summary(base)["outputs"]["serve"]["frames_encoded"]
-    with urllib.request.urlopen(base + "stream.mjpg", timeout=30) as response:
-        assert response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=fer-edge-frame"
-        assert response.readline() == b"--fer-edge-frame\r\n"
-        headers = {}
-        while (line := response.readline().strip()) != b"":
-            key, value = line.decode().split(": ")
-            headers[key] = value
-        jpeg = response.read(int(headers["Content-Length"]))
+    headers, jpeg = mjpeg_frame(base + "stream.mjpg")
     assert headers["Content-Type"] == "image/jpeg" and jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
     assert summary(base)["outputs"]["serve"]["frames_encoded"] > encoded_before
     frames = summary(base)["frames"]
