@@ -14,14 +14,14 @@ import pytest
 
 from edge.common.errors import UserError
 from edge.contract import DIGEST_KEY, Contract
-from edge.model_folder import DEFAULT_MODEL_DIR, FLOAT32_FILE, check_folder, write_folder
+from edge.model_folder import DEFAULT_MODEL_DIR, FLOAT32_FILE, MODEL_NAMES, check_folder, write_folder
 from tests.conftest import error_lines, run_module
 
 HINT = "(an interrupted convert, or files copied from another model? Reconvert with `python -m convert`)"
 
 
-def edge_on(folder: Path) -> subprocess.CompletedProcess:
-    return run_module("edge", "--model", str(folder), "--source", "demo", "--demo-frames", "2", "--quiet")
+def edge_on(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_module("edge", "--model", str(folder), "--source", "demo", "--demo-frames", "2", "--quiet", *extra)
 
 
 def one_line(result: subprocess.CompletedProcess, prog: str) -> str:
@@ -38,6 +38,14 @@ def shipped(tmp_path: Path) -> Path:
     """A copy of the shipped model folder, to spoil."""
     folder = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    return folder
+
+
+@pytest.fixture
+def shipped_int8(tmp_path: Path) -> Path:
+    """A copy of a shipped model folder with an int8 model (the default may ship float32 alone), to spoil."""
+    folder = tmp_path / "model"
+    shutil.copytree(MODEL_NAMES["faceapi"], folder)
     return folder
 
 
@@ -185,10 +193,10 @@ def resealed_with(**fields):
 
 @pytest.mark.parametrize(("fields", "pixels"), [({"pixel_offset": -500}, "[-500, -499]"),
                                                 ({"pixel_scale": 1000}, "[0, 255000]")])  # fmt: skip
-def test_a_normalisation_the_int8_model_was_not_calibrated_for_is_refused(shipped: Path, fields: dict,
+def test_a_normalisation_the_int8_model_was_not_calibrated_for_is_refused(shipped_int8: Path, fields: dict,
                                                                           pixels: str) -> None:  # fmt: skip
     """E19 (hostile run 2026-12-07): a sealed contract with pixel_offset -500 or pixel_scale 1000 ran (and taught
     students) with every face Neutral and no warning; the int8 model's recorded input range says it cannot work."""
-    edit(shipped, resealed_with(**fields))
-    line = one_line(edge_on(shipped), "edge")
+    edit(shipped_int8, resealed_with(**fields))
+    line = one_line(edge_on(shipped_int8, "--precision", "int8"), "edge")
     assert f"give pixels in {pixels}, but model_int8.tflite's input was calibrated for [0, 1]" in line, line

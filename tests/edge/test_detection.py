@@ -417,7 +417,7 @@ WORKERS = """
 import os
 from edge.classifier import Classifier
 from edge.model_folder import resolve_model
-path, contract = resolve_model(None, "int8")
+path, contract = resolve_model("faceapi", "int8")
 before = len(os.listdir("/proc/self/task"))
 classifier = Classifier(path, contract, threads={threads})
 print(len(os.listdir("/proc/self/task")) - before)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge.contract import Contract
-from edge.model_folder import DEFAULT_MODEL_DIR, FLOAT32_FILE, INT8_FILE, write_folder
+from edge.model_folder import FLOAT32_FILE, INT8_FILE, MODEL_NAMES, write_folder
 from tests.conftest import error_lines, run_module
 from tests.edge.test_serve import chromium, start
 from tests.live import EdgeProcess, free_port, get, serving, wait_for
@@ -34,9 +34,9 @@ HEADERS = {"Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy
 
 def hostile_model(folder: Path) -> Path:
     """The shipped model under a sealed contract whose labels are HOSTILE (a hand-edited contract is refused)."""
-    contract = Contract.load(DEFAULT_MODEL_DIR)
+    contract = Contract.load(MODEL_NAMES["faceapi"])
     contract.labels = list(HOSTILE)
-    write_folder(folder, {name: (DEFAULT_MODEL_DIR / name).read_bytes() for name in (INT8_FILE, FLOAT32_FILE)},
+    write_folder(folder, {name: (MODEL_NAMES["faceapi"] / name).read_bytes() for name in (INT8_FILE, FLOAT32_FILE)},
                  contract)  # fmt: skip
     return folder
 

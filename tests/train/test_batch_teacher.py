@@ -13,7 +13,7 @@ import pytest
 
 from edge.classifier import Classifier
 from edge.contract import Contract
-from edge.model_folder import DEFAULT_MODEL_DIR, INT8_FILE, resolve_model
+from edge.model_folder import INT8_FILE, MODEL_NAMES, resolve_model
 from tests.conftest import error_lines, run_module
 from train.augment import AugmentConfig, FerBatches
 from train.distill import BatchTeacher
@@ -77,7 +77,7 @@ def test_a_teachers_tflite_file_teaches_like_its_folder(synthetic_csv: Path, tmp
     (NotADirectoryError) where the run's identity read FILE/contract.json."""
     out = tmp_path / "student"
     run_module(
-        "train", "--data", str(synthetic_csv), "--arch", "tiny", "--teacher", str(DEFAULT_MODEL_DIR / INT8_FILE),
+        "train", "--data", str(synthetic_csv), "--arch", "tiny", "--teacher", str(MODEL_NAMES["faceapi"] / INT8_FILE),
         "--epochs", "1", "--batch-size", "32", "--workers", "2", "--out", str(out), check=True,
     )  # fmt: skip
     assert (out / "model.keras").is_file()
