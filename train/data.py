@@ -178,6 +178,8 @@ def _line_breaks(text: str) -> int:
 
 
 def _open_reader(path: Path) -> pd.io.parsers.TextFileReader:
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
     check_regular(path, "FER-2013 CSV file")
     try:
         return pd.read_csv(
