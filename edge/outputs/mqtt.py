@@ -422,6 +422,7 @@ class MqttPublisher(Sink):
         self._publish_now(self.topics["available"], "online")
         if self.withdraw_snapshot and self.counters["connects"] == 1:  # later, the retained one is this run's own
             self.client.subscribe(self.withdraw_snapshot, qos=QOS)  # what is retained there: _on_retained
+        if self.ha_prefix:
             for topic, config in self.configs.items():
                 self._publish_now(topic, json.dumps(config))
             self.client.subscribe(f"{self.ha_prefix}/+/+/config", qos=QOS)  # the retained configs: _on_retained
