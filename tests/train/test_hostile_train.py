@@ -119,7 +119,8 @@ def test_convert_refuses_a_model_with_non_finite_weights(tmp_path: Path) -> None
     model.save(path)
     out = tmp_path / "models"
     result = run_module("convert", str(path), "--out", str(out))
-    assert_one_line(result, "convert: error: ", str(path), "not finite")
+    # E21 (hostile run 2026-12-07): the message blamed training alone, also for an imported model
+    assert_one_line(result, "convert: error: ", str(path), "not finite", "or a model imported broken")
     assert not out.exists()
 
 
