@@ -287,6 +287,7 @@ def _read_votes(path: Path, data: Dataset) -> np.ndarray:
         raise UserError(f"{path}: FER+ label file not found")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected the FER+ votes CSV ({DEFAULT_FERPLUS})")
+    check_regular(path, "FER+ votes CSV")  # a device or FIFO: never ends, or blocks
     try:
         votes = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
