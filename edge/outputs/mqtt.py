@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.common.errors import UserError
+from edge.common.files import read_capped
 from edge.common.options import MQTT_TOPIC_MAX, MqttUrl, slug, version
 from edge.outputs import mood
 from edge.outputs.base import Result, Sink
@@ -57,6 +58,7 @@ RECONNECT_DELAY = (1, 30)  # seconds: paho doubles the wait between attempts up 
 STABLE_AFTER = 10.0  # seconds: a connection lost sooner than this makes the next wait longer (no flapping)
 CONNACK_WAIT = 3.0  # seconds after the TCP connection for a broker's answer (CONNACK)
 PASSWORD_ENV = "FER_EDGE_MQTT_PASSWORD"
+MAX_PASSWORD_BYTES = 4096  # --mqtt-password-file: one line
 TOPICS = ("available", "state", "events", "snapshot", "summary", "mood")
 INSTALL_HINT = "pip install 'paho-mqtt>=2,<3' (or the fer-edge[mqtt] extra; edge/deploy/install-pi.sh --mqtt on a Pi)"
 
@@ -73,11 +75,14 @@ def password_for(url: MqttUrl, password_file: str | None, environ: os._Environ |
     if password_file is not None:
         if password is not None:
             raise UserError(f"--mqtt-password-file {password_file}: the --mqtt URL already holds a password; give one")
-        try:
-            password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-            raise UserError(f"--mqtt-password-file {password_file}: cannot read it ({reason})") from None
+        if not Path(password_file).exists():
+            raise UserError(f"--mqtt-password-file {password_file}: cannot read it (No such file or directory)")
+        try:  # capped and regular: /dev/zero would be read for ever
+            password = read_capped(password_file, "password file", MAX_PASSWORD_BYTES).decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise UserError(f"--mqtt-password-file {password_file}: cannot read it (not UTF-8 text)") from None
+        except UserError as exc:
+            raise UserError(f"--mqtt-password-file {exc}") from None
         if not password:
             raise UserError(f"--mqtt-password-file {password_file}: the file is empty")
     elif password is None and environ.get(PASSWORD_ENV):

@@ -121,6 +121,13 @@ def test_a_password_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None
     assert error_lines(result.stderr) == [
         f"edge: error: --mqtt-password-file {missing}: cannot read it (No such file or directory)"
     ]
+    endless = tmp_path / "zero"
+    endless.symlink_to("/dev/zero")  # read whole, it never ends
+    result = edge("--mqtt", "mqtt://fer@127.0.0.1:1", "--mqtt-password-file", str(endless))
+    assert error_lines(result.stderr) == [
+        f"edge: error: --mqtt-password-file {endless}: not a regular file (a device, FIFO or socket), so not a"
+        " password file"
+    ]
 
 
 # Bad URLs, topic prefixes, device names and periods are refused at parse time
