@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edge.classifier import multiply_adds
 from edge.common.errors import UserError
-from edge.common.files import file_sha256
+from edge.common.files import file_sha256, read_capped
 from edge.contract import Contract, read_json
 from edge.model_folder import (
     CARD_FILE,
@@ -42,16 +42,17 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+MAX_RECIPE_BYTES = 1 << 20  # a script of commands is a few KB
+
+
 def read_recipe(recipe: Path) -> str:
-    """The recipe script's text, or one line: missing, a folder, unreadable, or not text."""
+    """The recipe script's text, or one line: missing, a folder or device (`read_capped`), too large, or not text."""
+    if not recipe.exists():
+        raise UserError(f"{recipe}: recipe not found (--recipe names the script of the exact commands)")
     try:
-        text = recipe.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{recipe}: recipe not found (--recipe names the script of the exact commands)") from None
+        text = read_capped(recipe, "recipe", MAX_RECIPE_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{recipe}: not a text file (--recipe names the script of the exact commands)") from None
-    except OSError as exc:
-        raise UserError(f"{recipe}: cannot read the recipe ({exc.strerror or exc})") from None
     if "\0" in text:
         raise UserError(f"{recipe}: not a text file (--recipe names the script of the exact commands)")
     return text

@@ -41,20 +41,26 @@ def run_module(
     max_file_bytes: int | None = None,
     env: dict[str, str] | None = None,
     unset: tuple[str, ...] = (),
+    max_memory_bytes: int | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `python -m ...` from the repo root, as a user would.
 
     max_file_bytes: the process may write no file larger than this (RLIMIT_FSIZE): the writes of a full disk.
     env: variables to set on top of this process's environment; unset: variables to leave out of it.
+    max_memory_bytes: the process's address space (RLIMIT_AS): a small device's memory.
     """
     env = subprocess_env(env, unset=unset)
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+        if max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+        if max_memory_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (max_memory_bytes, max_memory_bytes))
 
+    limited = max_file_bytes is not None or max_memory_bytes is not None
     result = subprocess.run(
         [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-        preexec_fn=limit if max_file_bytes is not None else None,
+        preexec_fn=limit if limited else None,
     )  # fmt: skip
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")

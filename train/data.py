@@ -198,6 +198,8 @@ def _line_breaks(text: str) -> int:
 
 
 def _open_reader(path: Path) -> pd.io.parsers.TextFileReader:
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
     check_regular(path, "FER-2013 CSV file")
     try:
         return pd.read_csv(
@@ -305,6 +307,7 @@ def _read_votes(path: Path, data: Dataset) -> np.ndarray:
         raise UserError(f"{path}: FER+ label file not found")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected the FER+ votes CSV ({DEFAULT_FERPLUS})")
+    check_regular(path, "FER+ votes CSV")  # a device or FIFO: never ends, or blocks
     try:
         votes = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

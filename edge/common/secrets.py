@@ -12,19 +12,25 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edge.common.errors import UserError
+from edge.common.files import read_capped
 
 FILE_SUFFIX = "_FILE"  # NAME_FILE names the file that holds NAME's value
+MAX_SECRET_BYTES = 4096  # a password, token or camera URL: one line
 
 
 def read_secret(path: str, named_by: str) -> str:
     """The text of a secret's file, without the line break an editor leaves at its end; an unreadable or empty
     file is one line that starts with `named_by` (how the user named the file: `--mqtt-password-file PATH`,
-    `NAME_FILE=PATH`), never with the value."""
+    `NAME_FILE=PATH`), never with the value. Read capped and regular (`read_capped`): a link to /dev/zero would
+    be read for ever."""
+    if not Path(path).exists():
+        raise UserError(f"{named_by}: cannot read it (No such file or directory)")
     try:
-        value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise UserError(f"{named_by}: cannot read it ({reason})") from None
+        value = read_capped(path, "secret file", MAX_SECRET_BYTES).decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise UserError(f"{named_by}: cannot read it (not UTF-8 text)") from None
+    except UserError as exc:
+        raise UserError(f"{named_by}: {str(exc).removeprefix(f'{Path(path)}: ')}") from None
     if not value:
         raise UserError(f"{named_by}: the file is empty")
     return value

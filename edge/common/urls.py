@@ -87,7 +87,8 @@ def redact_url(url: str) -> str:
     if at >= 0:
         userinfo, rest = rest[:at], rest[at + 1 :]
         user, colon, _ = userinfo.partition(":")
-        head = f"{user}:{HIDDEN}@" if colon else f"{userinfo}@"
+        placeholder = userinfo.startswith("[")  # a usage form, `mqtt://[USER:PASS@]HOST`: no user name starts so
+        head = f"{user}:{HIDDEN}@" if colon and not placeholder else f"{userinfo}@"
     if not scheme.endswith("://"):  # not a URL: its path is a file's, whose names are not secrets
         return f"{scheme}{head}{rest}"
     cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))

@@ -226,7 +226,7 @@ class MqttPublisher(Sink):
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_socket_open = self._on_socket_open
-        self.client.on_publish, self.client.on_message = self._on_publish, self._on_retained_config
+        self.client.on_publish, self.client.on_message = self._on_publish, self._on_retained
         self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
 
     # The run loop's side.
@@ -417,18 +417,22 @@ class MqttPublisher(Sink):
             self._say(f"connected to {self.url}")
         self.said.clear()
         self._publish_now(self.topics["available"], "online")
-        if self.withdraw_snapshot:
-            self._publish_now(self.withdraw_snapshot, "")
+        if self.withdraw_snapshot and self.counters["connects"] == 1:  # later, the retained one is this run's own
+            self.client.subscribe(self.withdraw_snapshot, qos=QOS)  # what is retained there: _on_retained
         if self.ha_prefix:
             for topic, config in self.configs.items():
                 self._publish_now(topic, json.dumps(config))
-            self.client.subscribe(f"{self.ha_prefix}/+/+/config", qos=QOS)  # the retained configs: _on_retained_config
+            self.client.subscribe(f"{self.ha_prefix}/+/+/config", qos=QOS)  # the retained configs: _on_retained
         self.connected.set()
 
-    def _on_retained_config(self, client, userdata, message) -> None:
-        """A discovery config retained on the broker: one of this device's (by its identifier) that this run does
-        not offer (an earlier run's image entity, another model's mood sensors) is withdrawn."""
+    def _on_retained(self, client, userdata, message) -> None:
+        """A message retained on the broker, as the subscriptions above replay it: an earlier run's snapshot (when
+        this run sends none, or only covered ones), or a discovery config of this device (by its identifier) that
+        this run does not offer (an earlier run's image entity, another model's mood sensors), is withdrawn."""
         if not message.retain or not message.payload or message.topic in self.configs:
+            return
+        if message.topic == self.withdraw_snapshot:
+            self._publish_now(message.topic, "")
             return
         try:
             identifiers = json.loads(message.payload)["device"]["identifiers"]

@@ -124,6 +124,13 @@ def test_a_password_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None
     assert error_lines(result.stderr) == [
         f"edge: error: --mqtt-password-file {missing}: cannot read it (No such file or directory)"
     ]
+    endless = tmp_path / "zero"
+    endless.symlink_to("/dev/zero")  # read whole, it never ends
+    result = edge("--mqtt", "mqtt://fer@127.0.0.1:1", "--mqtt-password-file", str(endless))
+    assert error_lines(result.stderr) == [
+        f"edge: error: --mqtt-password-file {endless}: not a regular file (a device, FIFO or socket), so not a"
+        " password file"
+    ]
 
 
 # Bad URLs, topic prefixes, device names and periods are refused at parse time
@@ -345,6 +352,15 @@ def relabelled(folder: Path, labels: list[str]) -> Path:
     return folder
 
 
+def retained_topics(port: int) -> set[str]:
+    """The topics a subscriber arriving now is given a retained message on (an empty one is a withdrawal)."""
+    newcomer = Subscriber(port)
+    wait_for(lambda: newcomer.messages, 30, "the retained messages")
+    time.sleep(1.0)  # the rest of the retained messages (no timing under test)
+    newcomer.close()
+    return {topic for topic, payload, retained in newcomer.messages if retained and payload}
+
+
 @pytest.mark.slow
 def test_a_run_without_snapshots_withdraws_what_earlier_runs_left_retained(tmp_path: Path) -> None:
     """E4 (hostile run 2026-12-07): after a run with privacy off, a run with --privacy blur --mqtt-no-snapshots left
@@ -356,16 +372,14 @@ def test_a_run_without_snapshots_withdraws_what_earlier_runs_left_retained(tmp_p
     try:
         first = edge("--mqtt", url, "--ha-discovery", ha)
         assert first.returncode == 0, first.stderr
+        left = {f"{BASE}/snapshot", f"{ha}/image/{DEVICE}_snapshot/config", f"{ha}/sensor/{DEVICE}_mood_happy/config"}
+        assert left <= retained_topics(broker.port)  # what there is to withdraw: the face, its entity, a mood sensor
         second = edge("--mqtt", url, "--ha-discovery", ha, "--privacy", "blur", "--mqtt-no-snapshots",
                       "--model", str(relabelled(tmp_path / "jp", japanese)))  # fmt: skip
         assert second.returncode == 0, second.stderr
-        newcomer = Subscriber(broker.port)  # what a subscriber arriving now is given: the retained messages
-        wait_for(lambda: newcomer.on(f"{BASE}/available"), 30, "the retained messages")
-        time.sleep(1.0)  # the rest of the retained messages (no timing under test)
-        newcomer.close()
+        topics = retained_topics(broker.port)
     finally:
         broker.stop()
-    topics = {topic for topic, payload, retained in newcomer.messages if retained and payload}
     assert f"{BASE}/snapshot" not in topics
     assert f"{ha}/image/{DEVICE}_snapshot/config" not in topics
     moods = sorted(t.split("/")[2] for t in topics if t.startswith(f"{ha}/sensor/{DEVICE}_mood_"))

@@ -326,22 +326,22 @@ def test_one_address_cannot_take_every_viewer_place() -> None:
 
     edge, base = start()
     port = port_of(base)
-    held: list[http.client.HTTPConnection] = []
+    held: list[http.client.HTTPResponse] = []
 
     def viewer(address: str) -> int:
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(address, 0))
         client.request("GET", "/stream.mjpg")
-        status = client.getresponse().status
-        held.append(client)  # kept open, unread: a viewer holding its place
-        return status
+        response = client.getresponse()  # a "Connection: close" answer: the socket now lives in the response
+        held.append(response)  # kept open, unread: a viewer holding its place
+        return response.status
 
     try:
         assert [viewer("127.0.0.1") for _ in range(8)] == [200] * 4 + [503] * 4  # half the places, no more
         assert viewer("127.0.0.9") == 200 and viewer("127.0.0.10") == 200
         assert get(base + "healthz")[0] == 200
     finally:
-        for client in held:
-            client.close()
+        for response in held:
+            response.close()
         edge.stop()
 
 

@@ -93,7 +93,7 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, content: bytes, message:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no FER-2013 CSV file found"):
+    with pytest.raises(UserError, match="file not found"):
         load_fer_csv(tmp_path / "nope.csv")
 
 
