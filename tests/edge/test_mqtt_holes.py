@@ -129,7 +129,7 @@ def test_a_password_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None
     result = edge("--mqtt", "mqtt://fer@127.0.0.1:1", "--mqtt-password-file", str(endless))
     assert error_lines(result.stderr) == [
         f"edge: error: --mqtt-password-file {endless}: not a regular file (a device, FIFO or socket), so not a"
-        " password file"
+        " secret file"
     ]
 
 
