@@ -207,6 +207,12 @@ def _precision(report: dict) -> list[str]:
                 f"- {name}: {xnnpack['partitions']} XNNPACK partition(s); ops left to LiteRT's reference kernels:"
                 f" {outside}."
             )
+    if any(v.get("xnnpack", {}).get("partitions", 1) > 1 for v in report["variants"].values()):
+        lines.append(
+            "- A graph in several partitions does not run whole in XNNPACK: LiteRT's XNNPACK delegate takes no"
+            " standalone int8 RELU (the converter leaves those after a sum unfused) nor an int8 SOFTMAX, so each"
+            " such op runs in the reference kernels between two partitions (docs/performance.md)."
+        )
     photos = report.get("photo_agreement")
     if photos:
         lines.append(
