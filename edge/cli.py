@@ -284,11 +284,9 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         help=f"most video frames a second, {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} (%(default)s)",
     )
     serve.add_argument(
-        "--serve-max-clients",
-        type=positive_int,
-        default=MAX_CLIENTS,
+        "--serve-max-clients", type=positive_int, default=MAX_CLIENTS,
         help="concurrent viewers, at most half of them from one address (%(default)s)",
-    )
+    )  # fmt: skip
     serve.add_argument(
         "--serve-token",
         help=f"require this token (?token= or Authorization: Bearer); or set {TOKEN_ENV} (or {TOKEN_ENV}{FILE_SUFFIX}:"

@@ -19,8 +19,14 @@ STAGES = ("edge", "train", "convert", "benchmarks")
 NOT_ON_THE_DEVICE = {"tensorflow", "keras", "pandas", "train", "convert", "benchmarks"}
 MODEL_ONLY = ("edge.common", "edge.contract", "edge.model_folder", "edge.classifier")
 # Training measures how each detector frames the training faces (the contract's `framing`) with the device's own
-# detectors, so the framing is the device's by construction.
-ALSO_ALLOWED = {"train.framing": ("edge.detectors",)}
+# detectors, so the framing is the device's by construction; training from photos finds their faces with the
+# device's detectors and cuts them with its crop (and reads the image kinds its folder source reads), so training
+# crops are the device's crops; `--crop-scale` widens the framing of every detector the device has.
+ALSO_ALLOWED = {
+    "train.framing": ("edge.detectors",),
+    "train.photos": ("edge.detectors", "edge.pipeline.crop", "edge.sources.base"),
+    "train.run": ("edge.detectors.registry",),
+}
 
 
 def module_name(path: Path) -> str:

@@ -222,10 +222,8 @@ class MqttPublisher(Sink):
         self.client.will_set(self.topics["available"], "offline", qos=QOS, retain=True)
         self.client.reconnect_delay_set(*RECONNECT_DELAY)
         self.client.max_queued_messages_set(QUEUE_SIZE)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_connect_fail = self._on_connect_fail
-        self.client.on_socket_open = self._on_socket_open
+        self.client.on_connect, self.client.on_disconnect = self._on_connect, self._on_disconnect
+        self.client.on_connect_fail, self.client.on_socket_open = self._on_connect_fail, self._on_socket_open
         self.client.on_publish, self.client.on_message = self._on_publish, self._on_retained
         self.publisher = threading.Thread(target=self._publish_loop, daemon=True)
 

@@ -117,7 +117,8 @@ def test_bad_options_are_one_line(args: list[str], message: str) -> None:
 def test_missing_model_is_refused(tmp_path: Path) -> None:
     result = dry_run(tmp_path, leave_out=("model",))
     assert result.returncode == 1
-    assert result.stderr.strip().endswith("model/model_int8.tflite missing: copy the whole edge/ folder")
+    expected = "/model has no contract.json or no .tflite model: copy the whole edge/ folder"
+    assert result.stderr.strip().endswith(expected)
 
 
 def test_service_unit_restarts_and_runs_a_valid_edge_command() -> None:
