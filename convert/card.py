@@ -303,6 +303,10 @@ def write_card(
     if not models.is_dir():
         raise UserError(f"{models}: not a model folder (expected the output of `python -m convert`)")
     contract = check_folder(models)
+    if "imported_from" in contract.extra:
+        raise UserError(
+            f"--run {run}: {models} holds an imported model, which has no training run; give --license alone"
+        )
     trained = Contract.load(run)
     if trained.labels != contract.labels:
         raise UserError(

@@ -88,7 +88,7 @@ def load_sources(paths: list[Path], shares: list[float], contract: Contract, opt
     parts = []
     for path in paths:
         if not path.exists():
-            raise UserError(f"{path}: no such file or folder")
+            raise UserError(f"{path}: file not found (--data takes a FER-2013 CSV or a folder of labelled photos)")
         if is_photo_folder(path):
             parts.append(_photo_dataset(path, contract, options))
         else:

@@ -107,8 +107,9 @@ def test_an_imported_models_card_names_its_package_and_carries_its_licence(tmp_p
     assert (folder / "LICENSE").read_bytes() == (PACKAGE / "LICENSE").read_bytes()
     check_folder(folder)  # the folder is still one checked unit
     result = run_module("convert", "card", "--model", str(folder), "--recipe", str(ROOT / "train/recipes/faceapi.sh"),
-                        "--license", str(PACKAGE / "LICENSE"), "--run", str(tmp_path))  # fmt: skip
-    assert result.returncode == 2 and "--run and --license" in error_lines(result.stderr)[0]
+                        "--license", str(PACKAGE / "LICENSE"), "--run", str(tmp_path), "--hardware", "x")  # fmt: skip
+    assert result.returncode == 2 and "holds an imported model, which has no training run" in error_lines(
+        result.stderr)[0]  # fmt: skip
 
 
 # The hostile run of 2026-12-07 (E8, E13, E14, E21): malformed packages, each refused in one line naming what is

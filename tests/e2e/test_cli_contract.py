@@ -79,7 +79,11 @@ def test_out_of_range_options_are_refused_at_parse_time(args: list[str], message
 def test_train_errors_come_before_tensorflow(tmp_path: Path, synthetic_csv: Path) -> None:
     """A bad --data is one line, with no TensorFlow start-up lines before it."""
     result = run_module("train", "--data", str(tmp_path / "none.csv"), "--arch", "tiny", "--out", str(tmp_path / "r"))
-    assert_one_line(result, f"train: error: {tmp_path / 'none.csv'}: file not found")
+    assert_one_line(
+        result,
+        f"train: error: {tmp_path / 'none.csv'}: file not found (--data takes a FER-2013 CSV or a folder of labelled"
+        " photos)",
+    )
 
 
 @pytest.mark.parametrize("kind", ["file", "proc", "full disk"])

@@ -40,6 +40,8 @@ def test_the_pipeline_runs_what_auto_chose_and_says_how_long_each_took(converted
         assert set(pipeline.precision_ms) == {"int8", "float32"}
         faster = min(pipeline.precision_ms, key=pipeline.precision_ms.__getitem__)
         assert pipeline.model_path.name == {"int8": INT8_FILE, "float32": FLOAT32_FILE}[faster]
+        with Pipeline(converted, detect=False) as again:  # timed once a process: one program runs one model
+            assert again.model_path == pipeline.model_path and again.precision_ms == pipeline.precision_ms
     with Pipeline(converted, precision="int8", detect=False) as pipeline:
         assert pipeline.model_path.name == INT8_FILE and pipeline.precision_ms == {}
 
