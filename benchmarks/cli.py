@@ -270,7 +270,7 @@ def _sizes(args: argparse.Namespace) -> list:
 
 
 def _viewers(args: argparse.Namespace, models: dict) -> bool:
-    return "int8" in models and not args.no_viewers
+    return bool(models) and not args.no_viewers
 
 
 def bench(args: argparse.Namespace) -> int:

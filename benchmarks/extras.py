@@ -46,7 +46,7 @@ def _frames_through(pipeline: Pipeline, sinks: list[Sink], frames: list[np.ndarr
 
 
 def extras_cost(model: Path, frames: list[np.ndarray], rounds: int, progress=None) -> dict:
-    pipeline = Pipeline(model, precision="int8")
+    pipeline = Pipeline(model)
     server = MetricsServer("127.0.0.1", 0, pipeline.contract.labels, timer=pipeline.timer)
     server.start(lambda: {"frames": 0, "fps": 0.0, "stages": pipeline.timer.summary()})
     fps: dict[str, list[float]] = {PLAIN: [], EXTRAS: []}
@@ -85,7 +85,7 @@ def privacy_cost(model: Path, frames: list[np.ndarray], rounds: int, mode: str =
     rounds from a reset pipeline. The clip's faces move, appear and grow, as a room's do. Covering includes its
     check (edge/outputs/privacy.py: YuNet on each covered picture at its full size), as every run with an output
     that takes pictures does it."""
-    pipeline = Pipeline(model, precision="int8")
+    pipeline = Pipeline(model)
     pipeline_ms: list[float] = []
     cover_ms: list[float] = []
     covered = 0

@@ -55,7 +55,7 @@ def _settle(pipeline: Pipeline, view: WebView, frames: list[np.ndarray], wanted:
 
 
 def viewer_cost(model: Path, frames: list[np.ndarray], rounds: int, viewers: int = 2, progress=None) -> dict:
-    pipeline = Pipeline(model, precision="int8")
+    pipeline = Pipeline(model)
     view = WebView("127.0.0.1", 0, pipeline.contract.labels)
     view.start(lambda: {"fps": 0.0, "stages": pipeline.timer.summary()})
     watched = WATCHED.format(viewers)

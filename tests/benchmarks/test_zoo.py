@@ -63,15 +63,18 @@ def test_zoo_measures_each_model_on_publictest_and_real_faces(tmp_path: Path, co
 def test_without_data_or_photos_the_columns_say_dash_and_why_once(tmp_path: Path, converted: Path) -> None:
     out = tmp_path / "bench"
     result = run_module("benchmarks", "--zoo", "--quick", "--zoo-model", f"tiny={converted}",
-                        "--real-faces", str(tmp_path / "no-photos"), "--out", str(out), check=True)  # fmt: skip
+                        "--real-faces", str(tmp_path / "no-photos"), "--photos", str(tmp_path / "no-photos"), "--out",
+                        str(out), check=True)  # fmt: skip
     zoo = json.loads((out / "results.json").read_text())["zoo"]
     assert all(row["fer2013"] is None and row["real_faces"] is None for row in zoo["models"].values())
+    assert all(row["crop_scales"] == {} and row["photos_validation"] is None for row in zoo["models"].values())
     assert [line for line in result.stdout.splitlines() if line.startswith("zoo: accuracy")] == [
         "zoo: accuracy columns '-': no --data given (the FER-2013 CSV, with FER+'s votes beside it)"
     ]
     assert result.stdout.count("zoo: real faces not measured") == 1
     tiny = next(line for line in (out / "results.md").read_text().splitlines() if line.startswith("| tiny |"))
-    assert tiny.endswith(" | - | - | - | - | - | - |")  # the two test sets, real faces, two recalls, pairs
+    assert tiny.endswith(" | - | - | - | - | - | - | - | - |")  # two test sets, real faces, two recalls, pairs, photos,
+    # the crop-scale spread
     assert (out / PLOT).is_file()
 
 
@@ -80,7 +83,7 @@ def test_without_data_or_photos_the_columns_say_dash_and_why_once(tmp_path: Path
     [
         ("tiny", "'tiny' is not NAME=DIR"),
         ("tiny={missing}", "is not a folder"),
-        ("tiny={empty}", "is not a model folder (no model_int8.tflite with its contract.json"),
+        ("tiny={empty}", "is not a model folder (no .tflite model with its contract.json"),
     ],
 )
 def test_a_bad_zoo_model_is_one_line(tmp_path: Path, value: str, says: str) -> None:
