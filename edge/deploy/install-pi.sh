@@ -81,9 +81,10 @@ fi
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 command -v python3 >/dev/null || fail "python3 not found: install Raspberry Pi OS (bookworm) or Debian 12"
-[ -f "$EDGE_DIR/model/contract.json" ] \
-  && { [ -f "$EDGE_DIR/model/model_float32.tflite" ] || [ -f "$EDGE_DIR/model/model_int8.tflite" ]; } \
-  || fail "$EDGE_DIR/model has no contract.json or no .tflite model: copy the whole edge/ folder"
+if [ ! -f "$EDGE_DIR/model/contract.json" ] \
+  || { [ ! -f "$EDGE_DIR/model/model_float32.tflite" ] && [ ! -f "$EDGE_DIR/model/model_int8.tflite" ]; }; then
+  fail "$EDGE_DIR/model has no contract.json or no .tflite model: copy the whole edge/ folder"
+fi
 say "installing into $APP_DIR (virtual environment $VENV)$([ "$DRY_RUN" = 1 ] && echo ', dry run')"
 
 if [ "$APT" = 1 ]; then
