@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -34,24 +34,38 @@ CAP = "OPENCV_IO_MAX_IMAGE_PIXELS"  # unset in the children: a user's fresh shel
 ENTRY_POINTS = ("train", "convert", "convert faceapi", "edge", "benchmarks")
 
 
+# The entry point is started by a small launcher: Linux counts the RSS a process had before its exec into its peak,
+# and a child forked straight from this (large, TensorFlow-holding) test process would report the test's own size.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run(entry: str, *args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, int]:
     """`python -m ENTRY ARGS` from the repo root in a fresh shell's environment; with its peak memory in MB (from
-    wait4, so the output goes to files, not pipes)."""
+    wait4 in the launcher, so the output goes to files, not pipes)."""
     env = {k: v for k, v in subprocess_env().items() if k != CAP}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen([sys.executable, "-m", *entry.split(), *args], cwd=ROOT, env=env, text=True,
-                                   stdout=out, stderr=err)  # fmt: skip
-        timer = threading.Timer(timeout, process.kill)  # a hang ends as a failure, not a stuck suite
-        timer.start()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r") as peak:  # fmt: skip
+        process = subprocess.Popen([sys.executable, "-c", LAUNCHER, peak.name, *entry.split(), *args], cwd=ROOT,
+                                   env=env, text=True, stdout=out, stderr=err, start_new_session=True)  # fmt: skip
         try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:  # a hang ends as a failure, not a stuck suite
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         out.seek(0)
         err.seek(0)
         result = subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
-    return result, usage.ru_maxrss // 1024
+        kilobytes = int(peak.read() or 0)
+    return result, kilobytes // 1024
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:
