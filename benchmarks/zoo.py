@@ -261,9 +261,9 @@ def zoo_benchmark(args: argparse.Namespace) -> dict:
         rows[name]["photos_validation"] = scores.get("photos_validation", {}).get("1")
     imported = rows.get(IMPORTED, {})
     for row in rows.values():
-        theirs, float_ms = imported.get("photos_validation"), imported.get("per_face_ms_float32")
-        row["photos_vs_faceapi"] = round(row["photos_validation"] - theirs, 4) if theirs is not None and row[
-            "photos_validation"] is not None else None  # fmt: skip
+        theirs, ours, float_ms = imported.get("photos_validation"), row["photos_validation"], imported.get(
+            "per_face_ms_float32")  # fmt: skip
+        row["photos_vs_faceapi"] = round(ours - theirs, 4) if None not in (ours, theirs) else None
         row["fast_vs_faceapi_float32"] = round(row["per_face_ms_fast"] / float_ms, 3) if float_ms else None
     return {
         "reference": REFERENCE,

@@ -328,11 +328,12 @@ def _teach(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out}: is a folder; --out names the .npy file to write")
     if args.per_source and len(args.model) != len(args.data):
         raise UserError(f"--per-source: {len(args.model)} --model for {len(args.data)} --data sources; give one each")
-    pairs = list(zip(args.data, args.model, strict=True)) if args.per_source else [(None, args.model)]
+    # (sources, their teachers): each source with its own model, or every source with every model averaged.
+    pairs = [([d], [m]) for d, m in zip(args.data, args.model, strict=True)] if args.per_source else [
+        (args.data, args.model)]  # fmt: skip
     parts, labels = [], []
-    for source, models in pairs:
-        models = [models] if isinstance(models, Path) else models
-        one = argparse.Namespace(**{**vars(args), "data": [source] if source else args.data})
+    for sources, models in pairs:
+        one = argparse.Namespace(**{**vars(args), "data": sources})
         data = _sources(one, with_crop_scale(model_contract(models[0]), args.crop_scale))
         for model in models:
             check_labels(data, model_contract(model), model)
